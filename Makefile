@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both install what they need first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint labelstudio clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/annotator demo
+
+lint: install
+	$(BIN)/ruff check .
+
+# pytest exits 5 when it collected nothing: that is a failure here, not a pass.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) .annotator .pytest_cache .ruff_cache

@@ -1,0 +1,49 @@
+"""One exception hierarchy for the whole workbench.
+
+Catch `AnnotatorError` to handle anything the workbench raises on purpose; the subclasses say
+which stage failed. Messages name the file, line, field or article to fix, on one line, so the
+CLI can print them as they are.
+"""
+
+from __future__ import annotations
+
+
+class AnnotatorError(Exception):
+    """Base of every error the workbench raises on purpose."""
+
+
+class TaxonomyError(AnnotatorError):
+    """A taxonomy file is broken, or a label is not in the taxonomy."""
+
+
+class RecordError(AnnotatorError):
+    """A record file has a line that is not a valid record.
+
+    `path` and `line` say where; `str(error)` reads `FILE:LINE: what is wrong`.
+    """
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.message = message
+        super().__init__(f"{path}:{line}: {message}")
+
+
+class IngestError(AnnotatorError):
+    """An input file or row could not be turned into an article."""
+
+
+class ConfigError(AnnotatorError):
+    """The configuration (annotator.toml, environment, arguments) is incomplete or wrong."""
+
+
+class LLMError(AnnotatorError):
+    """The language model endpoint refused or failed a request for good."""
+
+
+class LabelStudioError(AnnotatorError):
+    """Label Studio is unreachable, refused a request, or holds something unexpected."""
+
+
+class NotBuiltYet(AnnotatorError):
+    """A planned command that a later issue fills in."""

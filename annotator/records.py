@@ -1,0 +1,204 @@
+"""The records that stages hand each other, and JSONL files of them.
+
+The fields listed in DESIGN.md are a contract with the other stages and with users' own scripts:
+they are fixed here; extra fields are kept as they come (`extra="allow"`), so a stage never
+drops what another wrote.
+
+JSONL reading streams line by line and reports a bad line as `FILE:LINE: what is wrong`;
+writing appends whole lines and flushes each, so a killed run leaves no half-written record
+(`JsonlWriter` cuts off a torn last line before it appends).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from annotator.errors import RecordError
+
+LabelValue = str | list[str] | None
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Article(_Record):
+    id: str
+    title: str = ""
+    text: str
+    url: str | None = None
+    source: str | None = None
+    published_at: str | None = None
+    language: str | None = None
+
+
+class Draft(_Record):
+    article_id: str
+    labels: dict[str, LabelValue] = Field(default_factory=dict)
+    rationale: str | None = None
+    confidence: dict[str, float | None] = Field(default_factory=dict)
+    model: str = ""
+    prompt_version: str = ""
+    model_version: str = ""
+    usage: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    flags: list[str] = Field(default_factory=list)
+
+
+class Review(_Record):
+    article_id: str
+    task_id: int | None = None
+    annotator: str = ""
+    labels: dict[str, LabelValue] = Field(default_factory=dict)
+    rationale: str | None = None
+    model_version: str | None = None
+    accepted_as_is: bool | None = None
+    lead_time_s: float | None = None
+    skipped: bool = False
+    blind: bool = False
+    updated_at: str | None = None
+
+
+class GoldRecord(_Record):
+    """A reviewed label set used as truth. Review records validate as GoldRecords too."""
+
+    article_id: str
+    labels: dict[str, LabelValue] = Field(default_factory=dict)
+    rationale: str | None = None
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "record"
+        parts.append(f"{loc}: {err['msg']}")
+    more = len(exc.errors()) - 3
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def iter_jsonl(
+    path: str | Path,
+    model: type[R],
+    on_error: Callable[[RecordError], None] | None = None,
+) -> Iterator[R]:
+    """Yield one record per non-blank line, streaming.
+
+    A bad line raises `RecordError` naming the file and line, or, with `on_error`, is handed to
+    it and skipped so that the rest of the file is still read.
+    """
+    path = Path(path)
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw.decode("utf-8"))
+                if not isinstance(data, dict):
+                    raise RecordError(str(path), number, f"expected a JSON object, got {type(data).__name__}")
+                record = model.model_validate(data)
+            except RecordError as exc:
+                error = exc
+            except UnicodeDecodeError as exc:
+                error = RecordError(str(path), number, f"not UTF-8 (byte {exc.start})")
+            except json.JSONDecodeError as exc:
+                error = RecordError(str(path), number, f"not valid JSON: {exc.msg} at column {exc.colno}")
+            except ValidationError as exc:
+                error = RecordError(str(path), number, f"not a valid {model.__name__}: {_describe(exc)}")
+            else:
+                yield record
+                continue
+            if on_error is None:
+                raise error
+            on_error(error)
+
+
+def read_jsonl(path: str | Path, model: type[R]) -> list[R]:
+    """All records of a file; raises `RecordError` at the first bad line."""
+    return list(iter_jsonl(path, model))
+
+
+def _dumps(record: BaseModel | dict[str, Any]) -> str:
+    data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonlWriter:
+    """Append records to a JSONL file, one flushed line each.
+
+    Opening repairs a torn last line (a line without its newline, left by a killed process), so
+    that resumed runs never build on half a record.
+    """
+
+    def __init__(self, path: str | Path, *, truncate: bool = False, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if truncate:
+            self.path.write_bytes(b"")
+        else:
+            _drop_torn_tail(self.path)
+        self._fh = self.path.open("a", encoding="utf-8")
+        self._fsync = fsync
+
+    def write(self, record: BaseModel | dict[str, Any]) -> None:
+        self._fh.write(_dumps(record) + "\n")
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def write_all(self, records: Iterable[BaseModel | dict[str, Any]]) -> int:
+        n = 0
+        for r in records:
+            self.write(r)
+            n += 1
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:
+    """Write records to a new file (replacing it) atomically; returns how many."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with JsonlWriter(tmp, truncate=True) as w:
+        n = w.write_all(records)
+    os.replace(tmp, path)
+    return n
+
+
+def _drop_torn_tail(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return
+        # Walk back to the last newline and cut everything after it.
+        size = fh.seek(0, os.SEEK_END)
+        pos = size
+        block = 4096
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            chunk = fh.read(step)
+            idx = chunk.rfind(b"\n")
+            if idx != -1:
+                fh.truncate(pos + idx + 1)
+                return
+        fh.truncate(0)

@@ -1,0 +1,329 @@
+"""Taxonomies as data: load and check a taxonomy file, and build what other stages need from it.
+
+The taxonomy file is the one source of truth. The pydantic model of an answer, the JSON schema
+sent to the model, the label guide in the prompt, the Label Studio config and the eval and export
+columns are all derived from a loaded `Taxonomy`, so that adding a value is a one-line change.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError, create_model, field_validator
+
+from annotator.errors import TaxonomyError
+
+FieldKind = Literal["single", "multi", "text"]
+_KINDS = ("single", "multi", "text")
+
+
+class Value(BaseModel):
+    """One allowed value. `id` is what records store; `label` is what people read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    label: str = ""
+    definition: str = ""
+    parent: str | None = None
+
+    @property
+    def display(self) -> str:
+        return self.label or self.id
+
+
+class Field(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: FieldKind
+    required: bool = False
+    description: str = ""
+    values: tuple[Value, ...] = ()
+    hierarchical: bool = False
+    max_length: int | None = None
+
+    @property
+    def value_ids(self) -> tuple[str, ...]:
+        return tuple(v.id for v in self.values)
+
+    def path(self, value_id: str) -> list[str]:
+        """Ids from the root down to `value_id` (a single item for flat fields)."""
+        by_id = {v.id: v for v in self.values}
+        chain = [value_id]
+        while (parent := by_id[chain[-1]].parent) is not None:
+            chain.append(parent)
+        return chain[::-1]
+
+
+class Taxonomy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    version: str
+    title: str = ""
+    description: str = ""
+    primary: str = "classification"
+    fields: tuple[Field, ...]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise TaxonomyError(f"taxonomy {self.name!r} has no field {name!r}")
+
+    @property
+    def label_fields(self) -> tuple[Field, ...]:
+        """Fields whose answers are values (single or multi): what `labels` holds besides text."""
+        return tuple(f for f in self.fields if f.kind != "text")
+
+    @property
+    def single_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.kind == "single")
+
+    @property
+    def multi_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.kind == "multi")
+
+    @property
+    def text_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.kind == "text")
+
+    @property
+    def hash(self) -> str:
+        """Content hash: part of every cache key, so an edited taxonomy re-drafts."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _check(raw: Mapping[str, Any], source: str) -> Taxonomy:
+    """Validate a parsed taxonomy, with messages that name the field and value to fix."""
+    if not isinstance(raw, Mapping):
+        raise TaxonomyError(f"{source}: a taxonomy file must be a mapping with 'name' and 'fields'")
+    for key in ("name", "fields"):
+        if key not in raw:
+            raise TaxonomyError(f"{source}: missing top-level key {key!r}")
+    fields = raw["fields"]
+    if not isinstance(fields, list) or not fields:
+        raise TaxonomyError(f"{source}: 'fields' must be a non-empty list")
+    seen_fields: set[str] = set()
+    for i, f in enumerate(fields):
+        if not isinstance(f, Mapping) or "name" not in f:
+            raise TaxonomyError(f"{source}: field #{i + 1} has no 'name'")
+        name = f["name"]
+        where = f"{source}: field {name!r}"
+        if name in seen_fields:
+            raise TaxonomyError(f"{where}: duplicate field name")
+        seen_fields.add(name)
+        kind = f.get("kind")
+        if kind not in _KINDS:
+            raise TaxonomyError(f"{where}: unknown kind {kind!r} (use one of {', '.join(_KINDS)})")
+        values = f.get("values") or []
+        if kind == "text":
+            if values:
+                raise TaxonomyError(f"{where}: a text field takes no values")
+            continue
+        if not values:
+            raise TaxonomyError(f"{where}: empty value list (a {kind} field needs at least one value)")
+        ids: set[str] = set()
+        for v in values:
+            vid = v.get("id") if isinstance(v, Mapping) else None
+            if not isinstance(vid, str) or not vid.strip():
+                raise TaxonomyError(f"{where}: a value has no 'id': {v!r}")
+            if vid in ids:
+                raise TaxonomyError(f"{where}: duplicate value id {vid!r}")
+            ids.add(vid)
+        for v in values:
+            parent = v.get("parent")
+            if parent is not None and parent not in ids:
+                raise TaxonomyError(f"{where}: value {v['id']!r} has unknown parent {parent!r}")
+        _check_acyclic(values, where)
+    primary = raw.get("primary", "classification")
+    if primary not in seen_fields:
+        raise TaxonomyError(f"{source}: primary field {primary!r} is not among the fields")
+    try:
+        tax = Taxonomy.model_validate({**raw, "version": str(raw.get("version", "0"))})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise TaxonomyError(f"{source}: {loc}: {first['msg']}") from None
+    if tax.field(primary).kind != "single":
+        raise TaxonomyError(f"{source}: primary field {primary!r} must be a single field")
+    return tax
+
+
+def _check_acyclic(values: list[Mapping[str, Any]], where: str) -> None:
+    parents = {v["id"]: v.get("parent") for v in values}
+    for start in parents:
+        seen, node = set(), start
+        while node is not None:
+            if node in seen:
+                raise TaxonomyError(f"{where}: value {start!r} is its own ancestor (parent cycle)")
+            seen.add(node)
+            node = parents.get(node)
+
+
+def parse_taxonomy(text: str, source: str = "<taxonomy>") -> Taxonomy:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TaxonomyError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    return _check(raw, source)
+
+
+def available_taxonomies() -> list[str]:
+    """Names of the taxonomies bundled with the package."""
+    folder = resources.files("annotator") / "taxonomies"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+@functools.lru_cache(maxsize=32)
+def load_taxonomy(name_or_path: str | Path) -> Taxonomy:
+    """Load a bundled taxonomy by name (`oecd_aim`) or any taxonomy file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise TaxonomyError(f"{path}: no such taxonomy file")
+        return parse_taxonomy(path.read_text(encoding="utf-8"), str(path))
+    bundled = resources.files("annotator") / "taxonomies" / f"{name_or_path}.yaml"
+    if not bundled.is_file():
+        known = ", ".join(available_taxonomies())
+        raise TaxonomyError(f"unknown taxonomy {str(name_or_path)!r} (bundled: {known}; or give a path to a .yaml file)")
+    return parse_taxonomy(bundled.read_text(encoding="utf-8"), f"taxonomies/{name_or_path}.yaml")
+
+
+# --------------------------------------------------------------------------- derived artefacts
+
+
+def _unique(items: list[str]) -> list[str]:
+    dupes = sorted({x for x in items if items.count(x) > 1})
+    if dupes:
+        raise ValueError(f"duplicate values: {', '.join(dupes)}")
+    return items
+
+
+@functools.lru_cache(maxsize=32)
+def draft_model(tax: Taxonomy) -> type[BaseModel]:
+    """The pydantic model of one answer: every field of the taxonomy, values as `Literal`s.
+
+    Unknown fields, unknown values and duplicate tags do not validate, so nothing outside the
+    taxonomy can pass as a label.
+    """
+    definitions: dict[str, Any] = {}
+    validators: dict[str, Any] = {}
+    for f in tax.fields:
+        if f.kind == "text":
+            constraint = PydField(min_length=1 if f.required else 0, max_length=f.max_length)
+            definitions[f.name] = (str, constraint) if f.required else (str | None, PydField(None, max_length=f.max_length))
+            continue
+        allowed = Literal[f.value_ids]  # type: ignore[valid-type]
+        if f.kind == "single":
+            definitions[f.name] = (allowed, ...) if f.required else (allowed | None, None)
+        else:
+            definitions[f.name] = (list[allowed], PydField(default_factory=list))
+            validators[f"_unique_{f.name}"] = field_validator(f.name)(lambda cls, v: _unique(v))
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        f"{tax.name.title().replace('_', '')}Answer",
+        __config__=ConfigDict(extra="forbid"),
+        __validators__=validators,
+        **definitions,
+    )
+
+
+def json_schema(tax: Taxonomy) -> dict[str, Any]:
+    """The answer's JSON schema in the shape OpenAI's strict structured outputs take.
+
+    Every property is required and `additionalProperties` is false; optional single fields are
+    nullable instead of absent. `uniqueItems`/`maxItems`/`maxLength` are kept so that
+    grammar-constrained servers bound the answer; `llm/` strips what a given endpoint rejects.
+    """
+    properties: dict[str, Any] = {}
+    for f in tax.fields:
+        prop: dict[str, Any]
+        if f.kind == "text":
+            prop = {"type": "string" if f.required else ["string", "null"]}
+            if f.max_length:
+                prop["maxLength"] = f.max_length
+        elif f.kind == "single":
+            values: list[Any] = list(f.value_ids)
+            prop = {"type": "string", "enum": values} if f.required else {"type": ["string", "null"], "enum": [*values, None]}
+        else:
+            prop = {
+                "type": "array",
+                "items": {"type": "string", "enum": list(f.value_ids)},
+                "uniqueItems": True,
+                "maxItems": len(f.values),
+            }
+        if f.description:
+            prop["description"] = f.description
+        properties[f.name] = prop
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [f.name for f in tax.fields],
+        "additionalProperties": False,
+    }
+
+
+def label_guide(tax: Taxonomy) -> str:
+    """The label guide for prompts and annotator instructions, in Markdown."""
+    lines = [f"# {tax.title or tax.name} (taxonomy {tax.name} v{tax.version})", ""]
+    for f in tax.fields:
+        need = "required" if f.required else "optional"
+        kind = {"single": "one value or null", "multi": "a list of values, possibly empty", "text": "free text"}[f.kind]
+        if f.kind == "single" and f.required:
+            kind = "exactly one value"
+        lines.append(f"## {f.name} ({kind}; {need})")
+        if f.description:
+            lines.append(f.description)
+        for v in f.values:
+            depth = len(f.path(v.id)) - 1 if f.hierarchical else 0
+            name = f"{v.id}: {v.label}" if v.label else v.id
+            lines.append(f"{'  ' * depth}- {name}" + (f" — {v.definition}" if v.definition else ""))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def split_answer(tax: Taxonomy, answer: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Turn a flat answer into (labels, rationale) as Draft and Review records hold them."""
+    labels = {f.name: answer.get(f.name, [] if f.kind == "multi" else None) for f in tax.label_fields}
+    rationale = answer.get("rationale")
+    return labels, rationale
+
+
+def validate_labels(tax: Taxonomy, labels: Mapping[str, Any]) -> list[str]:
+    """Problems with a `labels` mapping (unknown field, unknown value, wrong shape); empty if fine.
+
+    For records that come from outside the model's schema: Label Studio annotations, gold files.
+    """
+    problems: list[str] = []
+    known = {f.name: f for f in tax.label_fields}
+    for name, value in labels.items():
+        f = known.get(name)
+        if f is None:
+            problems.append(f"unknown field {name!r}")
+            continue
+        allowed = set(f.value_ids)
+        if f.kind == "single":
+            if value is not None and value not in allowed:
+                problems.append(f"{name}: {value!r} is not a value of the taxonomy")
+        else:
+            if not isinstance(value, list):
+                problems.append(f"{name}: expected a list, got {type(value).__name__}")
+                continue
+            for item in value:
+                if item not in allowed:
+                    problems.append(f"{name}: {item!r} is not a value of the taxonomy")
+            if len(set(value)) != len(value):
+                problems.append(f"{name}: duplicate values")
+    return problems
