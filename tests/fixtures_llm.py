@@ -1,0 +1,1 @@
+"""Fixtures for the local OpenAI-compatible test server (owned by the drafting work)."""
