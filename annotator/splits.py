@@ -1,0 +1,221 @@
+"""Leak-free, reproducible train/validation/test splits: near-duplicate groups and their assignment.
+
+Pure functions, plain data in and out. Two articles belong to one group when they share a
+normalised URL, a normalised text, or tell the same story: the Jaccard similarity of their
+content-word sets (title + text) reaches `STORY_THRESHOLD`. Groups are the connected components
+(union-find), so a story never straddles two splits.
+
+A group is placed in a split as a whole. Groups already placed in an earlier export keep their
+split (`previous`); new groups are taken in an order fixed by a hash of the seed and the group's
+smallest article id, and each goes to the split of its stratum that is furthest below its quota.
+Same input, same seed: same split. More input: old articles stay where they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from annotator.records import Article
+
+SPLITS = ("train", "validation", "test")
+
+# Jaccard of content-word sets at which two articles count as one story. Syndicated copies and
+# light edits score 0.6-1.0; two outlets retelling one event with the same names, places and
+# figures score about 0.35-0.55; different events on the same topic (two deepfake stories, two
+# self-driving crashes) score 0.05-0.25 on our test stories. A translation or a retelling that
+# shares few words is not caught: lexical similarity cannot see it.
+STORY_THRESHOLD = 0.35
+
+_STOPWORDS = frozenset(re.split(r"\s+", """about above after again against also among and any are around because been before being
+    below between both but can could did does doing down during each even ever every few for from
+    further had has have having her here hers him his how into its just like made make many more
+    most much must new not now off once one only other our out over own per said same says she
+    should since some such than that the their them then there these they this those through too
+    two under until upon very was were what when where which while who whom why will with within
+    without would year years you your"""))
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|ref_src|cmpid|ocid)$", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold())
+
+
+def normalise_url(url: str | None) -> str | None:
+    """The URL without scheme, `www.`/`m.`/`amp.` host prefixes, AMP suffix, fragment and tracking
+    parameters, so that the same page reached through two links compares equal."""
+    if not url or not url.strip():
+        return None
+    parts = urlsplit(url.strip())
+    if not parts.hostname:
+        return url.strip().casefold()
+    host = parts.hostname.casefold()
+    for prefix in ("www.", "m.", "amp."):
+        host = host.removeprefix(prefix)
+    path = re.sub(r"(/amp|/index\.html?)?/*$", "", parts.path)
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k))
+    return host + path + (f"?{urlencode(query)}" if query else "")
+
+
+def normalise_text(text: str) -> str:
+    """Case, Unicode form, punctuation and spacing folded away: equal strings mean a copied text."""
+    return " ".join(_words(text))
+
+
+def story_tokens(title: str, text: str) -> frozenset[str]:
+    """Content words of title and text: what two tellings of one story share."""
+    return frozenset(w for w in _words(f"{title}\n{text}") if len(w) >= 3 and w not in _STOPWORDS)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 0.0
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def similar_pairs(sets: Sequence[frozenset[str]], threshold: float) -> Iterator[tuple[int, int]]:
+    """Every pair (i, j), i < j, whose Jaccard similarity is at least `threshold`.
+
+    Exact, without comparing all pairs: with tokens ordered rarest first, two sets that reach the
+    threshold share a token within their first |s| - ceil(threshold*|s|) + 1 tokens (prefix
+    filtering), so only pairs sharing a prefix token are compared.
+    """
+    df = Counter(tok for s in sets for tok in s)
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(sets):
+        if not s:
+            continue
+        ordered = sorted(s, key=lambda tok: (df[tok], tok))
+        prefix = len(ordered) - math.ceil(threshold * len(ordered)) + 1
+        candidates: set[int] = set()
+        for tok in ordered[:prefix]:
+            candidates.update(index[tok])
+            index[tok].append(i)
+        for j in sorted(candidates):
+            if jaccard(s, sets[j]) >= threshold:
+                yield j, i
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        a, b = self.find(i), self.find(j)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+
+def near_duplicate_groups(articles: Sequence[Article], threshold: float = STORY_THRESHOLD) -> list[list[str]]:
+    """Article ids grouped by shared normalised URL, shared normalised text or one story.
+
+    Each group is sorted, and groups are sorted by their first id; singletons are groups too.
+    """
+    uf = _UnionFind(len(articles))
+    first_by_key: dict[tuple[str, str], int] = {}
+    for i, a in enumerate(articles):
+        keys = [("url", normalise_url(a.url)), ("text", normalise_text(a.text))]
+        for kind, key in keys:
+            if not key:
+                continue
+            j = first_by_key.setdefault((kind, key), i)
+            uf.union(i, j)
+    for i, j in similar_pairs([story_tokens(a.title, a.text) for a in articles], threshold):
+        uf.union(i, j)
+    members: dict[int, list[str]] = defaultdict(list)
+    for i, a in enumerate(articles):
+        members[uf.find(i)].append(a.id)
+    return sorted((sorted(set(ids)) for ids in members.values()), key=lambda g: g[0])
+
+
+# --------------------------------------------------------------------------- assignment
+
+
+def parse_ratios(spec: str) -> dict[str, float]:
+    """`80/10/10` (or `0.8/0.1/0.1`) → fractions per split that sum to 1."""
+    parts = spec.split("/")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != len(SPLITS) or any(n < 0 or not math.isfinite(n) for n in numbers) or sum(numbers) <= 0:
+        raise ValueError(f"--split {spec!r}: give three non-negative numbers like 80/10/10 (train/validation/test)")
+    total = sum(numbers)
+    return {name: n / total for name, n in zip(SPLITS, numbers, strict=True)}
+
+
+def group_order_key(group: Sequence[str], seed: int | str) -> str:
+    """A group's place in the assignment order: fixed by the seed and its smallest id only."""
+    return hashlib.sha256(f"{seed}\x00{min(group)}".encode()).hexdigest()
+
+
+def _stratum(group: Sequence[str], strata: Mapping[str, str]) -> str:
+    counts = Counter(strata.get(m, "") for m in group)
+    return min(counts, key=lambda s: (-counts[s], s))
+
+
+def _most_common_split(splits: Iterable[str]) -> str:
+    counts = Counter(splits)
+    return min(counts, key=lambda s: (-counts[s], SPLITS.index(s) if s in SPLITS else len(SPLITS)))
+
+
+def assign_splits(
+    groups: Sequence[Sequence[str]],
+    strata: Mapping[str, str],
+    ratios: Mapping[str, float],
+    seed: int | str,
+    previous: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """Split name per article id, and warnings.
+
+    `strata` maps article id → its stratum (the primary label); a group's stratum is its most
+    common one. Articles in `previous` keep their split; new members of such a group join the
+    split most of its old members are in. A new article that links old articles from different
+    splits cannot be placed without moving one: it is not moved, and a warning says so.
+    """
+    previous = previous or {}
+    assignment: dict[str, str] = {}
+    warnings: list[str] = []
+    count: dict[str, Counter[str]] = defaultdict(Counter)
+    total: Counter[str] = Counter()
+    fresh: list[tuple[str, str, Sequence[str]]] = []
+    for group in groups:
+        stratum = _stratum(group, strata)
+        total[stratum] += len(group)
+        old = {m: previous[m] for m in group if previous.get(m) in SPLITS}
+        if not old:
+            fresh.append((group_order_key(group, seed), stratum, group))
+            continue
+        home = _most_common_split(old.values())
+        if len(set(old.values())) > 1:
+            where = ", ".join(f"{m} in {s}" for m, s in sorted(old.items()))
+            warnings.append(f"near-duplicate group of {min(group)} spans splits ({where}): "
+                            "new articles linked them; old articles were not moved")
+        for m in group:
+            assignment[m] = old.get(m, home)
+            count[stratum][assignment[m]] += 1
+    for _key, stratum, group in sorted(fresh):
+        deficit = {s: ratios.get(s, 0.0) * total[stratum] - count[stratum][s] for s in SPLITS}
+        split = max(SPLITS, key=lambda s: (deficit[s], -SPLITS.index(s)))
+        for m in group:
+            assignment[m] = split
+        count[stratum][split] += len(group)
+    return assignment, warnings
