@@ -1,0 +1,542 @@
+"""Turn input files (JSONL, CSV, Markdown clippings, .txt, .html) into one articles.jsonl.
+
+Inputs come from scrapers, exports and hand-made folders, so every reader is lenient about
+column names and strict about content: a line or file it cannot turn into an article is
+reported on one line (`FILE:LINE: reason: detail`) and skipped, and the run carries on.
+
+Ids are stable so that every later stage (drafts, tasks, reviews, gold) joins on them across
+runs: from the URL when there is one (tracking parameters, scheme and trailing slash do not
+count), else from the text. Exact duplicates (same URL or same text) are dropped; re-running over
+the same inputs into the same output appends nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import sys
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import yaml
+from pydantic import BaseModel, Field
+
+from annotator.records import Article, JsonlWriter, iter_jsonl
+
+ErrorCallback = Callable[[str], None]
+
+#: Texts longer than this are kept whole but named in the summary: they cost real money to draft.
+LARGE_TEXT_CHARS = 200_000
+
+_FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".html": "html",
+    ".htm": "html",
+}
+
+# Column / key names accepted for each Article field, first match wins (compared lower-cased).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "title": ("title", "headline"),
+    "text": ("text", "body", "content", "article", "excerpt", "summary", "description"),
+    "url": ("url", "sourceurl", "source_url", "link"),
+    "source": ("source", "provider", "outlet", "publisher", "sitename"),
+    "published_at": ("published_at", "publisheddatetime", "published", "date", "datetime"),
+    "language": ("language", "lang"),
+}
+
+_TRACKING_PARAMS = {
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
+    "_ga", "_gl", "ref", "ref_src", "ref_url", "cmpid", "smid", "ocid", "spm", "share", "s_cid", "cid",
+}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def normalise_text(text: str) -> str:
+    """NFC, no invisible characters, single spaces, at most one blank line between paragraphs."""
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"), None)
+
+
+def normalise_title(title: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", title).translate(_INVISIBLE).split())
+
+
+def normalise_url(url: str) -> str | None:
+    """The URL two copies of one page share: https, no `www.`, no tracking, fragment or trailing slash."""
+    url = url.strip()
+    if not url:
+        return None
+    if "://" not in url and url.lower().startswith("www."):
+        url = "https://" + url
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return url  # not a web URL (doi:, urn:, a bare path): compare it as it is
+    host = parts.hostname.lower().removeprefix("www.")
+    if parts.port and parts.port not in (80, 443):
+        host = f"{host}:{parts.port}"
+    path = parts.path.rstrip("/")
+    query = sorted(
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS
+    )
+    return f"https://{host}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def text_key(text: str) -> str:
+    """What two copies of one text share, whatever their line wrapping and letter case."""
+    basis = " ".join(normalise_text(text).casefold().split())
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+
+
+def article_id(url: str | None, text: str) -> str:
+    """`a_` + 16 hex: from the normalised URL when there is one, else from the normalised text."""
+    norm = normalise_url(url) if url else None
+    basis = f"url:{norm}" if norm else f"text:{text_key(text)}"
+    return "a_" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+
+
+_EN_WORDS = frozenset(
+    "the a an of and or to in on for with by from at as is are was were be been has have had it its this that "  # noqa: SIM905
+    "which who will would said says not but after over than".split()
+)
+
+
+def guess_language(text: str) -> str | None:
+    """A cheap guess from the script (zh, ja, ko) or common English words (en); None when unsure.
+
+    Only what a few lines of counting can tell reliably; anything else stays unknown rather
+    than wrong. An input's own `language` field always wins.
+    """
+    sample = text[:4000]
+    letters = han = kana = hangul = 0
+    for ch in sample:
+        if not ch.isalpha():
+            continue
+        letters += 1
+        o = ord(ch)
+        if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF:
+            han += 1
+        elif 0x3040 <= o <= 0x30FF:
+            kana += 1
+        elif 0xAC00 <= o <= 0xD7AF:
+            hangul += 1
+    if not letters:
+        return None
+    if kana / letters > 0.05:
+        return "ja"
+    if hangul / letters > 0.3:
+        return "ko"
+    if han / letters > 0.3:
+        return "zh"
+    words = [w.strip(".,;:!?\"'()").lower() for w in sample.split()]
+    if len(words) >= 8 and sum(w in _EN_WORDS for w in words) / len(words) >= 0.15:
+        return "en"
+    return None
+
+
+class _TagSniffer(HTMLParser):
+    _TAGS = frozenset(
+        "p br div span a b i em strong h1 h2 h3 h4 h5 h6 ul ol li html body article section table tr td img "  # noqa: SIM905
+        "blockquote script style figure header footer nav main".split()
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found = self.found or tag in self._TAGS
+
+
+def looks_like_html(text: str) -> bool:
+    if "<" not in text:
+        return False
+    sniffer = _TagSniffer()
+    sniffer.feed(text[:20_000])
+    return sniffer.found
+
+
+def html_to_text(html: str | bytes) -> str:
+    """Main text of an HTML page or fragment (boilerplate removed by trafilatura)."""
+    import trafilatura
+
+    return trafilatura.extract(html, include_comments=False, favor_recall=True) or ""
+
+
+# --------------------------------------------------------------------------- readers
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one input line or file did not become an article."""
+
+    where: str
+    reason: str
+    detail: str
+
+    def __str__(self) -> str:
+        return " ".join(f"{self.where}: {self.reason}: {self.detail}; skipped".split())
+
+
+@dataclass
+class _Raw:
+    fields: dict[str, Any]
+    where: str
+    format: str
+
+
+_Item = _Raw | Rejection
+
+
+def _pick(record: Mapping[str, Any], field: str) -> Any:
+    lowered = {str(k).lower(): v for k, v in record.items() if k is not None}
+    for key in _ALIASES[field]:
+        value = lowered.get(key)
+        if isinstance(value, Mapping):  # clippings: provider: {name: CNET, domain: cnet.com}
+            value = value.get("name") or value.get("domain")
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _pick(record, name) for name in _ALIASES}
+
+
+def _decode(data: bytes, where: str) -> str | Rejection:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return Rejection(f"{where}:{line}", "not UTF-8", f"byte 0x{data[exc.start]:02X}; save the file as UTF-8")
+
+
+def _read_jsonl(path: Path, where: str) -> Iterator[_Item]:
+    any_line = False
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            any_line = True
+            at = f"{where}:{number}"
+            line = _decode(raw, at)
+            if isinstance(line, Rejection):
+                yield Rejection(at, line.reason, line.detail)
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Rejection(at, "malformed line", f"not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            if not isinstance(record, dict):
+                yield Rejection(at, "malformed line", f"expected a JSON object, got {type(record).__name__}")
+                continue
+            yield _Raw(_fields(record), at, "jsonl")
+    if not any_line:
+        yield Rejection(where, "empty file", "nothing to read")
+
+
+def _read_csv(path: Path, where: str) -> Iterator[_Item]:
+    text = _decode(path.read_bytes(), where)
+    if isinstance(text, Rejection):
+        yield text
+        return
+    if not text.strip():
+        yield Rejection(where, "empty file", "nothing to read")
+        return
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # huge articles are articles too
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    header = [h.lower() for h in reader.fieldnames or []]
+    if not any(name in header for name in _ALIASES["text"]):
+        expected = ", ".join(_ALIASES["text"][:3])
+        yield Rejection(f"{where}:1", "no text column", f"header has none of {expected}")
+        return
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Rejection(f"{where}:{start}", "malformed line", str(exc))
+            return
+        yield _Raw(_fields(row), f"{where}:{start}", "csv")
+
+
+def _split_front_matter(text: str) -> tuple[str | None, str, int]:
+    """(front matter or None, body, line number where the front matter starts)."""
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        return None, text, 0
+    for i in range(1, len(lines)):
+        if lines[i].strip() in ("---", "..."):
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), 2
+    return None, text, 0
+
+
+def _title_and_body(text: str) -> tuple[str, str]:
+    """Plain text: the first non-empty line is the title (a Markdown heading's #s dropped)."""
+    lines = text.strip().split("\n")
+    title = lines[0].lstrip("#").strip() if lines else ""
+    body = "\n".join(lines[1:]).strip()
+    return title, body or text
+
+
+def _read_document(path: Path, where: str, fmt: str) -> Iterator[_Item]:
+    text = _decode(path.read_bytes(), where)
+    if isinstance(text, Rejection):
+        yield text
+        return
+    text = text.replace("\r\n", "\n")
+    if not text.strip():
+        yield Rejection(where, "empty file", "nothing to read")
+        return
+    front, body, first_line = _split_front_matter(text)
+    if front is None:
+        title, body = _title_and_body(text)
+        yield _Raw({"title": title, "text": body}, where, fmt)
+        return
+    try:
+        meta = yaml.safe_load(front) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = first_line + (mark.line if mark else 0)
+        yield Rejection(f"{where}:{line}", "bad front matter", str(exc).split("\n")[0])
+        return
+    if not isinstance(meta, dict):
+        yield Rejection(f"{where}:{first_line}", "bad front matter", "expected key: value pairs")
+        return
+    fields = _fields(meta)
+    if body.strip():  # a clipping with a body: the body is the text, whatever the excerpt says
+        fields["text"] = body
+    if not fields["title"] and fields["text"]:
+        fields["title"], fields["text"] = _title_and_body(str(fields["text"]))
+    yield _Raw(fields, where, "markdown")
+
+
+def _read_html(path: Path, where: str) -> Iterator[_Item]:
+    import trafilatura
+
+    data = path.read_bytes()
+    if not data.strip():
+        yield Rejection(where, "empty file", "nothing to read")
+        return
+    doc = trafilatura.bare_extraction(data, with_metadata=True, include_comments=False, favor_recall=True)
+    if doc is None or not (doc.text or "").strip():
+        yield Rejection(where, "no text", "no main text found in the HTML")
+        return
+    text = doc.text
+    if doc.title and text.split("\n", 1)[0].strip() == doc.title.strip():
+        text = text.split("\n", 1)[1] if "\n" in text else text
+    fields = {
+        "title": doc.title,
+        "text": text,
+        "url": doc.url,
+        "source": doc.sitename or doc.hostname,
+        "published_at": doc.date,
+        "language": None,
+    }
+    yield _Raw(fields, where, "html")
+
+
+def _read_file(path: Path, where: str) -> Iterator[_Item]:
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = " ".join(sorted(_FORMATS))
+        yield Rejection(where, "unknown file type", f"{path.suffix or 'no extension'!r} (known: {known})")
+    elif fmt == "jsonl":
+        yield from _read_jsonl(path, where)
+    elif fmt == "csv":
+        yield from _read_csv(path, where)
+    elif fmt == "html":
+        yield from _read_html(path, where)
+    else:
+        yield from _read_document(path, where, fmt)
+
+
+def _files(inputs: Iterable[str | Path], skip: Path | None) -> Iterator[Path | Rejection]:
+    for given in inputs:
+        path = Path(given)
+        if path.is_dir():
+            for p in sorted(path.rglob("*")):
+                rel = p.relative_to(path).parts
+                if p.is_file() and not any(part.startswith(".") for part in rel) and p.resolve() != skip:
+                    yield p
+        elif path.is_file():
+            if path.resolve() != skip:
+                yield path
+        else:
+            yield Rejection(str(path), "not found", "no such file or folder")
+
+
+def _when(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return " ".join(str(value).split())
+
+
+def _to_article(raw: _Raw) -> Article | Rejection:
+    f = raw.fields
+    text = f.get("text")
+    if text is not None and not isinstance(text, str):
+        if isinstance(text, dict | list):
+            return Rejection(raw.where, "malformed line", f"text is a {type(text).__name__}, not a string")
+        text = str(text)
+    text = text or ""
+    if raw.format in ("jsonl", "csv") and looks_like_html(text):  # scrapers often store the page's HTML
+        text = html_to_text(text)
+    text = normalise_text(text)
+    if not text:
+        looked_for = ", ".join(_ALIASES["text"][:3])
+        detail = f"empty or missing text ({looked_for}, ...)" if raw.format in ("jsonl", "csv") else "the article is empty"
+        return Rejection(raw.where, "no text", detail)
+    url = str(f["url"]).strip() if f.get("url") else None
+    language = str(f["language"]).strip().lower() if f.get("language") else guess_language(text)
+    return Article(
+        id=article_id(url, text),
+        title=normalise_title(str(f.get("title") or "")),
+        text=text,
+        url=url or None,
+        source=normalise_title(str(f["source"])) if f.get("source") else None,
+        published_at=_when(f.get("published_at")),
+        language=language,
+        origin=raw.where,
+        format=raw.format,
+    )
+
+
+def _items(inputs: Iterable[str | Path], skip: Path | None = None) -> Iterator[Article | Rejection]:
+    for path in _files(inputs, skip):
+        if isinstance(path, Rejection):
+            yield path
+            continue
+        try:
+            for item in _read_file(path, str(path)):
+                yield item if isinstance(item, Rejection) else _to_article(item)
+        except OSError as exc:
+            yield Rejection(str(path), "unreadable", exc.strerror or str(exc))
+
+
+def read_articles(inputs: Iterable[str | Path], on_error: ErrorCallback | None = None) -> Iterator[Article]:
+    """Articles from files and folders, normalised and with ids, in input order; no de-duplication.
+
+    Each rejected line or file is passed to `on_error` as one line (default: stderr).
+    """
+    report = on_error or (lambda msg: print(msg, file=sys.stderr))
+    for item in _items(inputs):
+        if isinstance(item, Rejection):
+            report(str(item))
+        else:
+            yield item
+
+
+# --------------------------------------------------------------------------- the job
+
+
+class IngestSummary(BaseModel):
+    """What one ingest run did; `ok` is False when anything was rejected."""
+
+    output: str
+    read: int = 0
+    written: int = 0
+    duplicates: int = 0
+    already_present: int = 0
+    formats: dict[str, int] = Field(default_factory=dict)
+    rejected: dict[str, int] = Field(default_factory=dict)
+    large: list[str] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    @property
+    def n_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    def describe(self) -> str:
+        formats = ", ".join(f"{k} {v}" for k, v in sorted(self.formats.items()))
+        lines = [
+            f"read {self.read} article(s)" + (f" ({formats})" if formats else ""),
+            f"written {self.written} to {self.output}",
+            f"duplicates dropped {self.duplicates}, already in the output {self.already_present}",
+        ]
+        if self.large:
+            lines.append(f"large articles kept (> {LARGE_TEXT_CHARS} characters): {', '.join(self.large)}")
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.rejected.items()))
+        lines.append(f"rejected {self.n_rejected}" + (f" ({reasons})" if reasons else ""))
+        return "\n".join(lines)
+
+
+def ingest(inputs: Iterable[str | Path], output: str | Path, on_error: ErrorCallback | None = None) -> IngestSummary:
+    """Append the new articles of `inputs` to the JSONL file `output`; returns what happened.
+
+    Articles whose id or text is already in `output` (or earlier in this run) are not written
+    again, so the same command can be re-run safely after new files arrive or after a crash.
+    """
+    output = Path(output)
+    summary = IngestSummary(output=str(output))
+
+    def reject(problem: str, reason: str) -> None:
+        summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
+        if on_error is not None:
+            on_error(problem)
+
+    with JsonlWriter(output) as writer:  # opening repairs a torn last line first
+        old_ids: set[str] = set()
+        old_texts: set[str] = set()
+        for old in iter_jsonl(
+            output, Article, on_error=lambda e: reject(f"{e} (existing output line ignored)", "bad output line")
+        ):
+            old_ids.add(old.id)
+            old_texts.add(text_key(old.text))
+        new_ids: set[str] = set()
+        new_texts: set[str] = set()
+        for item in _items(inputs, skip=output.resolve()):
+            if isinstance(item, Rejection):
+                reject(str(item), item.reason)
+                continue
+            summary.read += 1
+            fmt = str(getattr(item, "format", "?"))
+            summary.formats[fmt] = summary.formats.get(fmt, 0) + 1
+            tkey = text_key(item.text)
+            if item.id in old_ids or tkey in old_texts:
+                summary.already_present += 1
+                continue
+            if item.id in new_ids or tkey in new_texts:
+                summary.duplicates += 1
+                continue
+            writer.write(item)
+            new_ids.add(item.id)
+            new_texts.add(tkey)
+            summary.written += 1
+            if len(item.text) > LARGE_TEXT_CHARS:
+                summary.large.append(item.id)
+    return summary
