@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model, field_validator
+from pydantic import Field as PydField
 
 from annotator.errors import TaxonomyError
 
@@ -315,15 +316,18 @@ def validate_labels(tax: Taxonomy, labels: Mapping[str, Any]) -> list[str]:
             continue
         allowed = set(f.value_ids)
         if f.kind == "single":
-            if value is not None and value not in allowed:
+            if value is not None and not isinstance(value, str):  # a list here is a shape error, not a crash
+                problems.append(f"{name}: expected one value or null, got {type(value).__name__}")
+            elif value is not None and value not in allowed:
                 problems.append(f"{name}: {value!r} is not a value of the taxonomy")
         else:
             if not isinstance(value, list):
                 problems.append(f"{name}: expected a list, got {type(value).__name__}")
                 continue
             for item in value:
-                if item not in allowed:
+                if not isinstance(item, str) or item not in allowed:
                     problems.append(f"{name}: {item!r} is not a value of the taxonomy")
-            if len(set(value)) != len(value):
+            strings = [item for item in value if isinstance(item, str)]
+            if len(set(strings)) != len(strings):
                 problems.append(f"{name}: duplicate values")
     return problems
