@@ -199,6 +199,25 @@ def _drop_torn_tail(path: Path) -> None:
             chunk = fh.read(step)
             idx = chunk.rfind(b"\n")
             if idx != -1:
-                fh.truncate(pos + idx + 1)
+                _cut_or_close(fh, pos + idx + 1, size)
                 return
-        fh.truncate(0)
+        _cut_or_close(fh, 0, size)
+
+
+def _cut_or_close(fh: Any, start: int, size: int) -> None:
+    """Drop the tail from `start` unless it is a whole record that only lacks its newline.
+
+    A hand-edited file often ends without a newline; its last record is not torn and must not
+    be lost. A torn write never parses as a JSON object (its closing brace is missing).
+    """
+    fh.seek(start)
+    tail = fh.read(size - start)
+    try:
+        whole = isinstance(json.loads(tail.decode("utf-8")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        whole = False
+    if whole:
+        fh.seek(0, os.SEEK_END)
+        fh.write(b"\n")
+    else:
+        fh.truncate(start)
