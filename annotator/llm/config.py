@@ -1,0 +1,78 @@
+"""Settings of the model endpoint: `annotator.toml` `[llm]`, then the environment, then arguments.
+
+API keys come from the environment only (`OPENAI_API_KEY`); a key in the config file is refused,
+so it never lands in a repository. The key is held as a `SecretStr`, which prints as stars.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from annotator.errors import ConfigError
+from annotator.llm.pricing import BUILTIN_PRICES, Price
+
+OutputMode = Literal["json_schema", "json_object", "plain"]
+CONFIG_FILE = "annotator.toml"
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+class LLMSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None
+    api_key: SecretStr | None = Field(default=None, repr=False)
+    output_mode: Literal["auto", "json_schema", "json_object", "plain"] = "auto"
+    timeout: float = 120.0
+    max_attempts: int = 8  # per request, across 429s, 5xx, timeouts and dropped connections
+    backoff_cap: float = 30.0  # seconds, the longest wait between two attempts
+    requests_per_minute: float | None = None  # known limit: pace to it from the start
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    seed: int | None = 0
+    logprobs: bool = True
+    prices: dict[str, Price] = Field(default_factory=lambda: dict(BUILTIN_PRICES))
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for cache keys and messages (never includes the key)."""
+        return self.base_url or "openai"
+
+
+def read_config(path: str | Path | None = None) -> dict[str, Any]:
+    """The whole `annotator.toml` (empty if absent)."""
+    path = Path(path or CONFIG_FILE)
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_settings(config: dict[str, Any] | None = None, **overrides: Any) -> LLMSettings:
+    """Settings from the `[llm]` table, `OPENAI_BASE_URL`/`OPENAI_API_KEY`, then non-None overrides."""
+    section = dict((config or {}).get("llm", {}))
+    if any("key" in k.lower() for k in section if k != "prices"):
+        raise ConfigError(f"{CONFIG_FILE}: [llm] must not hold API keys; set OPENAI_API_KEY in the environment")
+    prices = dict(BUILTIN_PRICES)
+    try:
+        prices.update({name: Price.model_validate(p) for name, p in section.pop("prices", {}).items()})
+    except ValidationError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: [llm.prices]: {exc.errors()[0]['msg']}") from None
+    values: dict[str, Any] = {**section, "prices": prices}
+    if os.environ.get("OPENAI_BASE_URL"):
+        values["base_url"] = os.environ["OPENAI_BASE_URL"]
+    if os.environ.get("OPENAI_API_KEY"):
+        values["api_key"] = os.environ["OPENAI_API_KEY"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return LLMSettings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{CONFIG_FILE} [llm] {'.'.join(map(str, first['loc']))}: {first['msg']}") from None

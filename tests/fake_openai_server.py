@@ -1,0 +1,535 @@
+"""A small OpenAI-compatible server on 127.0.0.1 for tests, the benchmark and the demo.
+
+It answers `/v1/chat/completions` with a deterministic, VALID answer generated from the request's
+JSON schema (seeded by the user message), or with a scripted answer for known article ids, and can
+misbehave on purpose: latency, a requests-per-minute limit (429 with Retry-After), 500s, dropped
+connections, broken or truncated JSON, labels outside the taxonomy, duplicate tags, rejecting
+`json_schema` mode (like llama-cpp-python's server) or schema keywords, log-probabilities. It
+counts requests so tests can assert that a re-run sent none, and implements enough of
+`/v1/files` and `/v1/batches` for the batch path.
+
+Importable (`FakeOpenAIServer`, `Faults`) or run as a script:
+
+    python tests/fake_openai_server.py --port 8765 --latency 0.2 --rpm 600 --error-rate 0.05
+
+Control endpoints (not OpenAI's): `GET /_stats`, `POST /_reset`, `POST /_faults` (JSON body of
+`Faults` fields to change while running).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import email.parser
+import email.policy
+import hashlib
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# Scripted answers: a dict is sent as JSON; these strings are special, any other string is sent raw.
+VALID, BROKEN, TRUNCATED, BAD_LABEL, DUPLICATE = "valid", "broken", "truncated", "bad_label", "duplicate"
+HTTP_500, HTTP_429, DROP = "http:500", "http:429", "drop"
+
+
+@dataclass
+class Faults:
+    latency: float = 0.0  # seconds before each chat answer
+    rpm: float | None = None  # requests-per-minute limit, enforced as a token bucket
+    burst: float | None = None  # bucket size (default: one second's worth, at least 1)
+    error_rate: float = 0.0  # share of chat requests answered 500
+    fail_first: int = 0  # the first N chat requests are answered 500
+    rate_limit_first: int = 0  # the first N chat requests are answered 429
+    retry_after: float = 0.2  # seconds announced in a 429 injected by rate_limit_first
+    retry_after_style: str = "both"  # "seconds" (Retry-After), "ms" (retry-after-ms) or "both"
+    drop_first: int = 0  # the first N chat requests get their connection closed without an answer
+    broken_rate: float = 0.0  # share of answers that are not JSON
+    truncated_rate: float = 0.0  # share of answers cut in half (finish_reason "length")
+    bad_label_rate: float = 0.0  # share of answers with a value outside the taxonomy
+    duplicate_rate: float = 0.0  # share of answers with a repeated tag
+    reject_json_schema: bool = False  # 400 for response_format json_schema (llama-cpp-python style)
+    reject_keywords: tuple[str, ...] = ()  # 400 when the schema holds one of these keywords
+    logprobs: bool = False  # return token log-probabilities when asked
+    api_key: str | None = None  # require "Authorization: Bearer <key>" (401 otherwise)
+    model: str = "fake-model"
+    seed: int = 0
+    scripts: dict[str, list[Any]] = field(default_factory=dict)  # article id -> answers, in order
+    batch_polls: int = 1  # GETs of a batch answered "in_progress" before it completes
+    batch_fail_ids: tuple[str, ...] = ()  # custom_ids whose batch lines go to the error file
+    batch_expire_after: int | None = None  # answer only this many lines, then status "expired"
+
+
+def _default_schema() -> dict[str, Any]:
+    """Plain-JSON mode sends no schema; answer in the bundled taxonomy's shape then."""
+    try:
+        from annotator.taxonomy import json_schema, load_taxonomy
+
+        return json_schema(load_taxonomy("oecd_aim"))
+    except Exception:  # pragma: no cover - the server also runs without the package
+        return {"type": "object", "properties": {}}
+
+
+def _types(schema: dict[str, Any]) -> list[str]:
+    t = schema.get("type", "object")
+    return t if isinstance(t, list) else [t]
+
+
+def generate(schema: dict[str, Any], rng: random.Random) -> Any:
+    """A value valid under `schema` (the subset of JSON schema the taxonomy emits)."""
+    types = _types(schema)
+    if "enum" in schema:
+        values = [v for v in schema["enum"] if v is not None]
+        if None in schema["enum"] and rng.random() < 0.3:
+            return None
+        return rng.choice(values)
+    if "object" in types:
+        return {k: generate(v, rng) for k, v in schema.get("properties", {}).items()}
+    if "array" in types:
+        items = schema.get("items", {})
+        pool = [v for v in items.get("enum", []) if v is not None]
+        if not pool:
+            return []
+        k = rng.randint(0, min(3, len(pool), schema.get("maxItems", 3)))
+        return rng.sample(pool, k)
+    if "string" in types:
+        words = ["The", "article", "reports", "an", "AI", "system", "that", "caused", "harm", "to", "people", "online"]
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(8, 30))) + "."
+        return text[: schema.get("maxLength", len(text))]
+    return None
+
+
+def _spoil(answer: dict[str, Any], schema: dict[str, Any], how: str) -> str:
+    props = schema.get("properties", {})
+    text = json.dumps(answer, ensure_ascii=False)
+    if how == BROKEN:
+        return "Sure! Here is the label: " + text.replace('"', "'", 3)
+    if how == TRUNCATED:
+        return text[: len(text) // 2]
+    singles = [k for k, v in props.items() if "enum" in v]
+    multis = [k for k, v in props.items() if "array" in _types(v) and v.get("items", {}).get("enum")]
+    if how == BAD_LABEL and singles:
+        answer[singles[0]] = "Definitely not a label"
+    elif how == DUPLICATE and multis:
+        value = props[multis[0]]["items"]["enum"][0]
+        answer[multis[0]] = [value, value]
+    return json.dumps(answer, ensure_ascii=False)
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\w+|\s+|[^\w\s]", text) or [text]
+
+
+class _State:
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.counts: Counter[str] = Counter()
+            self.by_article: Counter[str] = Counter()
+            self.events: list[dict[str, Any]] = []
+            self.seen_prefixes: set[str] = set()
+            self.rng = random.Random(self.faults.seed)
+            self.tokens = None
+            self.last = time.monotonic()
+            self.files: dict[str, dict[str, Any]] = {}
+            self.batches: dict[str, dict[str, Any]] = {}
+            self.last_request: dict[str, Any] | None = None
+
+    def take_token(self) -> float:
+        """0 if the request may pass, else seconds until it could."""
+        f = self.faults
+        if not f.rpm:
+            return 0.0
+        rate = f.rpm / 60.0
+        burst = f.burst or max(1.0, rate)
+        now = time.monotonic()
+        if self.tokens is None:
+            self.tokens = burst
+        self.tokens = min(burst, self.tokens + (now - self.last) * rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / rate
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+        body = raw if raw is not None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send(status, {"error": {"message": message, "type": "invalid_request_error", "code": None}}, headers)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _authorised(self) -> bool:
+        key = self.server.state.faults.api_key
+        if key and self.headers.get("Authorization") != f"Bearer {key}":
+            self._error(401, "Incorrect API key provided.")
+            return False
+        return True
+
+    # ----------------------------------------------------------------- routes
+
+    def do_GET(self) -> None:  # noqa: N802
+        st = self.server.state
+        if self.path == "/_stats":
+            return self._send(200, self.server.stats())
+        if not self._authorised():
+            return None
+        if self.path == "/v1/models":
+            return self._send(200, {"object": "list", "data": [{"id": st.faults.model, "object": "model"}]})
+        m = re.fullmatch(r"/v1/files/([\w-]+)(/content)?", self.path)
+        if m and m.group(1) in st.files:
+            f = st.files[m.group(1)]
+            if m.group(2):
+                return self._send(200, None, raw=f["content"])
+            return self._send(200, {k: v for k, v in f.items() if k != "content"})
+        m = re.fullmatch(r"/v1/batches/([\w-]+)", self.path)
+        if m and m.group(1) in st.batches:
+            return self._send(200, self.server.poll_batch(m.group(1)))
+        return self._error(404, f"no route {self.path}")
+
+    def do_POST(self) -> None:  # noqa: N802
+        st = self.server.state
+        body = self._body()
+        if self.path == "/_reset":
+            st.reset()
+            return self._send(200, {"ok": True})
+        if self.path == "/_faults":
+            changes = json.loads(body or b"{}")
+            for k, v in changes.items():
+                setattr(st.faults, k, tuple(v) if isinstance(getattr(st.faults, k), tuple) else v)
+            return self._send(200, dataclasses.asdict(st.faults) | {"api_key": None})
+        with st.lock:
+            st.counts[self.path] += 1
+        if not self._authorised():
+            return None
+        if self.path == "/v1/chat/completions":
+            return self._chat(json.loads(body))
+        if self.path == "/v1/files":
+            return self._upload(body)
+        if self.path == "/v1/batches":
+            return self._send(200, self.server.create_batch(json.loads(body)))
+        return self._error(404, f"no route {self.path}")
+
+    def _upload(self, body: bytes) -> None:
+        head = f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode()
+        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+        fields = {part.get_param("name", header="content-disposition"): part for part in msg.iter_parts()}
+        part = fields.get("file")
+        if part is None:
+            return self._error(400, "no file")
+        st = self.server.state
+        content = part.get_payload(decode=True) or b""
+        with st.lock:
+            fid = f"file-{len(st.files) + 1}"
+            st.files[fid] = {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                             "filename": part.get_filename() or "upload.jsonl", "purpose": "batch", "content": content}
+        return self._send(200, {k: v for k, v in st.files[fid].items() if k != "content"})
+
+    def _chat(self, req: dict[str, Any]) -> None:
+        st, f = self.server.state, self.server.state.faults
+        status, payload, headers = self.server.answer(req, live=True)
+        if status == -1:  # drop the connection
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return None
+        if f.latency and status == 200:
+            time.sleep(f.latency)
+        with st.lock:
+            st.counts[f"status:{status}"] += 1
+        if status != 200:
+            return self._error(status, payload, headers)
+        return self._send(200, payload)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, faults: Faults) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.state = _State(faults)
+
+    def stats(self) -> dict[str, Any]:
+        st = self.state
+        with st.lock:
+            return {
+                "chat_requests": st.counts["/v1/chat/completions"],
+                "answered": st.counts["status:200"],
+                "counts": dict(st.counts),
+                "by_article": dict(st.by_article),
+                "events": list(st.events),
+                "last_request": st.last_request,
+            }
+
+    # ----------------------------------------------------------------- answers
+
+    def answer(self, req: dict[str, Any], live: bool) -> tuple[int, Any, dict[str, str] | None]:
+        """(status, payload or error message, headers); status -1 means drop the connection."""
+        st, f = self.state, self.state.faults
+        messages = req.get("messages") or []
+        user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
+        match = re.search(r"^id: (.+)$", user, re.MULTILINE)
+        article = match.group(1).strip() if match else ""
+        rf = req.get("response_format") or {}
+        schema = (rf.get("json_schema") or {}).get("schema") if rf.get("type") == "json_schema" else rf.get("schema")
+        with st.lock:
+            n = st.counts["chat"] = st.counts["chat"] + 1
+            st.last_request = req
+            script = f.scripts.get(article)
+            step = None
+            if script:
+                step = script[min(st.by_article[article], len(script) - 1)]
+            st.by_article[article] += 1
+            roll = st.rng.random()
+            roll2 = st.rng.random()
+            event = {"n": n, "article": article, "user_sha": hashlib.sha256(user.encode()).hexdigest()[:16]}
+            st.events.append(event)
+            wait = st.take_token() if live else 0.0
+
+        def out(status: int, payload: Any, headers: dict[str, str] | None = None):  # noqa: ANN202
+            event["status"] = status
+            return status, payload, headers
+
+        if rf.get("type") == "json_schema" and f.reject_json_schema:
+            return out(400, "response_format type json_schema is not supported; use json_object with a schema")
+        for kw in f.reject_keywords:
+            if schema and f'"{kw}"' in json.dumps(schema):
+                return out(400, f"Invalid schema for response_format 'answer': '{kw}' is not permitted.")
+        if live and wait > 0:
+            return out(429, "Rate limit reached for requests", self._retry_headers(wait))
+        if live and n <= f.rate_limit_first:
+            return out(429, "Rate limit reached for requests", self._retry_headers(f.retry_after))
+        if live and n <= f.fail_first + f.rate_limit_first:
+            return out(500, "The server had an error while processing your request.")
+        if live and n <= f.drop_first + f.fail_first + f.rate_limit_first:
+            return out(-1, "")
+        if step == HTTP_500 or (live and roll < f.error_rate):
+            return out(500, "The server had an error while processing your request.")
+        if step == HTTP_429:
+            return out(429, "Rate limit reached for requests", self._retry_headers(f.retry_after))
+        if step == DROP:
+            return out(-1, "")
+
+        schema = schema or _default_schema()
+        rng = random.Random(hashlib.sha256(user.encode()).hexdigest())
+        answer = generate(schema, rng)
+        finish = "stop"
+        how = step if isinstance(step, str) else None
+        if how is None and step is None:
+            thresholds = [(BROKEN, f.broken_rate), (TRUNCATED, f.truncated_rate), (BAD_LABEL, f.bad_label_rate),
+                          (DUPLICATE, f.duplicate_rate)]
+            acc = 0.0
+            for name, rate in thresholds:
+                acc += rate
+                if roll2 < acc:
+                    how = name
+                    break
+        if isinstance(step, dict):
+            content = json.dumps(step, ensure_ascii=False)
+        elif how in (BROKEN, TRUNCATED, BAD_LABEL, DUPLICATE):
+            content = _spoil(answer, schema, how)
+            finish = "length" if how == TRUNCATED else "stop"
+        elif how in (None, VALID):
+            content = json.dumps(answer, ensure_ascii=False)
+        else:
+            content = str(step)
+        return out(200, self._completion(req, messages, content, finish, rng))
+
+    def _retry_headers(self, wait: float) -> dict[str, str]:
+        style = self.state.faults.retry_after_style
+        headers = {}
+        if style in ("seconds", "both"):
+            headers["Retry-After"] = str(max(1, math.ceil(wait)) if style == "seconds" else math.ceil(wait))
+        if style in ("ms", "both"):
+            headers["retry-after-ms"] = str(max(1, int(wait * 1000)))
+        return headers
+
+    def _completion(self, req: dict[str, Any], messages: list[dict[str, Any]], content: str, finish: str,
+                    rng: random.Random) -> dict[str, Any]:
+        st, f = self.state, self.state.faults
+        system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
+        prompt_tokens = sum(len(m.get("content") or "") for m in messages) // 4 + 4 * len(messages)
+        sys_tokens = len(system) // 4
+        key = hashlib.sha256(system.encode()).hexdigest()
+        with st.lock:
+            cached = (sys_tokens // 128) * 128 if key in st.seen_prefixes and sys_tokens >= 1024 else 0
+            st.seen_prefixes.add(key)
+        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+        if f.logprobs and req.get("logprobs"):
+            choice["logprobs"] = {"content": [
+                {"token": t, "logprob": -round(rng.uniform(0.0, 0.3), 4) if t.strip() else 0.0, "bytes": list(t.encode()),
+                 "top_logprobs": []} for t in _tokens(content)]}
+        else:
+            choice["logprobs"] = None
+        completion_tokens = len(content) // 4 + 1
+        return {
+            "id": f"chatcmpl-{rng.randrange(1 << 30)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": req.get("model") or f.model,
+            "choices": [choice],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens,
+                      "prompt_tokens_details": {"cached_tokens": cached}},
+        }
+
+    # ----------------------------------------------------------------- batches
+
+    def create_batch(self, req: dict[str, Any]) -> dict[str, Any]:
+        st = self.state
+        with st.lock:
+            bid = f"batch-{len(st.batches) + 1}"
+            st.batches[bid] = {"id": bid, "object": "batch", "endpoint": req.get("endpoint"),
+                               "input_file_id": req.get("input_file_id"), "completion_window": req.get("completion_window"),
+                               "status": "validating", "created_at": int(time.time()), "output_file_id": None,
+                               "error_file_id": None, "polls": 0, "request_counts": {"total": 0, "completed": 0, "failed": 0}}
+            st.counts["batches_created"] += 1
+            return {k: v for k, v in st.batches[bid].items() if k != "polls"}
+
+    def poll_batch(self, bid: str) -> dict[str, Any]:
+        st, f = self.state, self.state.faults
+        with st.lock:
+            b = st.batches[bid]
+            b["polls"] += 1
+            ready = b["status"] in ("validating", "in_progress") and b["polls"] > f.batch_polls
+            if b["status"] == "validating":
+                b["status"] = "in_progress"
+        if ready:
+            self._run_batch(b)
+        return {k: v for k, v in b.items() if k != "polls"}
+
+    def _run_batch(self, b: dict[str, Any]) -> None:
+        st, f = self.state, self.state.faults
+        lines = [json.loads(x) for x in st.files[b["input_file_id"]]["content"].decode().splitlines() if x.strip()]
+        out, err = [], []
+        for i, line in enumerate(lines):
+            if f.batch_expire_after is not None and i >= f.batch_expire_after:
+                break
+            cid = line["custom_id"]
+            if cid in f.batch_fail_ids:
+                err.append({"id": f"req-{i}", "custom_id": cid, "response": None,
+                            "error": {"code": "server_error", "message": "The model failed on this line."}})
+                continue
+            status, payload, _ = self.answer(line["body"], live=False)
+            if status != 200:
+                err.append({"id": f"req-{i}", "custom_id": cid, "response": {"status_code": status, "body": {}},
+                            "error": {"code": str(status), "message": str(payload)}})
+            else:
+                out.append({"id": f"req-{i}", "custom_id": cid, "response": {"status_code": 200, "body": payload}, "error": None})
+        with st.lock:
+            for name, rows in (("output_file_id", out), ("error_file_id", err)):
+                if rows:
+                    fid = f"file-{len(st.files) + 1}"
+                    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+                    st.files[fid] = {"id": fid, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+                                     "filename": f"{b['id']}_{name}.jsonl", "purpose": "batch_output", "content": data}
+                    b[name] = fid
+            expired = f.batch_expire_after is not None and f.batch_expire_after < len(lines)
+            b["status"] = "expired" if expired else "completed"
+            b["request_counts"] = {"total": len(lines), "completed": len(out), "failed": len(err)}
+
+
+class FakeOpenAIServer:
+    """`with FakeOpenAIServer(Faults(latency=0.1)) as srv:` then point the client at `srv.url`."""
+
+    def __init__(self, faults: Faults | None = None, port: int = 0) -> None:
+        self.faults = faults or Faults()
+        self._server = _Server(port, self.faults)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL the `openai` client takes (ends in /v1)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return self._server.stats()
+
+    def reset(self) -> None:
+        self._server.state.reset()
+
+    def start(self) -> FakeOpenAIServer:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--latency", type=float, default=0.0)
+    p.add_argument("--rpm", type=float)
+    p.add_argument("--burst", type=float)
+    p.add_argument("--error-rate", type=float, default=0.0)
+    p.add_argument("--broken-rate", type=float, default=0.0)
+    p.add_argument("--truncated-rate", type=float, default=0.0)
+    p.add_argument("--bad-label-rate", type=float, default=0.0)
+    p.add_argument("--duplicate-rate", type=float, default=0.0)
+    p.add_argument("--reject-json-schema", action="store_true")
+    p.add_argument("--reject-keyword", action="append", default=[], help="schema keyword to refuse (repeatable)")
+    p.add_argument("--logprobs", action="store_true")
+    p.add_argument("--api-key", help="require this bearer key")
+    p.add_argument("--model", default="fake-model")
+    p.add_argument("--scripts", help="JSON file: {article_id: [answer, ...]}")
+    args = p.parse_args(argv)
+    faults = Faults(latency=args.latency, rpm=args.rpm, burst=args.burst, error_rate=args.error_rate,
+                    broken_rate=args.broken_rate, truncated_rate=args.truncated_rate, bad_label_rate=args.bad_label_rate,
+                    duplicate_rate=args.duplicate_rate, reject_json_schema=args.reject_json_schema,
+                    reject_keywords=tuple(args.reject_keyword), logprobs=args.logprobs, api_key=args.api_key,
+                    model=args.model)
+    if args.scripts:
+        with open(args.scripts, encoding="utf-8") as fh:
+            faults.scripts = json.load(fh)
+    server = FakeOpenAIServer(faults, port=args.port)
+    print(f"fake OpenAI server on {server.url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
