@@ -41,6 +41,10 @@ class LLMError(AnnotatorError):
     """The language model endpoint refused or failed a request for good."""
 
 
+class LLMRefused(LLMError):
+    """The endpoint refuses every request (401/403/404: key, access, URL or model): stop the run."""
+
+
 class LabelStudioError(AnnotatorError):
     """Label Studio is unreachable, refused a request, or holds something unexpected."""
 
