@@ -51,6 +51,39 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+# --------------------------------------------------------------------------- export
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from annotator.export import export
+
+    summary = export(
+        args.reviews, args.articles, args.output,
+        taxonomy=args.taxonomy, policy=args.policy, leads=[x.strip() for x in args.leads.split(",") if x.strip()],
+        split=args.split, seed=args.seed, formats=[x.strip() for x in args.format.split(",") if x.strip()],
+        prompt=args.prompt, eval_path=args.eval, on_error=lambda msg: print(msg, file=sys.stderr),
+    )
+    print(summary.describe())
+    return 0 if summary.ok else 1
+
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("export", help="export reviewed labels as gold data: splits, jsonl/csv/parquet/chat, data card")
+    p.add_argument("reviews", help="reviews file (from `annotator pull`)")
+    p.add_argument("--articles", required=True, help="articles file the reviews refer to (article text comes from here)")
+    p.add_argument("-o", "--output", default="gold", help="output folder (default: gold); its manifest.json keeps splits stable")
+    p.add_argument("--policy", default="majority",
+                   help="latest, majority or lead: how several reviews of one article are decided (default: majority)")
+    p.add_argument("--leads", default="", help="comma-separated annotators whose reviews win under --policy lead")
+    p.add_argument("--split", default="80/10/10", help="train/validation/test proportions (default: 80/10/10)")
+    p.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
+    p.add_argument("--format", default="jsonl,csv,parquet,chat", help="any of jsonl,csv,parquet,chat (default: all)")
+    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("--prompt", default="incident@v1", help="prompt version for the chat format's system and user messages")
+    p.add_argument("--eval", default=None, help="eval report metrics.json whose agreement figures go into the data card")
+    p.set_defaults(func=cmd_export)
+
+
 # --------------------------------------------------------------------------- planned commands
 
 
@@ -75,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="articles.jsonl", help="articles file to append to (default: articles.jsonl)")
     p.set_defaults(func=cmd_ingest)
 
+    _add_export_parser(sub)
+
     for name, issue, help_text in [
         ("draft", "drafting", "draft labels for articles with an LLM"),
         ("push", "Label Studio", "push drafts to Label Studio as predictions"),
@@ -82,7 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
         ("label-config", "Label Studio", "generate the Label Studio labeling config"),
         ("labelstudio", "Label Studio", "start, stop or check a local Label Studio"),
         ("eval", "eval harness", "measure model-reviewer agreement"),
-        ("export", "export", "export reviewed labels as gold data"),
         ("demo", "newcomer demo", "run the whole loop on bundled samples"),
     ]:
         p = sub.add_parser(name, help=help_text)

@@ -212,9 +212,17 @@ def assign_splits(
         for m in group:
             assignment[m] = old.get(m, home)
             count[stratum][assignment[m]] += 1
+    overall = sum(total.values())
     for _key, stratum, group in sorted(fresh):
-        deficit = {s: ratios.get(s, 0.0) * total[stratum] - count[stratum][s] for s in SPLITS}
-        split = max(SPLITS, key=lambda s: (deficit[s], -SPLITS.index(s)))
+        # Furthest below quota in its stratum; on a tie, furthest below quota overall, so that
+        # rounding in each stratum does not add up to one split's favour.
+        def need(s: str, stratum: str = stratum) -> tuple[float, float, int]:
+            everywhere = sum(c[s] for c in count.values())
+            # Rounded, so that float noise in the quotas does not decide ties.
+            return (round(ratios.get(s, 0.0) * total[stratum] - count[stratum][s], 9),
+                    round(ratios.get(s, 0.0) * overall - everywhere, 9), -SPLITS.index(s))
+
+        split = max(SPLITS, key=need)
         for m in group:
             assignment[m] = split
         count[stratum][split] += len(group)
