@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, Field
@@ -100,12 +100,22 @@ def normalise_url(url: str) -> str | None:
     if parts.port and parts.port not in (80, 443):
         host = f"{host}:{parts.port}"
     path = parts.path.rstrip("/")
-    query = sorted(
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS
-    )
+    query = sorted(_untracked(parts.query))
     return f"https://{host}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def clean_url(url: str) -> str:
+    """The URL as given minus tracking parameters and fragment: what the article record keeps."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(_untracked(parts.query)), fragment=""))
+
+
+def _untracked(query: str) -> list[tuple[str, str]]:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return [(k, v) for k, v in pairs if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS]
 
 
 def text_key(text: str) -> str:
@@ -418,7 +428,7 @@ def _to_article(raw: _Raw) -> Article | Rejection:
         looked_for = ", ".join(_ALIASES["text"][:3])
         detail = f"empty or missing text ({looked_for}, ...)" if raw.format in ("jsonl", "csv") else "the article is empty"
         return Rejection(raw.where, "no text", detail)
-    url = str(f["url"]).strip() if f.get("url") else None
+    url = clean_url(str(f["url"])) if f.get("url") else None
     language = str(f["language"]).strip().lower() if f.get("language") else guess_language(text)
     return Article(
         id=article_id(url, text),
