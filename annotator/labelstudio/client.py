@@ -1,0 +1,90 @@
+"""Connecting to Label Studio and turning its failures into one-line `LabelStudioError`s."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from annotator.errors import LabelStudioError
+
+IMPORT_OPTIONS: dict[str, Any] = {"max_retries": 0, "timeout_in_seconds": 600}  # an import retried is an import applied twice
+
+
+@contextlib.contextmanager
+def errors(url: str, doing: str) -> Iterator[None]:
+    """Translate SDK and transport errors into a message that says what to do."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status_code in (401, 403):
+            raise LabelStudioError(
+                f"Label Studio at {url} refused the API key while {doing}: check LABEL_STUDIO_API_KEY"
+            ) from None
+        body = exc.body if isinstance(exc.body, str | dict) else ""
+        detail = (body.get("detail") or body.get("validation_errors") or body) if isinstance(body, dict) else body
+        raise LabelStudioError(f"Label Studio answered {exc.status_code} while {doing}: {str(detail)[:300]}") from None
+    except httpx.TimeoutException:
+        raise LabelStudioError(
+            f"Label Studio at {url} timed out while {doing}; what was done so far is kept, run the same command again to finish"
+        ) from None
+    except httpx.TransportError as exc:
+        raise LabelStudioError(
+            f"cannot reach Label Studio at {url} while {doing} ({type(exc).__name__}): is it running? (`annotator labelstudio up`)"
+        ) from None
+
+
+class Connection:
+    """An SDK client plus the URL, so messages can name the server."""
+
+    def __init__(self, url: str, api_key: str, timeout: float = 120) -> None:
+        self.url = url.rstrip("/")
+        self.ls = LabelStudio(base_url=self.url, api_key=api_key, timeout=timeout)
+        self.api_key = api_key
+
+    def errors(self, doing: str) -> contextlib.AbstractContextManager[None]:
+        return errors(self.url, doing)
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        """A raw REST call for what the SDK does not cover (or covers wrongly)."""
+        with self.errors(f"{method} {path}"):
+            resp = self.ls._client_wrapper.httpx_client.request(path.lstrip("/"), method=method, **kw)
+            if resp.status_code >= 400:
+                raise ApiError(status_code=resp.status_code, body=_body(resp), headers=dict(resp.headers))
+            return _body(resp)
+
+
+def _body(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text
+
+
+def connect(url: str | None = None, api_key: str | None = None) -> Connection:
+    """A checked connection: from arguments, else LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY."""
+    url = url or os.environ.get("LABEL_STUDIO_URL")
+    api_key = api_key or os.environ.get("LABEL_STUDIO_API_KEY")
+    if not url or not api_key:
+        raise LabelStudioError(
+            "set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (a local server: `annotator labelstudio up` prints both)"
+        )
+    conn = Connection(url, api_key)
+    with conn.errors("checking the API key"):
+        conn.ls.users.whoami()
+    return conn
+
+
+def find_project(conn: Connection, title: str) -> Any | None:
+    """The one project with this exact title, or None; two with the title is an error."""
+    with conn.errors(f"looking up project {title!r}"):
+        found = [p for p in conn.ls.projects.list(title=title, page_size=100) if p.title == title]
+    if len(found) > 1:
+        ids = ", ".join(str(p.id) for p in found)
+        raise LabelStudioError(f"{len(found)} projects are titled {title!r} (ids {ids}): rename all but one in Label Studio")
+    return found[0] if found else None

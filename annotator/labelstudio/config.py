@@ -1,0 +1,163 @@
+"""The labeling config, generated from the taxonomy, and the translation between our records and
+Label Studio result items. Pure functions: plain data in, plain data out.
+
+The rationale is pre-filled only through the prediction (`value.text`), never through a config
+default: a `TextArea` default is submitted even when the reviewer never read it, so drafts would
+reach the gold set unseen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from annotator.records import LabelValue
+from annotator.taxonomy import Field, Taxonomy
+
+TEXT = "text"  # the object tag every control points at
+RATIONALE = "rationale"
+# Task data keys the config reads; each must be present in every task (Label Studio rejects a batch otherwise).
+DATA_KEYS = ("title", "meta", "link", "text", "flags", "draft_info")
+
+
+def _attrs(**kw: Any) -> str:
+    return "".join(f" {k.rstrip('_')}={quoteattr(str(v))}" for k, v in kw.items() if v is not None and v != "")
+
+
+def _hint(f: Field, value_id: str) -> str:
+    v = next(v for v in f.values if v.id == value_id)
+    return " — ".join(p for p in (v.label, v.definition) if p)
+
+
+def _taxonomy_choices(f: Field, parent: str | None, depth: int) -> list[str]:
+    lines = []
+    for v in (v for v in f.values if v.parent == parent):
+        children = _taxonomy_choices(f, v.id, depth + 1)
+        pad = "  " * depth
+        if children:
+            lines += [f"{pad}<Choice{_attrs(value=v.id, hint=_hint(f, v.id))}>", *children, f"{pad}</Choice>"]
+        else:
+            lines.append(f"{pad}<Choice{_attrs(value=v.id, hint=_hint(f, v.id))}/>")
+    return lines
+
+
+def _control(f: Field) -> list[str]:
+    head = f"      <Header{_attrs(value=f.name.replace('_', ' ') + (' *' if f.required else ''), size='5')}/>"
+    if f.kind == "text":
+        return [
+            head,
+            f"      <TextArea{_attrs(name=f.name, toName=TEXT, rows='5', editable='true', maxSubmissions='1', required='true' if f.required else None, hint=f.description)}/>",
+        ]
+    if f.hierarchical:
+        body = _taxonomy_choices(f, None, 4)
+        tag = f"      <Taxonomy{_attrs(name=f.name, toName=TEXT, leafsOnly='false', showFullPath='true', required='true' if f.required else None)}>"
+        return [head, tag, *body, "      </Taxonomy>"]
+    choice = "single" if f.kind == "single" else "multiple"
+    tag = f"      <Choices{_attrs(name=f.name, toName=TEXT, choice=choice, showInline='false', required='true' if f.required else None, hint=f.description)}>"
+    body = [f"        <Choice{_attrs(value=v.id, hint=_hint(f, v.id))}/>" for v in f.values]
+    return [head, tag, *body, "      </Choices>"]
+
+
+def label_config(tax: Taxonomy) -> str:
+    """The labeling config XML: the article on the left, the taxonomy's fields on the right."""
+    lines = [
+        f"<!-- Generated from taxonomy {tax.name} v{tax.version} ({tax.hash}) by `annotator label-config`; do not edit. -->",
+        '<View style="display: flex; gap: 1em;">',
+        '  <View style="flex: 3; max-height: 85vh; overflow-y: auto;">',
+        '    <Header value="$title" size="3"/>',
+        '    <Text name="meta" value="$meta"/>',
+        '    <HyperText name="link" value="$link" inline="true"/>',
+        '    <View style="color: #b00; font-weight: bold;"><Text name="flags" value="$flags"/></View>',
+        f'    <Text name="{TEXT}" value="$text"/>',
+        "  </View>",
+        '  <View style="flex: 2; max-height: 85vh; overflow-y: auto;">',
+        '    <Text name="draft_info" value="$draft_info"/>',
+    ]
+    primary = tax.field(tax.primary)
+    ordered = [primary, *[f for f in tax.fields if f.name != primary.name]]
+    for f in ordered:
+        lines += ["    <View>", *_control(f), "    </View>"]
+    lines += ["  </View>", "</View>"]
+    return "\n".join(lines) + "\n"
+
+
+def normalise_config(xml: str) -> str:
+    """What to compare for drift: the config without comments and blank space."""
+    import re
+
+    return re.sub(r"\s+", "", re.sub(r"<!--.*?-->", "", xml, flags=re.S))
+
+
+# --------------------------------------------------------------------------- records <-> result items
+
+
+def _item(f: Field, value: dict[str, Any], score: float | None) -> dict[str, Any]:
+    kind = "textarea" if f.kind == "text" else "taxonomy" if f.hierarchical else "choices"
+    item: dict[str, Any] = {"from_name": f.name, "to_name": TEXT, "type": kind, "value": value}
+    if score is not None:
+        item["score"] = score
+    return item
+
+
+def to_result(
+    tax: Taxonomy,
+    labels: Mapping[str, LabelValue],
+    rationale: str | None,
+    confidence: Mapping[str, float | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Result items for a prediction or an annotation. Empty answers produce no item."""
+    confidence = confidence or {}
+    out = []
+    for f in tax.fields:
+        score = confidence.get(f.name)
+        if f.kind == "text":
+            text = rationale if f.name == RATIONALE else None
+            if text:
+                out.append(_item(f, {"text": [text]}, score))
+            continue
+        value = labels.get(f.name)
+        chosen = [value] if isinstance(value, str) else list(value or [])
+        if not chosen:
+            continue
+        if f.hierarchical:
+            out.append(_item(f, {"taxonomy": [f.path(v) for v in chosen]}, score))
+        else:
+            out.append(_item(f, {"choices": chosen}, score))
+    return out
+
+
+def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dict[str, LabelValue], str | None, list[str]]:
+    """(labels, rationale, problems) from result items.
+
+    Values that are not (or no longer) in the taxonomy are kept out of `labels` and named in
+    `problems`, so that the caller reports them instead of losing them silently.
+    """
+    labels: dict[str, LabelValue] = {f.name: [] if f.kind == "multi" else None for f in tax.label_fields}
+    rationale: str | None = None
+    problems: list[str] = []
+    fields = {f.name: f for f in tax.fields}
+    for item in result:
+        name = item.get("from_name")
+        value = item.get("value") or {}
+        f = fields.get(name)  # type: ignore[arg-type]
+        if f is None:
+            problems.append(f"field {name!r} is not in taxonomy {tax.name}")
+            continue
+        if f.kind == "text":
+            text = "\n".join(value.get("text") or [])
+            if f.name == RATIONALE:
+                rationale = text
+            continue
+        chosen = [path[-1] for path in value["taxonomy"] if path] if "taxonomy" in value else list(value.get("choices") or [])
+        allowed = set(f.value_ids)
+        for bad in [v for v in chosen if v not in allowed]:
+            problems.append(f"{f.name}: {bad!r} is not a value of taxonomy {tax.name}")
+        chosen = list(dict.fromkeys(v for v in chosen if v in allowed))
+        if f.kind == "single":
+            labels[f.name] = chosen[0] if chosen else None
+            if len(chosen) > 1:
+                problems.append(f"{f.name}: several values {chosen!r} for a single field; kept the first")
+        else:
+            labels[f.name] = chosen
+    return labels, rationale, problems

@@ -1,0 +1,314 @@
+"""Push drafts into Label Studio: one task per article, each draft a prediction.
+
+Label Studio has no upsert and no unique key, so the article id travels in task data and every
+push first lists what the project holds: a re-push creates nothing, a new `model_version` adds
+predictions to the tasks it already made, and a push cut off half-way is finished by running it
+again. Imports are never retried by the SDK (a retried import is an import applied twice).
+
+A blind slice (anchoring control) lives in a companion project "<title> (blind)" whose tasks carry
+no prediction and no draft text, with `maximum_annotations = N` and a 100 % overlap cohort, which
+the server enforces: each blind task goes to N different annotators. Which articles are blind is
+decided once (hash of article id and seed, stratified by the draft's classification) and then
+fixed by which project holds the task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from label_studio_sdk.label_interface import LabelInterface
+from pydantic import BaseModel, Field
+
+from annotator.errors import LabelStudioError
+from annotator.labelstudio.client import IMPORT_OPTIONS, Connection, find_project
+from annotator.labelstudio.config import label_config, normalise_config, to_result
+from annotator.records import Article, Draft
+from annotator.taxonomy import Taxonomy, validate_labels
+
+BLIND_SUFFIX = " (blind)"
+SAMPLING = "Uncertainty sampling"  # least confident drafts first; see README to turn off
+
+
+class PushResult(BaseModel):
+    project_id: int
+    blind_project_id: int | None = None
+    created: int = 0
+    blind_created: int = 0
+    predictions_added: int = 0
+    unchanged: int = 0
+    failed_drafts: int = 0
+    problems: list[str] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        return (
+            f"project {self.project_id}: {self.created} tasks created ({self.blind_created} blind"
+            + (f", in project {self.blind_project_id}" if self.blind_project_id else "")
+            + f"), {self.predictions_added} predictions added, {self.unchanged} articles unchanged, "
+            f"{self.failed_drafts} failed drafts pushed without prediction, {len(self.problems)} problems"
+        )
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def model_version(d: Draft) -> str:
+    return d.model_version or f"{d.prompt_version}@{d.model}"
+
+
+def _unit(article_id: str, seed: str) -> float:
+    digest = hashlib.sha256(f"{seed}\x00{article_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_blind(
+    strata: Mapping[str, str | None],
+    placed: Mapping[str, bool],
+    share: float,
+    seed: str,
+) -> set[str]:
+    """Which of the not-yet-placed articles go blind.
+
+    `strata` maps every article of this push to its stratum (the draft's classification);
+    `placed` maps the articles Label Studio already holds to whether they are blind (those never
+    move). Per stratum, the slice is topped up to round(share * n), at least one when share > 0,
+    so rare classes are in it; within a stratum the lowest hashes of (seed, article id) go first,
+    so the choice is the same on every machine and every re-run.
+    """
+    if share <= 0:
+        return set()
+    groups: dict[str | None, list[str]] = defaultdict(list)
+    for aid, stratum in strata.items():
+        groups[stratum].append(aid)
+    blind: set[str] = set()
+    for ids in groups.values():
+        already = sum(1 for a in ids if placed.get(a))
+        target = max(1, round(share * len(ids)))
+        fresh = sorted((a for a in ids if a not in placed), key=lambda a: _unit(a, seed))
+        blind.update(fresh[: max(0, target - already)])
+    return blind
+
+
+def score(tax: Taxonomy, d: Draft) -> float | None:
+    """The prediction score that uncertainty sampling orders by: the primary field's confidence."""
+    c = d.confidence.get(tax.primary)
+    if c is None:
+        known = [v for v in d.confidence.values() if v is not None]
+        c = min(known) if known else None
+    return c
+
+
+def task_data(article: Article, draft: Draft | None, flags: list[str], blind: bool) -> dict[str, Any]:
+    """Task data: the article, the flags and (assisted tasks only) which draft is shown."""
+    url = article.url or ""
+    link = ""
+    if url.startswith(("http://", "https://")):
+        safe = html.escape(url, quote=True)
+        link = f'<a href="{safe}" target="_blank" rel="noopener noreferrer nofollow">{safe}</a>'
+    info = ""
+    if draft is not None and not blind:
+        conf = ", ".join(f"{k} {v:.2f}" for k, v in draft.confidence.items() if v is not None)
+        info = f"Draft {model_version(draft)}" + (f" — confidence: {conf}" if conf else "")
+    return {
+        "article_id": article.id,
+        "title": article.title or article.id,
+        "meta": " · ".join(p for p in (article.source, article.published_at, article.language) if p),
+        "link": link,
+        "text": article.text,
+        "flags": ("⚠ " + "; ".join(flags)) if flags else "",
+        "draft_info": info,
+        "blind": blind,
+    }
+
+
+# --------------------------------------------------------------------------- I/O
+
+
+def _ensure_project(conn: Connection, title: str, config: str, update_config: bool, **settings: Any) -> Any:
+    project = find_project(conn, title)
+    if project is None:
+        with conn.errors(f"creating project {title!r}"):
+            return conn.ls.projects.create(title=title, label_config=config, **settings)
+    with conn.errors(f"reading project {title!r}"):
+        current = conn.ls.projects.get(id=project.id)
+    if normalise_config(current.label_config or "") != normalise_config(config):
+        if not update_config:
+            raise LabelStudioError(
+                f"project {title!r} (id {project.id}) has a labeling config that no longer matches the taxonomy: "
+                "re-run with --update-config to replace it"
+            )
+        with conn.errors(f"updating the labeling config of project {title!r}"):
+            conn.ls.projects.update(id=project.id, label_config=config)
+    return current
+
+
+def existing_tasks(conn: Connection, project_id: int) -> dict[str, int]:
+    """article id -> task id, in one listing (ids and data only: the fast path)."""
+    out: dict[str, int] = {}
+    with conn.errors(f"listing the tasks of project {project_id}"):
+        for t in conn.ls.tasks.list(project=project_id, include="id,data", fields="task_only", page_size=1000):
+            aid = (t.data or {}).get("article_id")
+            if aid is not None:
+                out.setdefault(str(aid), t.id)
+    return out
+
+
+def _existing_predictions(conn: Connection, project_id: int, versions: set[str]) -> set[tuple[int, str]]:
+    """(task id, model version) pairs already in the project, for the versions of this push."""
+    counts = conn.request("GET", f"api/projects/{project_id}/model-versions") or {}
+    if not versions & set(counts):
+        return set()
+    preds = conn.request("GET", "api/predictions/", params={"project": project_id})
+    return {(p["task"], p["model_version"]) for p in preds if p.get("model_version") in versions}
+
+
+def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def push(
+    conn: Connection,
+    drafts: Iterable[Draft],
+    articles: Mapping[str, Article],
+    tax: Taxonomy,
+    title: str,
+    *,
+    update_config: bool = False,
+    batch_size: int = 500,
+    blind_share: float = 0.0,
+    blind_reviewers: int = 3,
+    seed: str = "0",
+    import_timeout: float = 600,
+    on_problem: Callable[[str], None] | None = None,
+) -> PushResult:
+    """Push drafts as tasks with predictions; see the module docstring for the guarantees."""
+    if not 3 <= len(title) <= 50 - len(BLIND_SUFFIX):
+        raise LabelStudioError(
+            f"project title {title!r}: use 3 to {50 - len(BLIND_SUFFIX)} characters (Label Studio allows 50, the blind companion adds {BLIND_SUFFIX!r})"
+        )
+    config = label_config(tax)
+    interface = LabelInterface(config)
+    problems: list[str] = []
+
+    def problem(msg: str) -> None:
+        problems.append(msg)
+        if on_problem:
+            on_problem(msg)
+
+    # Latest draft per (article, model version); order of first appearance kept.
+    by_article: dict[str, dict[str, Draft]] = {}
+    current_version = None
+    for d in drafts:
+        if d.article_id not in articles:
+            problem(f"article {d.article_id!r}: not in the articles file, draft not pushed")
+            continue
+        by_article.setdefault(d.article_id, {})[model_version(d)] = d
+        current_version = model_version(d)
+
+    project = _ensure_project(
+        conn, title, config, update_config, sampling=SAMPLING, show_collab_predictions=True, maximum_annotations=1
+    )
+    result = PushResult(project_id=project.id)
+    blind_title = title + BLIND_SUFFIX
+    blind_project = find_project(conn, blind_title)
+    if blind_project is not None:
+        blind_project = _ensure_project(conn, blind_title, config, update_config)
+        result.blind_project_id = blind_project.id
+    assisted_tasks = existing_tasks(conn, project.id)
+    blind_tasks = existing_tasks(conn, blind_project.id) if blind_project else {}
+
+    # Predictions: validated here, because the server accepts values that are not in the config.
+    predictions: dict[str, list[dict[str, Any]]] = {}
+    flags: dict[str, list[str]] = {}
+    latest: dict[str, Draft] = {}
+    for aid, versions in by_article.items():
+        predictions[aid] = []
+        flags[aid] = []
+        for mv, d in versions.items():
+            latest[aid] = d
+            flags[aid] = list(d.flags)
+            if d.error:
+                flags[aid].append("draft failed")
+                result.failed_drafts += 1
+                continue
+            bad = validate_labels(tax, d.labels)
+            pred = {"model_version": mv, "score": score(tax, d), "result": to_result(tax, d.labels, d.rationale, d.confidence)}
+            bad += [] if bad else interface.validate_prediction(pred, return_errors=True)
+            if bad:
+                problem(f"article {aid!r}, model {mv}: draft not pushed as a prediction: {bad[0]}")
+                flags[aid].append("draft invalid")
+                continue
+            predictions[aid].append(pred)
+
+    placed = {aid: False for aid in assisted_tasks} | {aid: True for aid in blind_tasks}
+    strata = {aid: (d.labels.get(tax.primary) if not d.error else None) for aid, d in latest.items()}
+    go_blind = assign_blind(strata, placed, blind_share, seed)  # type: ignore[arg-type]
+    blind_problem_flags = {"draft failed", "draft invalid"}
+
+    new_assisted, new_blind = [], []
+    for aid in by_article:
+        if aid in placed:
+            continue
+        if aid in go_blind:
+            article_flags = [f for f in flags[aid] if f not in blind_problem_flags]
+            new_blind.append({"data": task_data(articles[aid], None, article_flags, blind=True)})
+        else:
+            new_assisted.append(
+                {"data": task_data(articles[aid], latest[aid], flags[aid], blind=False), "predictions": predictions[aid]}
+            )
+
+    options = {**IMPORT_OPTIONS, "timeout_in_seconds": import_timeout}
+    for batch in _batches(new_assisted, batch_size):
+        with conn.errors(f"importing {len(batch)} tasks into project {title!r}"):
+            conn.ls.projects.import_tasks(id=project.id, request=batch, return_task_ids=True, request_options=options)
+        result.created += len(batch)
+    if new_blind:
+        if blind_project is None:
+            blind_project = _ensure_project(
+                conn,
+                blind_title,
+                config,
+                update_config,
+                maximum_annotations=blind_reviewers,
+                overlap_cohort_percentage=100,
+                show_collab_predictions=False,
+                sampling="Sequential sampling",
+                show_overlap_first=True,
+            )
+            result.blind_project_id = blind_project.id
+        for batch in _batches(new_blind, batch_size):
+            with conn.errors(f"importing {len(batch)} blind tasks into project {blind_title!r}"):
+                conn.ls.projects.import_tasks(id=blind_project.id, request=batch, return_task_ids=True, request_options=options)
+            result.created += len(batch)
+            result.blind_created += len(batch)
+
+    # New model versions on tasks that exist already (never on blind ones).
+    versions = {p["model_version"] for ps in predictions.values() for p in ps}
+    have = _existing_predictions(conn, project.id, versions) if assisted_tasks else set()
+    extra = [
+        {**p, "task": assisted_tasks[aid]}
+        for aid, ps in predictions.items()
+        if aid in assisted_tasks
+        for p in ps
+        if (assisted_tasks[aid], p["model_version"]) not in have
+    ]
+    for batch in _batches(extra, batch_size):
+        with conn.errors(f"adding {len(batch)} predictions to project {title!r}"):
+            conn.ls.projects.import_predictions(id=project.id, request=batch, request_options=options)
+        result.predictions_added += len(batch)
+    touched = {p["task"] for p in extra}
+    result.unchanged = sum(1 for aid in by_article if aid in placed and assisted_tasks.get(aid) not in touched)
+
+    if current_version and (new_assisted or extra) and project.model_version != current_version:
+        with conn.errors(f"setting the model version of project {title!r}"):
+            conn.ls.projects.update(id=project.id, model_version=current_version)
+    result.problems = problems
+    return result

@@ -1,0 +1,255 @@
+"""A local Label Studio for users, demos and tests: install, start, stop, status.
+
+Label Studio pins its own `label-studio-sdk` and an older `openai`, so it lives in a virtual
+environment of its own. A cold start on fresh SQLite runs every migration (35-50 s on two cores);
+we run `label-studio init` once into a template folder and copy that per data dir, which makes a
+start take a few seconds. The user and token are made non-interactively; the token is rotated
+right after each start so that copies of the template never share one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from annotator.errors import LabelStudioError
+
+VERSION = "1.23.2"
+HOME = Path(os.environ.get("ANNOTATOR_LABELSTUDIO_HOME", Path.home() / ".cache" / "incident-annotator" / "labelstudio"))
+DEFAULT_DATA_DIR = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "incident-annotator" / "labelstudio"
+STATE_NAME = "annotator-server.json"
+_TEMPLATE_META = "annotator-template.json"
+# Read by Label Studio from the environment and never meant for it here.
+_UNSET = ("USERNAME", "PASSWORD", "PORT", "HOST", "LABEL_STUDIO_HOST", "LABEL_STUDIO_PORT")
+
+
+class ServerState(BaseModel):
+    pid: int
+    port: int
+    url: str
+    username: str
+    password: str
+    token: str
+    data_dir: str
+    log: str
+
+    def env_hint(self) -> str:
+        return f"export LABEL_STUDIO_URL={self.url}\nexport LABEL_STUDIO_API_KEY={self.token}"
+
+
+def venv_dir() -> Path:
+    return HOME / "venv"
+
+
+def _ls_bin() -> Path:
+    return venv_dir() / "bin" / "label-studio"
+
+
+def ensure_installed(log=print) -> Path:
+    """Install label-studio==VERSION into its own venv on first use; return the executable."""
+    exe = _ls_bin()
+    if exe.exists():
+        return exe
+    log(f"installing label-studio {VERSION} into {venv_dir()} (first use, a few minutes)")
+    venv_dir().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv_dir())], check=True)
+        subprocess.run([str(venv_dir() / "bin" / "pip"), "install", "-q", f"label-studio=={VERSION}"], check=True)
+    except subprocess.CalledProcessError as exc:
+        raise LabelStudioError(f"could not install label-studio {VERSION} into {venv_dir()}: {exc}") from None
+    return exe
+
+
+def _env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _UNSET}
+    env.update(
+        LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
+        LATEST_VERSION_CHECK="false",
+        COLLECT_ANALYTICS="false",
+        SENTRY_DSN="",
+        FRONTEND_SENTRY_DSN="",
+        LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true",
+        DJANGO_DB=env.get("DJANGO_DB", "sqlite"),
+    )
+    env.update(extra or {})
+    return env
+
+
+def _template(log=print) -> Path:
+    """A data dir with migrations applied and an admin user: built once, copied per server."""
+    template = HOME / f"template-{VERSION}"
+    if (template / _TEMPLATE_META).exists():
+        return template
+    exe = ensure_installed(log)
+    HOME.mkdir(parents=True, exist_ok=True)
+    with open(HOME / ".template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (template / _TEMPLATE_META).exists():
+            return template
+        log("initialising a Label Studio template data dir (once, 35-50 s)")
+        building = HOME / f".template-{os.getpid()}"
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir()
+        meta = {"username": "admin@example.com", "password": secrets.token_urlsafe(12), "token": secrets.token_hex(20)}
+        extra = {
+            "LABEL_STUDIO_USERNAME": meta["username"],
+            "LABEL_STUDIO_PASSWORD": meta["password"],
+            "LABEL_STUDIO_USER_TOKEN": meta["token"],
+        }
+        proc = subprocess.run(
+            [str(exe), "init", "--no-browser", "-q", "--enable-legacy-api-token"],
+            env=_env(building, extra),
+            cwd=building,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise LabelStudioError(f"label-studio init failed: {tail[0]}")
+        (building / _TEMPLATE_META).write_text(json.dumps(meta))
+        os.chmod(building / _TEMPLATE_META, 0o600)
+        shutil.rmtree(template, ignore_errors=True)
+        building.rename(template)
+    return template
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, token: str | None = None, method: str = "GET", timeout: float = 5) -> dict:
+    req = urllib.request.Request(url, method=method, headers={"Authorization": f"Token {token}"} if token else {})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def healthy(url: str) -> bool:
+    try:
+        return _get(f"{url}/health", timeout=2).get("status") == "UP"
+    except (OSError, ValueError):
+        return False
+
+
+def read_state(data_dir: str | Path | None = None) -> ServerState | None:
+    path = Path(data_dir or DEFAULT_DATA_DIR) / STATE_NAME
+    if not path.exists():
+        return None
+    return ServerState.model_validate_json(path.read_text())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start(data_dir: str | Path | None = None, port: int | None = None, timeout: float = 180, log=print) -> ServerState:
+    """Start a server on 127.0.0.1 (or return the one already running for this data dir)."""
+    data_dir = Path(data_dir or DEFAULT_DATA_DIR).resolve()
+    running = read_state(data_dir)
+    if running and _alive(running.pid) and healthy(running.url):
+        return running
+    template = _template(log)
+    meta = json.loads((template / _TEMPLATE_META).read_text())
+    if not (data_dir / "label_studio.sqlite3").exists():
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(template, data_dir, dirs_exist_ok=True)
+    else:
+        meta = {**meta, **json.loads((data_dir / _TEMPLATE_META).read_text())}
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    if healthy(url):
+        raise LabelStudioError(f"port {port} is already serving something: pick another with --port")
+    log_path = data_dir / "label-studio.log"
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            [str(_ls_bin()), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)],
+            env=_env(data_dir),
+            cwd=data_dir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped as one, outlives `annotator labelstudio up`
+        )
+    deadline = time.monotonic() + timeout
+    while not healthy(url):
+        if proc.poll() is not None:
+            raise LabelStudioError(f"Label Studio exited with code {proc.returncode} while starting; see {log_path}")
+        if time.monotonic() > deadline:
+            _kill(proc.pid)
+            raise LabelStudioError(f"Label Studio did not answer {url}/health within {timeout:.0f} s; see {log_path}")
+        time.sleep(0.5)
+    try:
+        token = _get(f"{url}/api/current-user/reset-token/", meta["token"], method="POST")["token"]
+    except (OSError, KeyError, ValueError) as exc:
+        _kill(proc.pid)
+        raise LabelStudioError(f"Label Studio started but its admin token was refused ({exc}); see {log_path}") from None
+    meta["token"] = token
+    (data_dir / _TEMPLATE_META).write_text(json.dumps(meta))
+    state = ServerState(
+        pid=proc.pid,
+        port=port,
+        url=url,
+        username=meta["username"],
+        password=meta["password"],
+        token=token,
+        data_dir=str(data_dir),
+        log=str(log_path),
+    )
+    path = data_dir / STATE_NAME
+    path.write_text(state.model_dump_json(indent=2))
+    os.chmod(path, 0o600)
+    return state
+
+
+def _kill(pid: int, grace: float = 20) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if not _alive(pid):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def stop(data_dir: str | Path | None = None) -> bool:
+    """Stop the server of this data dir; False if none was running."""
+    data_dir = Path(data_dir or DEFAULT_DATA_DIR).resolve()
+    state = read_state(data_dir)
+    if state is None:
+        return False
+    was_running = _alive(state.pid)
+    if was_running:
+        _kill(state.pid)
+    (data_dir / STATE_NAME).unlink(missing_ok=True)
+    return was_running
+
+
+def status(data_dir: str | Path | None = None) -> tuple[ServerState | None, bool]:
+    """(state, healthy): the recorded server of this data dir and whether it answers."""
+    state = read_state(data_dir)
+    return state, bool(state and _alive(state.pid) and healthy(state.url))
