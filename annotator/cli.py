@@ -84,6 +84,22 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.set_defaults(func=cmd_export)
 
 
+# --------------------------------------------------------------------------- draft
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    from annotator.draft import run_draft
+
+    summary = run_draft(
+        args.articles, args.output, config=args.config, batch=args.batch, progress=not args.quiet,
+        model=args.model, base_url=args.base_url, output_mode=args.output_mode, concurrency=args.concurrency,
+        prompt=args.prompt, taxonomy=args.taxonomy, cache=args.cache, samples=args.samples, examples=args.examples,
+        shots=args.shots, max_article_tokens=args.max_article_tokens,
+    )
+    print(summary.describe())
+    return 0 if summary.ok else 1
+
+
 # --------------------------------------------------------------------------- planned commands
 
 
@@ -110,8 +126,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_export_parser(sub)
 
+    p = sub.add_parser("draft", help="draft labels for articles with an LLM")
+    p.add_argument("articles", help="articles JSONL (from ingest)")
+    p.add_argument("-o", "--output", default="drafts.jsonl", help="drafts file to append to (default: drafts.jsonl)")
+    p.add_argument("--model", help="model name (default: [llm] model in annotator.toml, else gpt-4o-mini)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL; with no key and no URL, "
+                                      "the embedded local model)")
+    p.add_argument("--concurrency", type=int, help="requests in flight (default 8)")
+    p.add_argument("--prompt", help="prompt template NAME@VERSION (default incident@v1)")
+    p.add_argument("--taxonomy", help="bundled taxonomy name or .yaml path (default oecd_aim)")
+    p.add_argument("--cache", help="answer cache (default .annotator/cache.sqlite)")
+    p.add_argument("--samples", type=int, help="answers per article; confidence from their agreement when the "
+                                                "endpoint returns no log-probabilities (default 1)")
+    p.add_argument("--examples", help="gold JSONL to take few-shot examples from")
+    p.add_argument("--shots", type=int, help="few-shot examples per article, most similar first (default 3)")
+    p.add_argument("--max-article-tokens", type=int, help="cut longer articles to about this many tokens (flag: truncated)")
+    p.add_argument("--output-mode", choices=["auto", "json_schema", "json_object", "plain"], help="structured output mode "
+                                                                                                  "(default auto)")
+    p.add_argument("--batch", action="store_true", help="use the Batch API: submit, or on a later run collect and merge")
+    p.add_argument("--config", default="annotator.toml", help="config file (default annotator.toml)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_draft)
+
     for name, issue, help_text in [
-        ("draft", "drafting", "draft labels for articles with an LLM"),
         ("push", "Label Studio", "push drafts to Label Studio as predictions"),
         ("pull", "Label Studio", "pull reviews from Label Studio"),
         ("label-config", "Label Studio", "generate the Label Studio labeling config"),

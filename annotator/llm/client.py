@@ -27,7 +27,7 @@ import openai
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from annotator.errors import LLMError
+from annotator.errors import LLMError, LLMRefused
 from annotator.llm.config import LLMSettings, OutputMode
 from annotator.llm.pricing import cost, price_for
 
@@ -283,7 +283,8 @@ class ChatClient:
             hint = {401: "check OPENAI_API_KEY", 403: "the key may lack access to this model",
                     404: f"check the base URL and the model name {self.settings.model!r}"}.get(status, "")
             detail = _safe(_error_text(exc), self._secret)
-            raise LLMError(f"{status} from {self.settings.endpoint}: {detail}" + (f" ({hint})" if hint else "")) from None
+            error = LLMRefused if status in (401, 403, 404) else LLMError
+            raise error(f"{status} from {self.settings.endpoint}: {detail}" + (f" ({hint})" if hint else "")) from None
         except openai.APITimeoutError:
             raise _Retryable(f"timeout after {self.settings.timeout:g} s from {self.settings.endpoint}") from None
         except (openai.APIConnectionError, openai.APIResponseValidationError) as exc:

@@ -1,0 +1,454 @@
+"""Articles in, drafts out: prompt + model + validation + cache, resumable and never paid twice.
+
+Every answer is validated against the taxonomy's pydantic model; one that does not validate gets
+one repair round-trip quoting the error, and if that fails too the draft is written with `error`
+set and no labels, so nothing outside the taxonomy reaches drafts.jsonl as a label. Answers are
+cached by content before their draft is appended (and flushed): a run killed at any point and
+started again drafts only what is missing and pays for nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from annotator.cache import AnswerCache, cache_key
+from annotator.errors import LLMError, LLMRefused, RecordError
+from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
+from annotator.prompt import DEFAULT_PROMPT, Example, Prompt, load_prompt
+from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
+from annotator.taxonomy import Taxonomy, draft_model, json_schema, load_taxonomy, split_answer
+
+DEFAULT_CACHE = Path(".annotator") / "cache.sqlite"
+
+# Reasons a draft fails, as the first word of `Draft.error`.
+INVALID, REFUSED, UNAVAILABLE = "invalid_answer", "refused", "unavailable"
+
+_INJECTION = re.compile(
+    r"ignore (?:all |any )?(?:the |your )?(?:previous|prior|above|earlier|preceding) (?:instructions|prompts?|rules)"
+    r"|disregard (?:all |any )?(?:the |your )?(?:previous|prior|above|earlier)? ?(?:instructions|rules|prompt)"
+    r"|(?:label|classify|tag|mark) (?:this|the) (?:article|story|text|piece|post) as"
+    r"|(?:you are|act as) (?:now )?(?:an? )?(?:ai|assistant|language model|chatbot|labell?er|annotator)\b"
+    r"|system prompt|new instructions|</?article-[0-9a-f]*>|\bassistant:|\bsystem:",
+    re.IGNORECASE,
+)
+
+
+def looks_like_injection(text: str) -> bool:
+    """Does the article address the model? Such drafts are flagged for reviewers, still labelled."""
+    return bool(_INJECTION.search(text))
+
+
+class DraftOptions(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    prompt: str = DEFAULT_PROMPT
+    taxonomy: str = "oecd_aim"
+    concurrency: int = 8
+    samples: int = 1
+    max_article_tokens: int | None = None
+    examples: str | None = None  # gold JSONL for few-shot examples
+    shots: int = 3
+    cache: str = str(DEFAULT_CACHE)
+    endpoint_id: str | None = None  # cache identity of the endpoint (local servers move ports)
+
+
+class DraftSummary(BaseModel):
+    total: int = 0
+    skipped: int = 0  # already in drafts.jsonl under this model_version
+    drafted: int = 0
+    from_cache: int = 0  # drafts made entirely from cached answers: nothing paid
+    failed: Counter[str] = Field(default_factory=Counter)
+    rejected_inputs: int = 0
+    flagged: Counter[str] = Field(default_factory=Counter)
+    paid: Usage = Usage()  # what this run sent and paid for
+    requests: int = 0
+    mode: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.rejected_inputs
+
+    def describe(self) -> str:
+        cost = "unknown (model not in the price table)" if self.paid.cost_usd is None else f"${self.paid.cost_usd:.4f}"
+        failed = ", ".join(f"{k} {v}" for k, v in sorted(self.failed.items())) or "0"
+        flagged = ", ".join(f"{k} {v}" for k, v in sorted(self.flagged.items())) or "none"
+        return "\n".join([
+            f"drafted {self.drafted} of {self.total} articles ({self.from_cache} from cache, {self.skipped} already done), "
+            f"failed: {failed}" + (f", rejected input lines: {self.rejected_inputs}" if self.rejected_inputs else ""),
+            f"flags: {flagged}; output mode: {self.mode or 'n/a'}; requests sent: {self.requests}",
+            f"tokens paid this run: in {self.paid.input_tokens} (cached {self.paid.cached_tokens}), out {self.paid.output_tokens}; "
+            f"cost {cost}; {self.seconds:.1f} s",
+        ])
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:4]:
+        loc = ".".join(str(p) for p in err["loc"]) or "answer"
+        got = f" (got {err['input']!r})" if err.get("type") in ("literal_error", "enum") else ""
+        parts.append(f"{loc}: {err['msg']}{got}")
+    return "; ".join(parts)
+
+
+def check_answer(tax: Taxonomy, completion: Completion) -> dict[str, Any]:
+    """The validated answer as a dict, or ValueError saying what is wrong (to quote in a repair)."""
+    if completion.finish_reason == "length":
+        raise ValueError("the answer was cut off at the token limit; answer more briefly")
+    try:
+        data = answer_json(completion.text)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected one JSON object, got {type(data).__name__}")
+    try:
+        return draft_model(tax).model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        raise ValueError(_validation_message(exc)) from None
+
+
+def field_confidence(tax: Taxonomy, text: str, logprobs: Sequence[tuple[str, float]] | None) -> dict[str, float | None]:
+    """Per label field, the probability the model gave to the tokens of its value (exp of their sum)."""
+    if not logprobs or "".join(t for t, _ in logprobs) != text:
+        return {}
+    spans, pos = [], 0
+    for token, lp in logprobs:
+        spans.append((pos, pos + len(token), lp))
+        pos += len(token)
+    out: dict[str, float | None] = {}
+    for f in tax.label_fields:
+        m = re.search(rf'"{re.escape(f.name)}"\s*:\s*', text)
+        if not m:
+            out[f.name] = None
+            continue
+        try:
+            _, end = json.JSONDecoder().raw_decode(text, m.end())
+        except ValueError:
+            out[f.name] = None
+            continue
+        total = sum(lp for a, b, lp in spans if a < end and b > m.end())
+        out[f.name] = round(math.exp(total), 4)
+    return out
+
+
+def _agreement(tax: Taxonomy, answers: Sequence[Mapping[str, Any]]) -> tuple[int, dict[str, float | None]]:
+    """Pick the answer that agrees most with the others; per field, the share of samples agreeing with it."""
+
+    def norm(v: Any) -> Any:
+        return tuple(sorted(v)) if isinstance(v, list) else v
+
+    def share(a: Mapping[str, Any], name: str) -> float:
+        return sum(norm(b.get(name)) == norm(a.get(name)) for b in answers) / len(answers)
+
+    scores = [sum(share(a, f.name) for f in tax.label_fields) for a in answers]
+    best = scores.index(max(scores))
+    return best, {f.name: round(share(answers[best], f.name), 4) for f in tax.label_fields}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]{3,}", text.lower())
+
+
+def pick_examples(article: Article, pool: Sequence[Example], k: int) -> list[Example]:
+    """The k pool examples most similar to the article (TF-IDF cosine), never the article itself."""
+    if k <= 0 or not pool:
+        return []
+    docs = [Counter(_words(a.title + " " + a.text)) for a, _ in pool]
+    df = Counter(w for d in docs for w in d)
+    n = len(docs)
+
+    def vec(counts: Counter[str]) -> dict[str, float]:
+        return {w: c * math.log((1 + n) / (1 + df.get(w, 0))) for w, c in counts.items()}
+
+    def cosine(a: dict[str, float], b: dict[str, float]) -> float:
+        dot = sum(v * b.get(w, 0.0) for w, v in a.items())
+        na, nb = math.sqrt(sum(v * v for v in a.values())), math.sqrt(sum(v * v for v in b.values()))
+        return dot / (na * nb) if na and nb else 0.0
+
+    q = vec(Counter(_words(article.title + " " + article.text)))
+    scored = [(cosine(q, vec(d)), i) for i, d in enumerate(docs)
+              if pool[i][0].id != article.id and pool[i][0].text != article.text]
+    return [pool[i] for _, i in sorted(scored, key=lambda s: (-s[0], s[1]))[:k]]
+
+
+def load_examples(path: str | Path, articles: Mapping[str, Article], tax: Taxonomy) -> list[Example]:
+    """Gold records as examples. Text comes from the record (`text`, `title`) or the articles file."""
+    pool: list[Example] = []
+    for rec in iter_jsonl(path, GoldRecord):
+        extra = rec.model_extra or {}
+        article = articles.get(rec.article_id)
+        if extra.get("text"):
+            article = Article(id=rec.article_id, title=str(extra.get("title") or ""), text=str(extra["text"]))
+        if article is None:
+            continue
+        answer = {**rec.labels, "rationale": rec.rationale}
+        pool.append((article, {f.name: answer.get(f.name) for f in tax.fields}))
+    return pool
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class _Progress:
+    """One stderr line every couple of seconds (rewritten in place on a terminal)."""
+
+    def __init__(self, total: int, summary: DraftSummary, stream: Any = sys.stderr) -> None:
+        self.total, self.summary, self.stream = total, summary, stream
+        self.start = self.last = time.monotonic()
+        self.done = 0
+        self.tty = getattr(stream, "isatty", lambda: False)()
+
+    def step(self, force: bool = False) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if not force and now - self.last < 2.0 and self.done < self.total:
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-9)
+        eta = (self.total - self.done) / rate if rate else 0
+        p = self.summary.paid
+        cost = "?" if p.cost_usd is None else f"${p.cost_usd:.4f}"
+        line = (f"draft {self.done}/{self.total} {100 * self.done / max(self.total, 1):.0f}% {rate * 60:.0f}/min "
+                f"ETA {eta:.0f}s tokens in {p.input_tokens} out {p.output_tokens} cached {p.cached_tokens} cost {cost}")
+        print(("\r" + line) if self.tty else line, end="" if self.tty and self.done < self.total else "\n",
+              file=self.stream, flush=True)
+
+
+class Drafter:
+    """Turns one article into one Draft through a client, the cache and the prompt."""
+
+    def __init__(self, client: ChatClient, prompt: Prompt, tax: Taxonomy, options: DraftOptions, cache: AnswerCache,
+                 summary: DraftSummary, pool: Sequence[Example] = ()) -> None:
+        self.client, self.prompt, self.tax, self.options, self.cache = client, prompt, tax, options, cache
+        self.summary, self.pool = summary, pool
+        self.schema = json_schema(tax)
+        self.model_version = f"{prompt.version}@{client.settings.model}"
+
+    def _key(self, messages: Sequence[Mapping[str, str]], temperature: float, seed: int | None) -> str:
+        s = self.client.settings
+        return cache_key({
+            "model": s.model, "endpoint": self.options.endpoint_id or s.endpoint, "prompt": self.prompt.hash,
+            "taxonomy": self.tax.hash, "messages": list(messages), "temperature": temperature, "seed": seed,
+            "max_tokens": s.max_tokens,
+        })
+
+    async def _call(self, messages: list[dict[str, str]], temperature: float, seed: int | None,
+                    used: dict[str, Any]) -> Completion:
+        key = self._key(messages, temperature, seed)
+        hit = self.cache.get(key)
+        if hit is not None:
+            used["hits"] += 1
+            return Completion.model_validate(hit)
+        self.summary.requests += 1
+        completion = await self.client.complete(messages, self.schema, temperature=temperature, seed=seed)
+        self.cache.put(key, completion.model_dump(mode="json"))  # committed before anything else can fail
+        used["paid"] += 1
+        self.summary.paid = self.summary.paid + completion.usage
+        if completion.mode:
+            self.summary.mode = completion.mode
+        return completion
+
+    async def _answer(self, system: str, user: str, temperature: float, seed: int | None,
+                      used: dict[str, Any]) -> tuple[dict[str, Any] | None, Completion | None, str | None]:
+        """(answer, completion, error) after at most one repair round-trip."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        completion = await self._call(messages, temperature, seed, used)
+        used["usage"] = used["usage"] + completion.usage
+        try:
+            return check_answer(self.tax, completion), completion, None
+        except ValueError as exc:
+            problem = str(exc)
+        repair = messages + [
+            {"role": "assistant", "content": completion.text},
+            {"role": "user", "content": f"That answer is not valid: {problem}. Answer again with one corrected JSON object "
+                                        "only, using only values from the label guide."},
+        ]
+        completion = await self._call(repair, temperature, seed, used)
+        used["usage"] = used["usage"] + completion.usage
+        used["repaired"] = True
+        try:
+            return check_answer(self.tax, completion), completion, None
+        except ValueError as exc:
+            return None, None, f"{INVALID}: still invalid after one repair: {exc} (first answer: {problem})"
+
+    async def draft(self, article: Article) -> Draft:
+        examples = pick_examples(article, self.pool, self.options.shots) if self.pool else []
+        system = self.prompt.system_message(self.tax, examples)
+        user, truncated = self.prompt.user_message(article, self.options.max_article_tokens)
+        flags = (["truncated"] if truncated else []) + (["possible_injection"] if looks_like_injection(
+            f"{article.title}\n{article.text}") else [])
+        s = self.client.settings
+        k = max(1, self.options.samples)
+        temperature = s.temperature if k == 1 else max(s.temperature, 0.7)
+        used: dict[str, Any] = {"hits": 0, "paid": 0, "usage": Usage(), "repaired": False}
+        answers: list[tuple[dict[str, Any], Completion]] = []
+        errors: list[str] = []
+        for i in range(k):
+            seed = None if s.seed is None else s.seed + i
+            try:
+                answer, completion, error = await self._answer(system, user, temperature, seed, used)
+            except LLMRefused:
+                raise
+            except LLMError as exc:
+                reason = UNAVAILABLE if "gave up" in str(exc) else REFUSED
+                answer, completion, error = None, None, f"{reason}: {exc}"
+            if answer is not None and completion is not None:
+                answers.append((answer, completion))
+            elif error:
+                errors.append(error)
+        if used["repaired"]:
+            flags.append("repaired")
+        u = used["usage"]
+        usage = {**u.model_dump(), "requests": used["paid"], "cache_hits": used["hits"], "mode": self.client.mode,
+                 "samples": k}
+        base = dict(article_id=article.id, model=s.model, prompt_version=self.prompt.version, model_version=self.model_version,
+                    usage=usage, flags=flags, prompt_hash=self.prompt.hash, taxonomy=self.tax.name, taxonomy_hash=self.tax.hash)
+        if not answers:
+            return Draft(**base, error=errors[0] if errors else f"{INVALID}: no answer")
+        best, agreement = _agreement(self.tax, [a for a, _ in answers])
+        answer, completion = answers[best]
+        labels, rationale = split_answer(self.tax, answer)
+        confidence = field_confidence(self.tax, completion.text, completion.logprobs)
+        if not confidence:
+            confidence = agreement if k > 1 else {f.name: None for f in self.tax.label_fields}
+        return Draft(**base, labels=labels, rationale=rationale, confidence=confidence, error=None)
+
+
+def _done_ids(path: Path, model_version: str, prompt_hash: str, tax_hash: str) -> set[str]:
+    """Articles already drafted under this version (failures kept only when the answer itself was invalid)."""
+    if not path.exists():
+        return set()
+    done = set()
+    for d in iter_jsonl(path, Draft, on_error=lambda e: None):
+        extra = d.model_extra or {}
+        same = (d.model_version == model_version and extra.get("prompt_hash", prompt_hash) == prompt_hash
+                and extra.get("taxonomy_hash", tax_hash) == tax_hash)
+        if same and (d.error is None or d.error.startswith(INVALID)):
+            done.add(d.article_id)
+    return done
+
+
+def read_articles(path: str | Path, on_error: Callable[[str], None]) -> tuple[list[Article], int]:
+    """Articles in file order, first occurrence of an id wins; bad lines are reported and counted."""
+    bad = 0
+    seen: dict[str, Article] = {}
+
+    def reject(exc: RecordError) -> None:
+        nonlocal bad
+        bad += 1
+        on_error(str(exc))
+
+    for article in iter_jsonl(path, Article, on_error=reject):
+        if article.id in seen:
+            on_error(f"{path}: article {article.id!r} appears twice; drafting the first")
+            continue
+        seen[article.id] = article
+    return list(seen.values()), bad
+
+
+async def draft_async(articles: Iterable[Article], output: str | Path, settings: LLMSettings, options: DraftOptions,
+                      summary: DraftSummary, progress: bool = True) -> DraftSummary:
+    prompt, tax = load_prompt(options.prompt), load_taxonomy(options.taxonomy)
+    output = Path(output)
+    model_version = f"{prompt.version}@{settings.model}"
+    articles = list(articles)
+    done = _done_ids(output, model_version, prompt.hash, tax.hash)
+    todo = [a for a in articles if a.id not in done]
+    summary.total, summary.skipped = len(articles), len(articles) - len(todo)
+    pool = load_examples(options.examples, {a.id: a for a in articles}, tax) if options.examples else []
+    cache = AnswerCache(options.cache)
+    start = time.monotonic()
+    queue: asyncio.Queue[Article] = asyncio.Queue()
+    for a in todo:
+        queue.put_nowait(a)
+    bar = _Progress(len(todo), summary) if progress and todo else None
+    try:
+        async with ChatClient(settings) as client:
+            drafter = Drafter(client, prompt, tax, options, cache, summary, pool)
+            with JsonlWriter(output) as writer:
+
+                async def worker() -> None:
+                    while not queue.empty():
+                        article = queue.get_nowait()
+                        d = await drafter.draft(article)
+                        writer.write(d)
+                        if d.error:
+                            summary.failed[d.error.split(":", 1)[0]] += 1
+                            print(f"annotator: article {article.id}: {d.error}", file=sys.stderr)
+                        else:
+                            summary.drafted += 1
+                            if d.usage.get("requests") == 0:
+                                summary.from_cache += 1
+                        summary.flagged.update(d.flags)
+                        if bar:
+                            bar.step()
+
+                tasks = [asyncio.create_task(worker()) for _ in range(max(1, options.concurrency))]
+                try:
+                    await asyncio.gather(*tasks)
+                finally:
+                    for t in tasks:
+                        t.cancel()
+            summary.mode = summary.mode or client.mode
+            if client.dropped_keywords:
+                summary.mode += f" (without {', '.join(sorted(client.dropped_keywords))})"
+    finally:
+        cache.close()
+        summary.seconds = time.monotonic() - start
+    return summary
+
+
+def draft(articles_path: str | Path, output: str | Path, settings: LLMSettings, options: DraftOptions | None = None,
+          *, on_error: Callable[[str], None] | None = None, progress: bool = True) -> DraftSummary:
+    """Draft every article of `articles_path` not yet in `output`; returns the run's summary."""
+    options = options or DraftOptions()
+    report = on_error or (lambda m: print(m, file=sys.stderr))
+    articles, bad = read_articles(articles_path, report)
+    summary = DraftSummary(rejected_inputs=bad)
+    asyncio.run(draft_async(articles, output, settings, options, summary, progress))
+    return summary
+
+
+def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Path | None = None, batch: bool = False,
+              progress: bool = True, model: str | None = None, base_url: str | None = None, output_mode: str | None = None,
+              on_error: Callable[[str], None] | None = None, **overrides: Any) -> DraftSummary:
+    """The `draft` command: settings from annotator.toml + environment + arguments, then the right path.
+
+    With no API key and no base URL the embedded local model is started, used and stopped.
+    """
+    from annotator.llm.config import load_settings, read_config
+
+    cfg = read_config(config)
+    settings = load_settings(cfg, model=model, base_url=base_url, output_mode=output_mode)
+    try:
+        options = DraftOptions.model_validate({**cfg.get("draft", {}), **{k: v for k, v in overrides.items() if v is not None}})
+    except ValidationError as exc:
+        from annotator.errors import ConfigError
+
+        raise ConfigError(f"[draft] options: {_validation_message(exc)}") from None
+    if batch:
+        from annotator.llm.batch import run_batch
+
+        return run_batch(articles_path, output, settings, options, on_error=on_error)
+    if settings.api_key is None and settings.base_url is None:
+        from annotator.llm.local import local_server, local_settings
+
+        with local_server() as (url, name):
+            settings = local_settings(settings, url, name, model_given=model is not None)
+            options = options.model_copy(update={"endpoint_id": f"local:{name}", "concurrency": 1})
+            return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
+    return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
