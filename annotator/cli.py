@@ -51,6 +51,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+# --------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from annotator.demo import run_demo
+
+    summary = run_demo(args.out, on_error=lambda msg: print(msg, file=sys.stderr))
+    return 0 if summary.ok else 1
+
+
 # --------------------------------------------------------------------------- export
 
 
@@ -119,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
     p.set_defaults(func=cmd_taxonomy)
 
+    p = sub.add_parser("demo", help="run the workbench on the bundled sample articles (nothing to set up)")
+    p.add_argument("--out", default="out", help="folder for the demo's files (default: out)")
+    p.set_defaults(func=cmd_demo)
+
     p = sub.add_parser("ingest", help="read articles from JSONL, CSV, Markdown, .txt or .html files and folders")
     p.add_argument("inputs", nargs="+", help="files or folders")
     p.add_argument("-o", "--output", default="articles.jsonl", help="articles file to append to (default: articles.jsonl)")
@@ -154,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
         ("label-config", "Label Studio", "generate the Label Studio labeling config"),
         ("labelstudio", "Label Studio", "start, stop or check a local Label Studio"),
         ("eval", "eval harness", "measure model-reviewer agreement"),
-        ("demo", "newcomer demo", "run the whole loop on bundled samples"),
     ]:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
