@@ -1,0 +1,277 @@
+"""How far drafts sway reviewers, and how much review time they save: blind against assisted reviews.
+
+A reviewer who corrects a pre-filled draft agrees with it more often than they would on their own,
+so model–reviewer agreement on assisted tasks overstates the model. The blind slice (tasks shown
+without a draft, chosen at random per article) measures the same agreement without that pull; the
+difference between the slices is the anchoring effect, and the ratio of their review times is what
+drafting saves.
+
+Intervals resample articles within each slice (an article's reviews stay together, since several
+reviewers of one article are not independent), with integer resampling weights so that one
+matrix product scores every field of a batch of resamples at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from annotator.records import Draft, Review
+from annotator.taxonomy import Taxonomy
+
+MIN_BLIND = 30  # fewer blind reviews than this (of a field, or of a class) is too few to conclude
+_CHUNK = 64  # resamples scored per matrix product: bounds memory at _CHUNK × articles
+
+
+def completed(reviews: Iterable[Review]) -> list[Review]:
+    """Completed reviews, the last line per (article, annotator) winning as in `align` (files are
+    append-only, so a re-pulled review supersedes the earlier one)."""
+    latest: dict[tuple[str, str], Review] = {}
+    for r in reviews:
+        if r.skipped:
+            continue
+        key = (r.article_id, r.annotator)
+        if key in latest and (r.updated_at or "") < (latest[key].updated_at or ""):
+            continue
+        latest[key] = r
+    return list(latest.values())
+
+
+def split_slices(reviews: Iterable[Review]) -> tuple[list[Review], list[Review]]:
+    """(blind, assisted) completed reviews."""
+    done = completed(reviews)
+    return [r for r in done if r.blind], [r for r in done if not r.blind]
+
+
+# --------------------------------------------------------------------------- anchoring
+
+
+def _agreement_stats(tax: Taxonomy, draft: Draft, review: Review) -> dict[str, tuple[float, float]]:
+    """Per field (numerator, denominator) of this review's agreement with the draft.
+
+    Single fields: (1 if equal, 1). Multi fields: micro-F1's (2·tp, 2·tp + fp + fn), so that a ratio
+    of sums over reviews is the pooled micro-F1. A draft with an error agrees on nothing: a miss on
+    single fields, every reviewer tag missed on multi fields. Fields the review lacks are not scored.
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for f in tax.label_fields:
+        if f.name not in review.labels:
+            continue
+        theirs = review.labels[f.name]
+        if f.kind == "single":
+            out[f.name] = (float(draft.error is None and draft.labels.get(f.name) == theirs), 1.0)
+        else:
+            gold = set(theirs or [])
+            pred = set() if draft.error is not None else set(draft.labels.get(f.name) or [])
+            tp = len(gold & pred)
+            out[f.name] = (2.0 * tp, 2.0 * tp + len(pred - gold) + len(gold - pred))
+    return out
+
+
+def _per_article(tax: Taxonomy, drafts: Mapping[str, Draft], reviews: Sequence[Review]) -> tuple[np.ndarray, int]:
+    """Matrix articles × (2 · fields) of summed numerators and denominators, and the review count."""
+    names = [f.name for f in tax.label_fields]
+    col = {n: i for i, n in enumerate(names)}
+    rows: dict[str, np.ndarray] = {}
+    n = 0
+    for r in reviews:
+        draft = drafts.get(r.article_id)
+        if draft is None:
+            continue
+        n += 1
+        row = rows.setdefault(r.article_id, np.zeros(2 * len(names)))
+        for name, (num, den) in _agreement_stats(tax, draft, r).items():
+            row[2 * col[name]] += num
+            row[2 * col[name] + 1] += den
+    matrix = np.vstack(list(rows.values())) if rows else np.zeros((0, 2 * len(names)))
+    return matrix, n
+
+
+def _ratio(sums: np.ndarray) -> np.ndarray:
+    num, den = sums[..., 0::2], sums[..., 1::2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def _resample_sums(stats_matrix: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Column sums of `n_boot` resamples of the rows (with replacement): n_boot × columns."""
+    n = stats_matrix.shape[0]
+    out = np.empty((n_boot, stats_matrix.shape[1]))
+    if n == 0:
+        out.fill(0.0)
+        return out
+    uniform = np.full(n, 1.0 / n)
+    for start in range(0, n_boot, _CHUNK):
+        size = min(_CHUNK, n_boot - start)
+        weights = rng.multinomial(n, uniform, size=size)
+        out[start : start + size] = weights @ stats_matrix
+    return out
+
+
+def _interval(draws: np.ndarray) -> list[float] | None:
+    finite = draws[np.isfinite(draws)]
+    if finite.size == 0:
+        return None
+    lo, hi = np.percentile(finite, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def _bootstrap_p(draws: np.ndarray) -> float | None:
+    """Two-sided p of "no difference" from the bootstrap distribution: the smallest level at which
+    the percentile interval would exclude 0 (so p < 0.05 exactly when `ci95` excludes 0)."""
+    finite = draws[np.isfinite(draws)]
+    if finite.size == 0:
+        return None
+    below = (1 + np.sum(finite <= 0)) / (1 + finite.size)
+    above = (1 + np.sum(finite >= 0)) / (1 + finite.size)
+    return float(min(1.0, 2 * min(below, above)))
+
+
+def anchoring(
+    tax: Taxonomy,
+    drafts: Mapping[str, Draft],
+    reviews: Iterable[Review],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """`anchoring.<field>` for every single and multi field: model–reviewer agreement on assisted
+    and on blind reviews (`accuracy` for single fields, `micro_f1` for multi fields), their
+    difference (assisted − blind: how much more reviewers agree with a draft they can see), `ci95`
+    and `p_value`. Reviews of articles without a draft are left out.
+    """
+    blind, assisted = split_slices(reviews)
+    stats_b, n_b = _per_article(tax, drafts, blind)
+    stats_a, n_a = _per_article(tax, drafts, assisted)
+    rng = np.random.default_rng(seed)
+    draws = _ratio(_resample_sums(stats_a, n_boot, rng)) - _ratio(_resample_sums(stats_b, n_boot, rng))
+    point_a, point_b = _ratio(stats_a.sum(axis=0)), _ratio(stats_b.sum(axis=0))
+    out: dict[str, dict[str, Any]] = {}
+    for i, f in enumerate(tax.label_fields):
+        a, b = point_a[i], point_b[i]
+        entry: dict[str, Any] = {
+            "metric": "accuracy" if f.kind == "single" else "micro_f1",
+            "assisted": _num(a),
+            "blind": _num(b),
+            "difference": _num(a - b),
+            "ci95": _interval(draws[:, i]) if np.isfinite(a - b) else None,
+            "p_value": _bootstrap_p(draws[:, i]) if np.isfinite(a - b) else None,
+            "n_assisted": n_a,
+            "n_blind": n_b,
+        }
+        if n_b < MIN_BLIND:
+            entry["note"] = (
+                f"too few to conclude: {n_b} blind reviews (at least {MIN_BLIND} needed)"
+                if n_b
+                else "no blind reviews: push with --blind-share to measure anchoring"
+            )
+        elif not np.isfinite(b):
+            entry["note"] = "no blind review scored this field, or neither side gave it a value"
+        out[f.name] = entry
+    return out
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def blind_coverage(tax: Taxonomy, reviews: Iterable[Review], *, min_reviews: int = MIN_BLIND) -> dict[str, Any]:
+    """Blind reviews per class of the primary field (as the reviewers labelled it), and the classes
+    with too few of them for a conclusion about that class."""
+    primary = tax.field(tax.primary)
+    blind, _ = split_slices(reviews)
+    counts = {v: 0 for v in primary.value_ids}
+    for r in blind:
+        value = r.labels.get(primary.name)
+        if value is not None:
+            counts[value] = counts.get(value, 0) + 1
+    return {
+        "field": primary.name,
+        "n_reviews": len(blind),
+        "reviews_per_class": counts,
+        "too_few": [v for v, n in counts.items() if n < min_reviews],
+        "min_reviews": min_reviews,
+    }
+
+
+# --------------------------------------------------------------------------- lead time
+
+
+def _weighted_medians(sorted_values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row of integer `weights`, the median of `sorted_values` repeated that many times
+    (as `np.median` of the expanded sample: the mean of the two middle values for an even count)."""
+    cum = np.cumsum(weights, axis=1)
+    total = cum[:, -1]
+    lo = (total + 1) // 2
+    hi = total // 2 + 1
+    i_lo = (cum >= lo[:, None]).argmax(axis=1)
+    i_hi = (cum >= hi[:, None]).argmax(axis=1)
+    return (sorted_values[i_lo] + sorted_values[i_hi]) / 2
+
+
+def _median_draws(reviews: Sequence[Review], n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    times = np.array([r.lead_time_s for r in reviews], dtype=float)
+    order = np.argsort(times, kind="stable")
+    times = times[order]
+    articles: dict[str, int] = {}
+    article_of = np.array([articles.setdefault(r.article_id, len(articles)) for r in reviews])[order]
+    n = len(articles)
+    uniform = np.full(n, 1.0 / n)
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, _CHUNK):
+        size = min(_CHUNK, n_boot - start)
+        per_article = rng.multinomial(n, uniform, size=size)
+        out[start : start + size] = _weighted_medians(times, per_article[:, article_of])
+    return out
+
+
+def lead_time(reviews: Iterable[Review], *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Median review time on blind and on assisted tasks, over completed reviews that recorded one,
+    and `ratio` = assisted / blind with a `ci95` from resampling articles within each slice: a ratio
+    of 0.6 means drafts cut review time by 40%."""
+    blind, assisted = split_slices(reviews)
+    blind = [r for r in blind if r.lead_time_s is not None]
+    assisted = [r for r in assisted if r.lead_time_s is not None]
+    out: dict[str, Any] = {
+        "blind_median_s": float(np.median([r.lead_time_s for r in blind])) if blind else None,
+        "assisted_median_s": float(np.median([r.lead_time_s for r in assisted])) if assisted else None,
+        "n_blind": len(blind),
+        "n_assisted": len(assisted),
+        "ratio": None,
+        "ci95": None,
+    }
+    if not blind or not assisted:
+        missing = [name for name, rs in (("blind", blind), ("assisted", assisted)) if not rs]
+        out["missing"] = f"no completed {' or '.join(missing)} reviews with a lead time"
+        return out
+    if out["blind_median_s"] <= 0:
+        out["missing"] = "the blind median review time is 0 s; no ratio"
+        return out
+    rng = np.random.default_rng(seed)
+    a, b = _median_draws(assisted, n_boot, rng), _median_draws(blind, n_boot, rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = a / b
+    out["ratio"] = out["assisted_median_s"] / out["blind_median_s"]
+    out["ci95"] = _interval(draws)
+    if len(blind) < MIN_BLIND:
+        out["note"] = f"too few to conclude: {len(blind)} blind reviews with a lead time (at least {MIN_BLIND} needed)"
+    return out
+
+
+def time_saved_sentence(lt: Mapping[str, Any]) -> str:
+    """The summary's sentence: "drafts cut review time by X% (95% CI a–b%)", or why it cannot be said."""
+    if lt.get("ratio") is None:
+        return f"time saved by drafts: not measured ({lt.get('missing', 'no data')})"
+    ratio, ci = lt["ratio"], lt.get("ci95")
+    verb = "cut" if ratio <= 1 else "lengthened"
+    pct = abs(1 - ratio) * 100
+    text = f"drafts {verb} review time by {pct:.0f}%"
+    if ci:
+        lo, hi = sorted(((1 - ci[1]) * 100, (1 - ci[0]) * 100))
+        text += f" (95% CI {lo:.0f}% to {hi:.0f}% saved)"
+    text += f": median {lt['assisted_median_s']:.0f} s assisted against {lt['blind_median_s']:.0f} s blind"
+    if lt.get("note"):
+        text += f"; {lt['note']}"
+    return text
