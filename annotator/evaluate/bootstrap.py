@@ -1,0 +1,63 @@
+"""Bootstrap intervals with articles resampled, in bounded memory.
+
+A resample is a vector of counts (how often each article was drawn). Sums of per-article
+statistics under a resample are then `counts @ stats`, so a chunk of resamples costs one matrix
+product and memory is set by the chunk, not by the number of resamples. The draws depend only on
+the seed and the number of articles, so two measures given the same seed see the same resamples
+(paired comparisons rely on this).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from annotator.evaluate.metrics import Measure
+
+CHUNK_ELEMENTS = 2**21  # resample counts held at once: 8 MB of float32
+
+
+def resample_counts(n_articles: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Chunks of (b, n_articles) float32 draw counts, b resamples at a time."""
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, min(n_boot, CHUNK_ELEMENTS // max(n_articles, 1)))
+    for start in range(0, n_boot, per_chunk):
+        b = min(per_chunk, n_boot - start)
+        idx = rng.integers(0, n_articles, size=(b, n_articles), dtype=np.int64)
+        idx += np.arange(b, dtype=np.int64)[:, None] * n_articles
+        yield np.bincount(idx.ravel(), minlength=b * n_articles).reshape(b, n_articles).astype(np.float32)
+
+
+def bootstrap(measures: Sequence[Measure], n_articles: int, n_boot: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """Metric values over `n_boot` resamples of the articles, for every measure (same resamples).
+
+    Returns, per measure, metric name -> array (n_boot, ...). All measures must index the same
+    articles (rows of their `dense` and `sets`).
+    """
+    if not measures or n_boot <= 0 or n_articles == 0:
+        return [{} for _ in measures]
+    widths = [m.dense.shape[1] for m in measures]
+    stacked = np.hstack([m.dense for m in measures]).astype(np.float32, copy=False)
+    bounds = np.cumsum([0, *widths])
+    parts: list[dict[str, list[np.ndarray]]] = [{} for _ in measures]
+    for counts in resample_counts(n_articles, n_boot, seed):
+        sums = (counts @ stacked).astype(np.float64)
+        for i, m in enumerate(measures):
+            t = sums[:, bounds[i] : bounds[i + 1]]
+            q = None if m.sets is None else np.asarray((m.sets.T @ counts.T).T, dtype=np.float64)
+            for name, values in m.finish(t, q).items():
+                parts[i].setdefault(name, []).append(values)
+    return [{k: np.concatenate(v) for k, v in p.items()} for p in parts]
+
+
+def ci95(samples: np.ndarray) -> np.ndarray:
+    """Percentile interval (2.5 %, 97.5 %) along the first axis, ignoring resamples where the
+    metric is undefined; NaN where every resample is."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.shape[0] == 0 or np.isnan(samples).all():
+        return np.full((2, *samples.shape[1:]), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        return np.nanpercentile(samples, [2.5, 97.5], axis=0)

@@ -1,0 +1,364 @@
+"""Agreement metrics as functions of per-article sufficient statistics.
+
+Every metric here is a function of sums over articles (a confusion matrix, true/false positive
+counts per value, sums of per-pair scores, counts of distinct label sets). So the point
+estimate is one sum, and a bootstrap resample is a weighted sum (resample counts times the
+per-article statistics): one matrix product per chunk of resamples, whatever the number of
+resamples. Metric functions take arrays with any leading batch shape, so the same code gives the
+point estimate and a thousand resamples.
+
+Undefined values (kappa when both sides used one class, alpha with a single value, F1 with no
+positives) are NaN here and null in reports: a number there would be made up.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dfield
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from annotator.evaluate.align import Pair, Side
+from annotator.taxonomy import Field, Taxonomy
+
+ERROR = "(draft error)"  # the value an errored draft gets: it disagrees with every answer
+_ABSENT = object()
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    out = np.full(a.shape, np.nan)
+    np.divide(a, b, out=out, where=b != 0)
+    return out
+
+
+# --------------------------------------------------------------------------- single-valued fields
+# Each takes confusion matrices (..., K, K), rows = reference, columns = candidate, and the field.
+
+SingleMetric = Callable[[np.ndarray, Field], np.ndarray]
+
+
+def _margins(conf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    diag = np.diagonal(conf, axis1=-2, axis2=-1)
+    return conf.sum((-1, -2)), diag, conf.sum(-1), conf.sum(-2)
+
+
+def accuracy(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
+    n, diag, _, _ = _margins(conf)
+    return _div(diag.sum(-1), n)
+
+
+def cohen_kappa(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
+    """As scikit-learn's `cohen_kappa_score`: undefined (NaN) when chance agreement is 1."""
+    n, diag, rows, cols = _margins(conf)
+    po = _div(diag.sum(-1), n)
+    pe = _div((rows * cols).sum(-1), n * n)
+    return _div(po - pe, 1 - pe)
+
+
+def krippendorff_alpha(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
+    """Nominal alpha with two coders per unit (the pair), as the `krippendorff` package computes it.
+
+    The coincidence matrix of two-coder units is conf + conf.T, so alpha follows from the
+    confusion matrix alone.
+    """
+    n, diag, rows, cols = _margins(conf)
+    total = 2 * n
+    nc = rows + cols
+    return 1 - _div((total - 1) * (total - 2 * diag.sum(-1)), total * total - (nc * nc).sum(-1))
+
+
+def macro_f1_single(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
+    """As scikit-learn's `f1_score(average="macro")`: over the labels either side used."""
+    _, diag, rows, cols = _margins(conf)
+    present = (rows + cols) > 0
+    f1 = np.where(present, _div(2 * diag, rows + cols), 0.0)
+    return _div(f1.sum(-1), present.sum(-1))
+
+
+# Other modules may add metrics of a confusion matrix here (name -> function); they appear in
+# `fields.<field>` with a bootstrap interval, and thresholds can name them.
+SINGLE_METRICS: dict[str, SingleMetric] = {
+    "accuracy": accuracy,
+    "cohen_kappa": cohen_kappa,
+    "krippendorff_alpha": krippendorff_alpha,
+    "macro_f1": macro_f1_single,
+}
+MULTI_METRICS = ("micro_f1", "macro_f1", "jaccard", "exact_match", "krippendorff_alpha_masi")
+TEXT_METRICS = ("accepted_as_is", "edit_similarity")
+
+
+def metric_names(f: Field) -> tuple[str, ...]:
+    """Scalar metrics reported (and gateable) for a field of this kind."""
+    return {"single": tuple(SINGLE_METRICS), "multi": MULTI_METRICS, "text": TEXT_METRICS}[f.kind]
+
+
+# --------------------------------------------------------------------------- multi-valued fields
+
+
+def masi_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """MASI distance between rows of two boolean set matrices (broadcasting).
+
+    As NLTK's `masi_distance`, except that two empty sets are at distance 0 (NLTK divides by zero).
+    """
+    a = a.astype(np.float32)
+    b = b.astype(np.float32)
+    inter = a @ b.T
+    sa = a.sum(1)[:, None]
+    sb = b.sum(1)[None, :]
+    union = sa + sb - inter
+    m = np.where((inter == sa) & (inter == sb), 1.0, np.where(inter == np.minimum(sa, sb), 2 / 3, np.where(inter > 0, 1 / 3, 0.0)))
+    return np.where(union == 0, 0.0, 1 - _div(inter, union) * m)
+
+
+def _pair_masi(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    inter = (r & c).sum(1)
+    sr, sc = r.sum(1), c.sum(1)
+    union = sr + sc - inter
+    m = np.where((inter == sr) & (inter == sc), 1.0, np.where(inter == np.minimum(sr, sc), 2 / 3, np.where(inter > 0, 1 / 3, 0.0)))
+    return np.where(union == 0, 0.0, 1 - _div(inter, union) * m)
+
+
+class _SetDistances:
+    """Sum over pairs of pooled label sets of their MASI distance: alpha's expected disagreement.
+
+    Quadratic in the number of distinct sets (not in articles); the distance matrix is kept when
+    it is small and rebuilt block by block otherwise, so memory stays bounded.
+    """
+
+    _BLOCK = 2048
+
+    def __init__(self, sets: np.ndarray) -> None:
+        self.sets = sets
+        self.cached = masi_distances(sets, sets).astype(np.float32) if len(sets) <= 4096 else None
+
+    def quad(self, q: np.ndarray) -> np.ndarray:
+        flat = q.reshape(-1, q.shape[-1]).astype(np.float32)
+        out = np.zeros(len(flat))
+        blocks = [(0, self.cached)] if self.cached is not None else (
+            (s, masi_distances(self.sets[s : s + self._BLOCK], self.sets).astype(np.float32)) for s in range(0, len(self.sets), self._BLOCK)
+        )
+        for start, dist in blocks:
+            part = flat @ dist.T
+            out += (part.astype(np.float64) * flat[:, start : start + dist.shape[0]]).sum(1)
+        return out.reshape(q.shape[:-1])
+
+
+# --------------------------------------------------------------------------- measures
+
+
+@dataclass
+class Measure:
+    """Per-article sufficient statistics of one field, and how to turn their sums into metrics.
+
+    `dense` is (articles, d); `sets` (articles, distinct sets) counts label sets for MASI alpha.
+    `finish(t, q)` maps sums (..., d) and set counts (..., D) to metric arrays (...) or (..., L).
+    """
+
+    field: Field
+    n: int
+    dense: np.ndarray
+    finish: Callable[[np.ndarray, np.ndarray | None], dict[str, np.ndarray]]
+    sets: sparse.csr_matrix | None = None
+    info: dict[str, Any] = dfield(default_factory=dict)
+
+    def point(self) -> dict[str, np.ndarray]:
+        t = self.dense.sum(0, dtype=np.float64)[None]
+        q = None if self.sets is None else np.asarray(self.sets.sum(0), dtype=np.float64)
+        return {k: v[0] for k, v in self.finish(t, q).items()}
+
+
+def _text(side: Side, name: str) -> Any:
+    if name == "rationale":
+        return side.rationale
+    return side.labels.get(name)
+
+
+def _value(side: Side, name: str) -> Any:
+    if side.error:
+        return ERROR
+    return side.labels.get(name, _ABSENT)
+
+
+def _per_article(art: np.ndarray, rows: np.ndarray, n_articles: int) -> np.ndarray:
+    """Sum per-pair rows (P, d) into per-article rows (A, d)."""
+    agg = sparse.csr_matrix((np.ones(len(art), dtype=np.float32), (art, np.arange(len(art)))), shape=(n_articles, len(art)))
+    return np.asarray(agg @ rows.astype(np.float32), dtype=np.float32)
+
+
+def _order(f: Field, seen: set[Any]) -> list[Any]:
+    """Labels in taxonomy order, then unknown values, then null, then the draft-error marker."""
+    known = [v for v in f.value_ids if v in seen]
+    extra = sorted(v for v in seen if v not in f.value_ids and v is not None and v != ERROR)
+    return known + extra + [v for v in (None, ERROR) if v in seen]
+
+
+def single_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure:
+    keep, ref, cand = [], [], []
+    for i, p in enumerate(pairs):
+        r = p.reference.labels.get(f.name, _ABSENT)
+        if r is _ABSENT:
+            continue
+        c = _value(p.candidate, f.name)
+        keep.append(i)
+        ref.append(r)
+        cand.append(None if c is _ABSENT else c)
+    labels = _order(f, set(ref) | set(cand))
+    k = len(labels)
+    code = {v: i for i, v in enumerate(labels)}
+    cells = np.array([code[r] * k + code[c] for r, c in zip(ref, cand, strict=True)], dtype=np.int64)
+    a = art[np.array(keep, dtype=np.int64)]
+    dense = np.bincount(a * k * k + cells, minlength=n_articles * k * k).reshape(n_articles, k * k).astype(np.float32)
+
+    def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
+        conf = t.reshape(*t.shape[:-1], k, k)
+        return {name: fn(conf, f) for name, fn in SINGLE_METRICS.items()}
+
+    return Measure(f, len(keep), dense, finish, info={"labels": labels})
+
+
+def _indicators(values: list[Any], code: Mapping[Any, int]) -> np.ndarray:
+    out = np.zeros((len(values), len(code)), dtype=bool)
+    for i, vs in enumerate(values):
+        for v in vs:
+            out[i, code[v]] = True
+    return out
+
+
+def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure:
+    keep, ref, cand = [], [], []
+    for i, p in enumerate(pairs):
+        r = p.reference.labels.get(f.name, _ABSENT)
+        if r is _ABSENT:
+            continue
+        c = _value(p.candidate, f.name)
+        keep.append(i)
+        ref.append(r or [])
+        cand.append([ERROR] if c == ERROR else (c if isinstance(c, list) else []))
+    labels = _order(f, {v for vs in ref + cand for v in vs})
+    n_lab = len(labels)
+    code = {v: i for i, v in enumerate(labels)}
+    r, c = _indicators(ref, code), _indicators(cand, code)
+    inter, union = (r & c).sum(1), (r | c).sum(1)
+    per_pair = np.column_stack([
+        r & c, c & ~r, r & ~c,
+        np.where(union == 0, 1.0, _div(inter, union)),
+        (r == c).all(1),
+        np.ones(len(keep)),
+        _pair_masi(r, c),
+    ]).astype(np.float32)
+    a = art[np.array(keep, dtype=np.int64)]
+    dense = _per_article(a, per_pair, n_articles)
+    both = np.vstack([r, c])
+    distinct, inverse = np.unique(both, axis=0, return_inverse=True) if len(both) else (np.zeros((0, n_lab), bool), np.zeros(0, np.int64))
+    sets = sparse.csr_matrix(
+        (np.ones(len(both), dtype=np.float32), (np.concatenate([a, a]), inverse.ravel())),
+        shape=(n_articles, len(distinct)),
+    )
+    expected = _SetDistances(distinct)
+
+    def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
+        tp, fp, fn = t[..., :n_lab], t[..., n_lab : 2 * n_lab], t[..., 2 * n_lab : 3 * n_lab]
+        jac, exact, count, masi = (t[..., 3 * n_lab + i] for i in range(4))
+        seen = (tp + fp + fn) > 0
+        f1 = _div(2 * tp, 2 * tp + fp + fn)
+        total = 2 * count
+        observed = _div(masi, count)
+        expected_d = _div(expected.quad(q), total * (total - 1)) if q is not None else np.full(count.shape, np.nan)
+        return {
+            "micro_f1": _div(2 * tp.sum(-1), (2 * tp + fp + fn).sum(-1)),
+            "macro_f1": _div(np.where(seen, f1, 0.0).sum(-1), seen.sum(-1)),
+            "jaccard": _div(jac, count),
+            "exact_match": _div(exact, count),
+            "krippendorff_alpha_masi": 1 - _div(observed, expected_d),
+            "precision": _div(tp, tp + fp),
+            "recall": _div(tp, tp + fn),
+            "f1": f1,
+            "support": tp + fn,
+        }
+
+    return Measure(f, len(keep), dense, finish, sets=sets, info={"labels": labels})
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def edit_similarity(a: str, b: str) -> float:
+    """Word-level similarity in [0, 1] (difflib's ratio over words): rationales are edited word by word."""
+    a, b = _norm(a), _norm(b)
+    if a == b:
+        return 1.0
+    return difflib.SequenceMatcher(None, a.split(), b.split(), autojunk=False).ratio()
+
+
+def text_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure:
+    keep, rows = [], []
+    for i, p in enumerate(pairs):
+        ref = _text(p.reference, f.name)
+        if ref is None:
+            continue
+        cand = None if p.candidate.error else _text(p.candidate, f.name)
+        keep.append(i)
+        if cand is None:
+            rows.append((0.0, 0.0, 1.0))
+        else:
+            sim = edit_similarity(cand, ref)
+            rows.append((float(_norm(cand) == _norm(ref)), sim, 1.0))
+    data = np.array(rows, dtype=np.float32).reshape(-1, 3)
+    dense = _per_article(art[np.array(keep, dtype=np.int64)], data, n_articles)
+
+    def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
+        return {"accepted_as_is": _div(t[..., 0], t[..., 2]), "edit_similarity": _div(t[..., 1], t[..., 2])}
+
+    return Measure(f, len(keep), dense, finish)
+
+
+def field_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure:
+    return {"single": single_measure, "multi": multi_measure, "text": text_measure}[f.kind](pairs, art, n_articles, f)
+
+
+# --------------------------------------------------------------------------- calibration
+
+N_BINS = 10
+
+
+def calibration_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure | None:
+    """Expected calibration error of the draft's stated confidence that the field is right.
+
+    Right means the same value (single fields) or the same set (multi fields) as the reference.
+    Pairs without a numeric confidence, and errored drafts, are left out.
+    """
+    keep, conf, right = [], [], []
+    for i, p in enumerate(pairs):
+        c = p.candidate.confidence.get(f.name) if not p.candidate.error else None
+        r = p.reference.labels.get(f.name, _ABSENT)
+        if c is None or r is _ABSENT:
+            continue
+        mine = p.candidate.labels.get(f.name)
+        same = sorted(mine or []) == sorted(r or []) if f.kind == "multi" else mine == r
+        keep.append(i)
+        conf.append(min(max(float(c), 0.0), 1.0))
+        right.append(float(same))
+    if not keep:
+        return None
+    cv, rv = np.array(conf), np.array(right)
+    bins = np.minimum((cv * N_BINS).astype(np.int64), N_BINS - 1)
+    onehot = np.zeros((len(keep), N_BINS))
+    onehot[np.arange(len(keep)), bins] = 1
+    dense = _per_article(art[np.array(keep, dtype=np.int64)], np.hstack([onehot, onehot * cv[:, None], onehot * rv[:, None]]), n_articles)
+
+    def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
+        count, csum, rsum = t[..., :N_BINS], t[..., N_BINS : 2 * N_BINS], t[..., 2 * N_BINS :]
+        return {"ece": _div(np.abs(rsum - csum).sum(-1), count.sum(-1)), "count": count, "confidence": _div(csum, count), "accuracy": _div(rsum, count)}
+
+    return Measure(f, len(keep), dense, finish)
+
+
+def label_fields(tax: Taxonomy) -> tuple[Field, ...]:
+    """The fields the harness scores: single, multi, then text fields, in taxonomy order."""
+    return tax.single_fields + tax.multi_fields + tax.text_fields

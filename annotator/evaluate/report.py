@@ -1,0 +1,327 @@
+"""`evaluate`: drafts and references in, an `EvalReport` (metrics.json's content plus examples) out.
+
+Pure: no files are read or written here (the CLI reads, `write_report` writes). The metrics dict
+is the contract other tools read; its layout is documented in the README's `## Evaluating`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dfield
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from annotator.evaluate.align import Pair, align
+from annotator.evaluate.bootstrap import bootstrap, ci95
+from annotator.evaluate.metrics import (
+    ERROR,
+    N_BINS,
+    Measure,
+    calibration_measure,
+    field_measure,
+    label_fields,
+    metric_names,
+)
+from annotator.evaluate.thresholds import Thresholds, check_thresholds
+from annotator.records import Draft, GoldRecord, Review
+from annotator.taxonomy import Taxonomy
+
+DOMINANT_SHARE = 0.9  # a class this common makes kappa and alpha swing on a handful of articles
+N_EXAMPLES = 25
+
+
+@dataclass
+class EvalReport:
+    metrics: dict[str, Any]
+    examples: list[dict[str, Any]] = dfield(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """False when a threshold was given and missed."""
+        gate = self.metrics.get("thresholds")
+        return gate is None or bool(gate["passed"])
+
+
+def _num(x: Any) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else round(x, 6)
+
+
+def _interval(samples: np.ndarray | None) -> list[float | None] | None:
+    if samples is None:
+        return None
+    lo, hi = ci95(samples)
+    return [_num(lo), _num(hi)]
+
+
+def article_index(pairs: Sequence[Pair]) -> tuple[np.ndarray, int]:
+    """Each pair's article as an integer: the unit the bootstrap resamples."""
+    ids: dict[str, int] = {}
+    art = np.array([ids.setdefault(p.article_id, len(ids)) for p in pairs], dtype=np.int64)
+    return art, len(ids)
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def _label(v: Any) -> Any:
+    return v  # None stays null in JSON; the draft-error marker is a string
+
+
+def _package(m: Measure, point: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": m.field.kind, "n": m.n}
+    names = metric_names(m.field)
+    for name in names:
+        out[name] = _num(point[name]) if m.n else None
+    out["ci95"] = {name: _interval(samples.get(name)) if m.n else None for name in names}
+    warnings: list[str] = []
+    if m.field.kind == "single":
+        labels = m.info["labels"]
+        conf = m.dense.sum(0, dtype=np.float64).reshape(len(labels), len(labels))
+        out["confusion"] = {"labels": [_label(v) for v in labels], "matrix": conf.astype(int).tolist()}
+        warnings += _kappa_warning(m.field.name, labels, conf, out)
+    elif m.field.kind == "multi":
+        per_label: dict[str, Any] = {}
+        for j, v in enumerate(m.info["labels"]):
+            row: dict[str, Any] = {k: _num(point[k][j]) for k in ("precision", "recall", "f1")}
+            row["support"] = int(point["support"][j])
+            row["ci95"] = {k: _interval(samples[k][:, j]) if k in samples else None for k in ("precision", "recall", "f1")}
+            per_label[v] = row
+        out["per_label"] = per_label
+    out["warnings"] = warnings
+    return out
+
+
+def _kappa_warning(name: str, labels: list[Any], conf: np.ndarray, out: Mapping[str, Any]) -> list[str]:
+    n = conf.sum()
+    if n == 0:
+        return []
+    share = (conf.sum(0) + conf.sum(1)) / (2 * n)
+    top = int(np.argmax(share))
+    if share[top] < DOMINANT_SHARE:
+        return []
+    kappa = out.get("cohen_kappa")
+    kappa_s = "undefined" if kappa is None else f"{kappa:.2f}"
+    return [
+        f"{name}: kappa misleads here: {labels[top]!r} covers {share[top]:.0%} of the answers, so chance agreement is "
+        f"near 1 and kappa ({kappa_s}) swings on a handful of articles while accuracy is {out['accuracy']:.2f}; "
+        f"read the confusion matrix and the per-class F1 instead"
+    ]
+
+
+def _calibration(m: Measure, point: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    bins = [
+        {
+            "lower": i / N_BINS,
+            "upper": (i + 1) / N_BINS,
+            "n": int(point["count"][i]),
+            "confidence": _num(point["confidence"][i]),
+            "accuracy": _num(point["accuracy"][i]),
+        }
+        for i in range(N_BINS)
+    ]
+    return {"n": m.n, "ece": _num(point["ece"]), "ci95": {"ece": _interval(samples.get("ece"))}, "bins": bins}
+
+
+def _score(pairs: Sequence[Pair], tax: Taxonomy, n_boot: int, seed: int, calibration: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    art, n_articles = article_index(pairs)
+    measures = [field_measure(pairs, art, n_articles, f) for f in label_fields(tax)]
+    cal = [c for f in label_fields(tax) if f.kind != "text" and calibration and (c := calibration_measure(pairs, art, n_articles, f))]
+    live = [m for m in measures + cal if m.n]
+    samples = dict(zip(map(id, live), bootstrap(live, n_articles, n_boot, seed), strict=True))
+    fields = {m.field.name: _package(m, m.point() if m.n else {}, samples.get(id(m), {})) for m in measures}
+    calib = {c.field.name: _calibration(c, c.point(), samples[id(c)]) for c in cal}
+    return fields, calib
+
+
+def field_metrics(pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """`fields` for any set of pairs: every scored field -> its metrics, `n` and `ci95`.
+
+    Apply it to any subset (blind reviews, one annotator, one source); the bootstrap resamples
+    the articles of that subset.
+    """
+    return _score(pairs, tax, n_boot, seed)[0]
+
+
+def agreement_block(pairs: Sequence[Pair], human_pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Model–reviewer `fields` plus reviewer–reviewer `human_agreement`, in the top-level shape."""
+    return {
+        "n_pairs": len(pairs),
+        "n_articles": len({p.article_id for p in pairs}),
+        "fields": field_metrics(pairs, tax, n_boot=n_boot, seed=seed),
+        "human_agreement": human_agreement(human_pairs, tax, n_boot=n_boot, seed=seed),
+    }
+
+
+def human_agreement(human_pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any] | None:
+    """Reviewer–reviewer agreement, every pair of reviewers of an article: the model's ceiling."""
+    if not human_pairs:
+        return None
+    return {
+        "n_pairs": len(human_pairs),
+        "n_articles": len({p.article_id for p in human_pairs}),
+        "fields": field_metrics(human_pairs, tax, n_boot=n_boot, seed=seed),
+    }
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _correct(p: Pair, name: str) -> bool:
+    return not p.candidate.error and p.candidate.labels.get(name) == p.reference.labels.get(name)
+
+
+def mcnemar(baseline_right: Sequence[bool], candidate_right: Sequence[bool]) -> dict[str, Any]:
+    """Exact McNemar test: a binomial test on the pairs where exactly one side was right."""
+    b = sum(1 for x, y in zip(baseline_right, candidate_right, strict=True) if x and not y)
+    c = sum(1 for x, y in zip(baseline_right, candidate_right, strict=True) if y and not x)
+    p = stats.binomtest(min(b, c), b + c, 0.5).pvalue if b + c else 1.0
+    return {"n": len(baseline_right), "baseline_only_right": b, "candidate_only_right": c, "p_value": _num(p), "test": "exact McNemar"}
+
+
+def compare_drafts(candidate: Sequence[Pair], baseline: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Candidate minus baseline on the reviews both were paired with, on the same resamples."""
+    by_key = {(p.article_id, p.reference.who): p for p in baseline}
+    both = [(p, by_key[(p.article_id, p.reference.who)]) for p in candidate if (p.article_id, p.reference.who) in by_key]
+    cand, base = [p for p, _ in both], [b for _, b in both]
+    art, n_articles = article_index(cand)
+    fields_ = label_fields(tax)
+    mc = [field_measure(cand, art, n_articles, f) for f in fields_]
+    mb = [field_measure(base, art, n_articles, f) for f in fields_]
+    live = [m for m in mc + mb if m.n]
+    samples = dict(zip(map(id, live), bootstrap(live, n_articles, n_boot, seed), strict=True))
+    out: dict[str, Any] = {}
+    for f, c, b in zip(fields_, mc, mb, strict=True):
+        if not c.n:
+            continue
+        pc, pb, sc, sb = c.point(), b.point(), samples[id(c)], samples[id(b)]
+        out[f.name] = {
+            name: {
+                "candidate": _num(pc[name]),
+                "baseline": _num(pb[name]),
+                "difference": _num(pc[name] - pb[name]),
+                "ci95": _interval(sc[name] - sb[name]) if name in sc else None,
+            }
+            for name in metric_names(f)
+        }
+    primary = tax.primary
+    scored = [(c, b) for c, b in both if primary in c.reference.labels]
+    return {
+        "n_pairs": len(both),
+        "n_articles": n_articles,
+        "difference": "candidate (--drafts) minus baseline (--compare)",
+        "fields": out,
+        "mcnemar": {"field": primary, **mcnemar([_correct(b, primary) for _, b in scored], [_correct(c, primary) for c, _ in scored])},
+    }
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def _disagreement(p: Pair, tax: Taxonomy) -> tuple[float, list[dict[str, Any]]]:
+    score, rows = 0.0, []
+    for f in tax.label_fields:
+        if f.name not in p.reference.labels:
+            continue
+        ref, cand = p.reference.labels.get(f.name), p.candidate.labels.get(f.name)
+        if f.kind == "multi":
+            a, b = set(ref or []), set(cand or [])
+            miss = 1 - (len(a & b) / len(a | b) if a | b else 1.0)
+        else:
+            miss = float(ref != cand)
+        score += miss * (2 if f.name == tax.primary else 1)
+        rows.append({"field": f.name, "draft": cand, "review": ref, "agree": miss == 0})
+    return score, rows
+
+
+def worst_disagreements(pairs: Sequence[Pair], tax: Taxonomy, titles: Mapping[str, str] | None = None, k: int = N_EXAMPLES) -> list[dict[str, Any]]:
+    """The pairs that disagree most (the primary field counts double), for a lead to read why."""
+    scored = []
+    for p in pairs:
+        if p.candidate.error:
+            continue
+        score, rows = _disagreement(p, tax)
+        if score > 0:
+            scored.append((score, p, rows))
+    scored.sort(key=lambda x: (-x[0], x[1].article_id, x[1].reference.who))
+    return [
+        {
+            "article_id": p.article_id,
+            "title": (titles or {}).get(p.article_id, ""),
+            "reviewer": p.reference.who,
+            "score": round(score, 3),
+            "fields": rows,
+            "draft_rationale": p.candidate.rationale,
+            "review_rationale": p.reference.rationale,
+        }
+        for score, p, rows in scored[:k]
+    ]
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    drafts: Iterable[Draft],
+    reviews: Iterable[Review | GoldRecord],
+    tax: Taxonomy,
+    *,
+    compare: Iterable[Draft] | None = None,
+    thresholds: Thresholds | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    titles: Mapping[str, str] | None = None,
+) -> EvalReport:
+    """Score drafts against reviews or gold records; see the README for metrics.json's layout."""
+    references = list(reviews)
+    al = align(drafts, references)
+    fields, calibration = _score(al.pairs, tax, n_boot, seed, calibration=True)
+    warnings = [w for f in fields.values() for w in f["warnings"]]
+    if al.references_without_draft:
+        warnings.append(f"{len(al.references_without_draft)} reviewed article(s) have no draft and are not scored, e.g. {al.references_without_draft[0]!r}")
+    if al.error_articles:
+        warnings.append(f"{len(al.error_articles)} draft(s) failed (error) and count as disagreement on every field")
+    metrics: dict[str, Any] = {
+        "taxonomy": {"name": tax.name, "version": tax.version},
+        "counts": {
+            "drafts": al.n_drafts,
+            "references": al.n_references,
+            "skipped": al.skipped,
+            "duplicates_replaced": al.duplicates,
+            "pairs": len(al.pairs),
+            "articles": len({p.article_id for p in al.pairs}),
+            "references_without_draft": len(al.references_without_draft),
+            "drafts_without_reference": al.drafts_without_reference,
+        },
+        "bootstrap": {"resamples": n_boot, "seed": seed, "unit": "article", "interval": "percentile 2.5-97.5"},
+        "errors": {"n": len(al.error_articles), "value": ERROR, "article_ids": al.error_articles[:100]},
+        "fields": fields,
+        "human_agreement": human_agreement(al.human_pairs, tax, n_boot=n_boot, seed=seed),
+        "calibration": calibration,
+        "slices": {},
+        "compare": None,
+        "thresholds": None,
+        "warnings": warnings,
+    }
+    if any(p.blind for p in al.pairs):
+        metrics["slices"] = {
+            name: agreement_block(
+                [p for p in al.pairs if p.blind is want],
+                [h for h in al.human_pairs if h.blind is want],
+                tax,
+                n_boot=n_boot,
+                seed=seed,
+            )
+            for name, want in (("blind", True), ("assisted", False))
+        }
+    if compare is not None:
+        other = align(compare, references)
+        metrics["compare"] = compare_drafts(al.pairs, other.pairs, tax, n_boot=n_boot, seed=seed)
+    if thresholds:
+        checks = check_thresholds(fields, thresholds)
+        metrics["thresholds"] = {"passed": all(c["passed"] for c in checks), "checks": checks}
+    return EvalReport(metrics, worst_disagreements(al.pairs, tax, titles))
