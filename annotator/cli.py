@@ -110,6 +110,56 @@ def cmd_draft(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+# --------------------------------------------------------------------------- eval
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from annotator.evaluate import evaluate, load_thresholds, write_report
+    from annotator.evaluate.inputs import read_labelled, read_titles
+    from annotator.records import Draft, GoldRecord, Review
+    from annotator.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(args.taxonomy)
+    thresholds = load_thresholds(args.thresholds, tax) if args.thresholds else None
+    bad: list[str] = []
+
+    def report(msg: str) -> None:
+        bad.append(msg)
+        print(msg, file=sys.stderr)
+
+    drafts = read_labelled(args.drafts, Draft, tax, report)
+    references = read_labelled(args.reviews, Review, tax, report) if args.reviews else read_labelled(args.gold, GoldRecord, tax, report)
+    other = read_labelled(args.compare, Draft, tax, report) if args.compare else None
+    titles = read_titles(args.articles, report) if args.articles else None
+    result = evaluate(drafts, references, tax, compare=other, thresholds=thresholds, n_boot=args.bootstrap, seed=args.seed, titles=titles)
+    for path in write_report(result, args.output):
+        print(path)
+    gate = result.metrics["thresholds"]
+    for check in (gate or {}).get("checks", []):
+        if not check["passed"]:
+            value = "not measured" if check["value"] is None else f"{check['value']:.3f}"
+            print(f"threshold missed: {check['field']}.{check['metric']} = {value} < {check['minimum']:g}", file=sys.stderr)
+    if bad:
+        print(f"{len(bad)} input line(s) rejected; the eval ran on the rest", file=sys.stderr)
+    return 0 if result.passed and not bad else 1
+
+
+def _add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("eval", help="measure model-reviewer agreement: metrics.json, summary.md, report.html")
+    p.add_argument("--drafts", required=True, help="drafts file (from `annotator draft`)")
+    ref = p.add_mutually_exclusive_group(required=True)
+    ref.add_argument("--reviews", help="reviews file (from `annotator pull`)")
+    ref.add_argument("--gold", help="gold file (records with article_id, labels, rationale; fields a record lacks are not scored)")
+    p.add_argument("-o", "--output", default="report", help="report folder (default: report)")
+    p.add_argument("--compare", help="baseline drafts file: paired difference (drafts minus baseline) and McNemar")
+    p.add_argument("--thresholds", help="TOML of field -> metric -> minimum; exit 1 when any is missed (e.g. evals/thresholds.toml)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of articles for the 95%% intervals (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("--articles", help="articles file, for titles in the worst-disagreement list")
+    p.set_defaults(func=cmd_eval)
+
+
 # --------------------------------------------------------------------------- planned commands
 
 
@@ -162,12 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_draft)
 
+    _add_eval_parser(sub)
+
     for name, issue, help_text in [
         ("push", "Label Studio", "push drafts to Label Studio as predictions"),
         ("pull", "Label Studio", "pull reviews from Label Studio"),
         ("label-config", "Label Studio", "generate the Label Studio labeling config"),
         ("labelstudio", "Label Studio", "start, stop or check a local Label Studio"),
-        ("eval", "eval harness", "measure model-reviewer agreement"),
     ]:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
