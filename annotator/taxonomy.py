@@ -139,6 +139,8 @@ def _check(raw: Mapping[str, Any], source: str) -> Taxonomy:
         ids: set[str] = set()
         for v in values:
             vid = v.get("id") if isinstance(v, Mapping) else None
+            if vid is not None and not isinstance(vid, str):  # YAML reads `yes`, `no`, `2024` as bool/int
+                raise TaxonomyError(f"{where}: value id {vid!r} is not text; put the id in quotes")
             if not isinstance(vid, str) or not vid.strip():
                 raise TaxonomyError(f"{where}: a value has no 'id': {v!r}")
             if vid in ids:
