@@ -392,24 +392,37 @@ def _label_counts(tax: Taxonomy, records: Iterable[GoldRecord]) -> dict[str, dic
     return {name: {v: c[v] for v in tax.field(name).value_ids if c[v]} for name, c in counts.items()}
 
 
+def _field_table(fields: Any, tax: Taxonomy) -> list[str]:
+    """A Markdown table of the numbers per field, whatever the metrics are called."""
+    if not isinstance(fields, dict):
+        return []
+    known = [f.name for f in tax.fields]
+    names = [n for n in known if n in fields] + [n for n in fields if n not in known]
+    rows = [(n, {k: v for k, v in fields[n].items() if isinstance(v, int | float) and not isinstance(v, bool)})
+            for n in names if isinstance(fields[n], dict)]
+    keys = list(dict.fromkeys(k for _, figures in rows for k in figures))
+    if not keys:
+        return []
+    return ["| field | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|",
+            *[f"| {n} | " + " | ".join(_fmt(figures.get(k, "")) for k in keys) + " |" for n, figures in rows]]
+
+
 def _metrics_lines(metrics: Any, tax: Taxonomy) -> list[str]:
-    """Agreement figures from an eval report, read defensively: numbers per field, whatever they are called."""
+    """Agreement figures from an eval report (`annotator eval`'s metrics.json), read defensively."""
     if not isinstance(metrics, dict):
         return ["The eval report given holds no figures this card can read."]
+    human = metrics.get("human_agreement")
+    blocks = [
+        ("Reviewer against reviewer, on articles reviewed more than once (how reliable the labels are)",
+         human.get("fields") if isinstance(human, dict) else None),
+        ("Model draft against reviewed label (how much reviewers changed)", metrics.get("fields")),
+    ]
     lines: list[str] = []
-    overall = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-    if overall:
-        lines += ["Overall: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in overall.items()), ""]
-    fields = metrics.get("fields")
-    if isinstance(fields, dict) and fields:
-        names = [f.name for f in tax.fields if f.name in fields] + [k for k in fields if k not in {f.name for f in tax.fields}]
-        rows = [(n, {k: v for k, v in fields[n].items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-                for n in names if isinstance(fields[n], dict)]
-        keys = list(dict.fromkeys(k for _, figures in rows for k in figures))
-        if keys:
-            lines += ["| field | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-            lines += [f"| {n} | " + " | ".join(_fmt(figures.get(k, "")) for k in keys) + " |" for n, figures in rows]
-    return lines or ["The eval report given holds no figures this card can read."]
+    for title, fields in blocks:
+        table = _field_table(fields, tax)
+        if table:
+            lines += [f"{title}:", "", *table, ""]
+    return lines[:-1] if lines else ["The eval report given holds no figures this card can read."]
 
 
 def _fmt(value: Any) -> str:

@@ -451,8 +451,9 @@ def test_chat_leaves_out_answers_that_do_not_validate_and_says_so(tmp_path: Path
 def test_manifest_and_data_card(tmp_path: Path) -> None:
     articles, reviews = _stratified_input(10)
     metrics = tmp_path / "metrics.json"
-    metrics.write_text(json.dumps({"n_items": 40, "fields": {PRIMARY: {"kappa": 0.712345, "accuracy": 0.9,
-                                                                        "confusion": [[1]]}, "severity": "n/a"}}))
+    metrics.write_text(json.dumps({"fields": {PRIMARY: {"kind": "single", "n": 40, "kappa": 0.712345, "accuracy": 0.9,
+                                                        "ci95": {"kappa": [0.6, 0.8]}}, "severity": "n/a"},
+                                   "human_agreement": {"n_pairs": 5, "fields": {PRIMARY: {"n": 5, "ac1": 0.654321}}}}))
     run_export(tmp_path, articles, reviews, eval_path=metrics, policy="lead", leads=["lea"], seed=3)
     gold = tmp_path / "gold"
     manifest = json.loads((gold / "manifest.json").read_text())
@@ -463,7 +464,8 @@ def test_manifest_and_data_card(tmp_path: Path) -> None:
     # 10 per class at 80/10/10: validation and test hold 1 each, too few to measure.
     assert any(w.startswith(f"{PRIMARY}=AI incident: fewer than") for w in manifest["warnings"])
     card = (gold / "README.md").read_text()
-    assert "0.712" in card and "kappa" in card and TAX.version in card and "Known limits" in card
+    assert "| classification | 40 | 0.712 | 0.900 |" in card and "| classification | 5 | 0.654 |" in card
+    assert TAX.version in card and "Known limits" in card
 
 
 def test_export_is_idempotent(tmp_path: Path) -> None:
