@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -38,6 +39,14 @@ class PullResult(BaseModel):
         return f"{len(self.reviews)} reviews ({blind} blind, {skipped} skipped), {len(self.problems)} problems"
 
 
+def _when(stamp: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(stamp)
+    except ValueError:
+        raise LabelStudioError(f"not an ISO date-time: {stamp!r} (e.g. 2025-05-01T12:00:00Z)") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
 def reviews_from_export(
     tax: Taxonomy,
     tasks: Iterable[Mapping[str, Any]],
@@ -53,7 +62,7 @@ def reviews_from_export(
         aid = data.get("article_id")
         for ann in task.get("annotations") or []:
             updated = ann.get("updated_at") or ann.get("created_at")
-            if since and updated and updated < since:
+            if since and updated and _when(updated) <= _when(since):
                 continue
             who = ann.get("completed_by")
             uid = who.get("id") if isinstance(who, dict) else who
@@ -136,6 +145,8 @@ def pull(
     on_problem: Callable[[str], None] | None = None,
 ) -> PullResult:
     """Every annotation of the project and of its blind companion, as Review records."""
+    if since:  # the format the Data Manager's date filter parses
+        since = _when(since).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     project = find_project(conn, title)
     if project is None:
         raise LabelStudioError(f"no project titled {title!r} in Label Studio at {conn.url}")

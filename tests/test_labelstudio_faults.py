@@ -1,0 +1,74 @@
+"""Faults give one clear line; what was pushed stays pushed; a re-run completes without duplicates."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fixtures_labelstudio import make_articles, make_drafts
+
+from annotator.errors import LabelStudioError
+from annotator.labelstudio.client import connect, find_project
+from annotator.labelstudio.push import existing_tasks, push
+from annotator.labelstudio.server import free_port
+from annotator.taxonomy import load_taxonomy
+
+pytestmark = pytest.mark.labelstudio
+TAX = load_taxonomy("oecd_aim")
+
+
+def test_server_down():
+    with pytest.raises(LabelStudioError, match="cannot reach Label Studio") as err:
+        connect(f"http://127.0.0.1:{free_port()}", "0" * 40)
+    assert "\n" not in str(err.value)
+
+
+def test_wrong_token(labelstudio):
+    with pytest.raises(LabelStudioError, match="refused the API key") as err:
+        connect(labelstudio.url, "0" * 40)
+    assert "0" * 40 not in str(err.value)
+
+
+def test_missing_settings(monkeypatch):
+    monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    with pytest.raises(LabelStudioError, match="LABEL_STUDIO_URL"):
+        connect()
+
+
+def test_duplicate_title(ls_conn, project_title):
+    for _ in range(2):
+        ls_conn.ls.projects.create(title=project_title)
+    articles = make_articles(2, prefix="dup")
+    with pytest.raises(LabelStudioError, match="2 projects are titled"):
+        push(ls_conn, make_drafts(TAX, articles), {a.id: a for a in articles}, TAX, project_title)
+
+
+def _settled(conn, project_id, wait=20.0):
+    """The task count once the server has finished an import the client gave up on."""
+    last, deadline = -1, time.monotonic() + wait
+    while time.monotonic() < deadline:
+        now = len(existing_tasks(conn, project_id))
+        if now == last:
+            return now
+        last = now
+        time.sleep(1.0)
+    return last
+
+
+@pytest.mark.slow
+def test_timeout_mid_push_then_rerun_completes(ls_conn, project_title):
+    articles = make_articles(400, prefix="cut")
+    by_id = {a.id: a for a in articles}
+    drafts = make_drafts(TAX, articles)
+    with pytest.raises(LabelStudioError, match="timed out.*run the same command again") as err:
+        push(ls_conn, drafts, by_id, TAX, project_title, batch_size=100, import_timeout=0.05)
+    assert "\n" not in str(err.value)
+    project = find_project(ls_conn, project_title)
+    kept = _settled(ls_conn, project.id)
+    assert kept <= 100  # at most the batch in flight when the client gave up
+    done = push(ls_conn, drafts, by_id, TAX, project_title, batch_size=100)
+    assert done.created == 400 - kept and done.unchanged == kept
+    tasks = existing_tasks(ls_conn, project.id)
+    assert len(tasks) == 400 and set(tasks) == set(by_id)
+    assert len(list(ls_conn.ls.tasks.list(project=project.id, include="id", fields="task_only"))) == 400
