@@ -160,6 +160,105 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.set_defaults(func=cmd_eval)
 
 
+# --------------------------------------------------------------------------- Label Studio
+
+
+def cmd_label_config(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from annotator.labelstudio.config import label_config
+    from annotator.taxonomy import load_taxonomy
+
+    xml = label_config(load_taxonomy(args.taxonomy))
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(xml, encoding="utf-8")
+        print(args.output)
+    else:
+        print(xml, end="")
+    return 0
+
+
+def cmd_labelstudio(args: argparse.Namespace) -> int:
+    from annotator.labelstudio import server
+
+    if args.action == "up":
+        state = server.start(args.data_dir, port=args.port, log=lambda m: print(m, file=sys.stderr))
+        print(f"Label Studio is up at {state.url} (pid {state.pid}, data in {state.data_dir})")
+        print(f"log in as {state.username} / {state.password}")
+        print("point the workbench at it:")
+        print(state.env_hint())
+        return 0
+    if args.action == "down":
+        print("stopped" if server.stop(args.data_dir) else "not running")
+        return 0
+    state, up = server.status(args.data_dir)
+    if state is None:
+        print("not running (no server recorded for this data dir)")
+        return 1
+    print(f"{'up' if up else 'DOWN'}: {state.url} (pid {state.pid}, data in {state.data_dir}, log {state.log})")
+    return 0 if up else 1
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from annotator.labelstudio.client import connect
+    from annotator.labelstudio.push import push_files
+    from annotator.taxonomy import load_taxonomy
+
+    result = push_files(
+        connect(), args.drafts, args.articles, load_taxonomy(args.taxonomy), args.project,
+        on_problem=lambda msg: print(msg, file=sys.stderr), update_config=args.update_config,
+        batch_size=args.batch_size, blind_share=args.blind_share, blind_reviewers=args.blind_reviewers, seed=args.seed,
+    )
+    print(result.describe())
+    return 0 if result.ok else 1
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from annotator.labelstudio.client import connect
+    from annotator.labelstudio.pull import pull
+    from annotator.records import write_jsonl
+    from annotator.taxonomy import load_taxonomy
+
+    result = pull(connect(), load_taxonomy(args.taxonomy), args.project, since=args.since,
+                  on_problem=lambda msg: print(msg, file=sys.stderr))
+    write_jsonl(args.output, result.reviews)
+    print(f"{args.output}: {result.describe()}")
+    return 0 if result.ok else 1
+
+
+def _add_labelstudio_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("label-config", help="generate the Label Studio labeling config from a taxonomy")
+    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("-o", "--output", help="file to write (default: print)")
+    p.set_defaults(func=cmd_label_config)
+
+    p = sub.add_parser("labelstudio", help="start, stop or check a local Label Studio (installed on first use)")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--data-dir", help="Label Studio data folder (default: ~/.local/share/incident-annotator/labelstudio)")
+    p.set_defaults(func=cmd_labelstudio)
+
+    p = sub.add_parser("push", help="push drafts to Label Studio as predictions (LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY)")
+    p.add_argument("drafts", help="drafts file (from `annotator draft`)")
+    p.add_argument("--project", required=True, help="project title (created if no project has it)")
+    p.add_argument("--articles", help="articles file the drafts refer to (default: articles.jsonl next to the drafts)")
+    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("--update-config", action="store_true", help="replace the project's labeling config if it drifted")
+    p.add_argument("--batch-size", type=int, default=500, help="tasks per import request (default: 500)")
+    p.add_argument("--blind-share", type=float, default=0.0, help="share of new articles reviewed blind (default: 0)")
+    p.add_argument("--blind-reviewers", type=int, default=3, help="reviewers per blind task (default: 3)")
+    p.add_argument("--seed", default="0", help="seed of the blind selection (default: 0)")
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("pull", help="pull reviews from Label Studio into a reviews file")
+    p.add_argument("--project", required=True, help="project title (its blind companion is pulled too)")
+    p.add_argument("-o", "--output", default="reviews.jsonl", help="reviews file to write (default: reviews.jsonl)")
+    p.add_argument("--since", help="only annotations updated after this ISO date-time")
+    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.set_defaults(func=cmd_pull)
+
+
 # --------------------------------------------------------------------------- planned commands
 
 
@@ -214,15 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_eval_parser(sub)
 
-    for name, issue, help_text in [
-        ("push", "Label Studio", "push drafts to Label Studio as predictions"),
-        ("pull", "Label Studio", "pull reviews from Label Studio"),
-        ("label-config", "Label Studio", "generate the Label Studio labeling config"),
-        ("labelstudio", "Label Studio", "start, stop or check a local Label Studio"),
-    ]:
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        p.set_defaults(func=_planned(f"the {issue} issue"))
+    _add_labelstudio_parsers(sub)
     return parser
 
 

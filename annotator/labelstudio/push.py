@@ -18,6 +18,7 @@ import hashlib
 import html
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from label_studio_sdk.label_interface import LabelInterface
@@ -26,7 +27,7 @@ from pydantic import BaseModel, Field
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import IMPORT_OPTIONS, Connection, find_project
 from annotator.labelstudio.config import label_config, normalise_config, to_result
-from annotator.records import Article, Draft
+from annotator.records import Article, Draft, iter_jsonl
 from annotator.taxonomy import Taxonomy, validate_labels
 
 BLIND_SUFFIX = " (blind)"
@@ -52,7 +53,7 @@ class PushResult(BaseModel):
             f"project {self.project_id}: {self.created} tasks created ({self.blind_created} blind"
             + (f", in project {self.blind_project_id}" if self.blind_project_id else "")
             + f"), {self.predictions_added} predictions added, {self.unchanged} articles unchanged, "
-            f"{self.failed_drafts} failed drafts pushed without prediction, {len(self.problems)} problems"
+            f"{self.failed_drafts} drafts failed (no prediction, flagged), {len(self.problems)} problems"
         )
 
 
@@ -311,4 +312,36 @@ def push(
         with conn.errors(f"setting the model version of project {title!r}"):
             conn.ls.projects.update(id=project.id, model_version=current_version)
     result.problems = problems
+    return result
+
+
+def push_files(
+    conn: Connection,
+    drafts_path: str | Path,
+    articles_path: str | Path | None,
+    tax: Taxonomy,
+    title: str,
+    on_problem: Callable[[str], None] | None = None,
+    **options: Any,
+) -> PushResult:
+    """`push` from files: the articles file defaults to articles.jsonl next to the drafts.
+
+    Bad lines are reported (FILE:LINE) and skipped; the rest is pushed.
+    """
+    drafts_path = Path(drafts_path)
+    articles_path = Path(articles_path) if articles_path else drafts_path.with_name("articles.jsonl")
+    if not articles_path.is_file():
+        raise LabelStudioError(f"{articles_path}: no articles file (drafts hold only article ids; give --articles)")
+    bad: list[str] = []
+
+    def report(exc: Exception) -> None:
+        bad.append(str(exc))
+        if on_problem:
+            on_problem(str(exc))
+
+    drafts = list(iter_jsonl(drafts_path, Draft, on_error=report))
+    wanted = {d.article_id for d in drafts}
+    articles = {a.id: a for a in iter_jsonl(articles_path, Article, on_error=report) if a.id in wanted}
+    result = push(conn, drafts, articles, tax, title, on_problem=on_problem, **options)
+    result.problems = bad + result.problems
     return result
