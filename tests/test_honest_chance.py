@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pandas as pd
 import pytest
 from irrCAC.raw import CAC
 
-from annotator.evaluate.chance import allowed_answers, gwet_ac1, pabak
-from annotator.taxonomy import load_taxonomy
+from annotator.evaluate.chance import ac1_of_confusion, allowed_answers, gwet_ac1, pabak, pabak_of_confusion
+from annotator.taxonomy import Field, Value, load_taxonomy
 
 
 def irrcac_ac1(pairs: list[tuple[object, object]]) -> float:
@@ -91,3 +92,38 @@ def test_allowed_answers_counts_null_for_optional_fields() -> None:
     assert allowed_answers(required) == len(required.values)
     optional = next(f for f in tax.single_fields if not f.required)
     assert allowed_answers(optional) == len(optional.values) + 1
+
+
+def _confusion(pairs: list[tuple[object, object]]) -> np.ndarray:
+    labels = sorted({x for pair in pairs for x in pair})
+    code = {v: i for i, v in enumerate(labels)}
+    conf = np.zeros((len(labels), len(labels)))
+    for a, b in pairs:
+        conf[code[b], code[a]] += 1  # rows reviewer, columns model, as the eval harness builds them
+    return conf
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # irrCAC's standard error with a single class
+@pytest.mark.parametrize("seed", range(15))
+def test_confusion_forms_match_irrcac_and_the_formula(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    classes = [f"c{i}" for i in range(rng.randint(1, 5))]
+    batch = [random_pairs(rng, rng.randint(3, 200), classes, agree=rng.random()) for _ in range(4)]
+    k = len(classes) + 2
+    size = max(len(_confusion(p)) for p in batch)
+    stacked = np.zeros((len(batch), size, size))
+    for i, pairs in enumerate(batch):  # pad with unused categories: they must not count as "used"
+        c = _confusion(pairs)
+        stacked[i, : len(c), : len(c)] = c
+    field = Field(name="f", kind="single", values=tuple(Value(id=f"v{i}") for i in range(k - 1)))  # optional: k answers
+    ac1 = ac1_of_confusion(stacked, field)
+    pab = pabak_of_confusion(stacked, field)
+    for i, pairs in enumerate(batch):
+        assert ac1[i] == pytest.approx(irrcac_ac1(pairs), abs=1e-12)
+        assert pab[i] == pytest.approx(pabak(pairs, k))
+
+
+def test_confusion_forms_on_an_empty_matrix_are_undefined() -> None:
+    field = Field(name="f", kind="single", required=True, values=(Value(id="a"), Value(id="b")))
+    assert np.isnan(ac1_of_confusion(np.zeros((2, 2)), field))
+    assert np.isnan(pabak_of_confusion(np.zeros((2, 2)), field))

@@ -6,14 +6,19 @@ reviewer agree almost always. AC1 and PABAK answer the same question with a chan
 not collapse in that case; reported beside kappa they show whether a low kappa is the prevalence
 paradox or real disagreement.
 
-Values are opaque hashables; `None` means "no rating" (as a missing cell in irrCAC), so callers
-that treat a null answer as an answer map it to a category of its own first.
+`gwet_ac1` and `pabak` take (model, reviewer) pairs of opaque hashables, where `None` means "no
+rating" (a missing cell in irrCAC); callers that treat a null answer as an answer map it to a
+category first. `ac1_of_confusion` and `pabak_of_confusion` compute the same from confusion
+matrices with any leading batch shape (every cell a rated pair, null a category like any other), so
+that the eval harness reports them with bootstrap intervals.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable, Iterable
+
+import numpy as np
 
 from annotator.taxonomy import Field
 
@@ -70,3 +75,31 @@ def pabak(pairs: Iterable[Pair], k: int) -> float | None:
 def allowed_answers(field: Field) -> int:
     """How many answers a single field allows: its values, plus "no value" when it is optional."""
     return len(field.values) + (0 if field.required else 1)
+
+
+def _nan_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    out = np.full(a.shape, np.nan)
+    np.divide(a, b, out=out, where=b != 0)
+    return out
+
+
+def ac1_of_confusion(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
+    """AC1 of confusion matrices (..., K, K) (rows one rater, columns the other), as `gwet_ac1`;
+    NaN where a matrix is empty."""
+    conf = np.asarray(conf, dtype=np.float64)
+    n = conf.sum((-1, -2))
+    pa = _nan_div(np.diagonal(conf, axis1=-2, axis2=-1).sum(-1), n)
+    pi = _nan_div(conf.sum(-1) + conf.sum(-2), 2 * n[..., None])
+    q = (pi > 0).sum(-1)
+    pe = _nan_div((pi * (1 - pi)).sum(-1), q - 1)
+    ac1 = _nan_div(pa - pe, 1 - pe)
+    return np.where(n == 0, np.nan, np.where(q < 2, 1.0, ac1))
+
+
+def pabak_of_confusion(conf: np.ndarray, field: Field) -> np.ndarray:
+    """PABAK of confusion matrices (..., K, K), with k = `allowed_answers(field)`."""
+    conf = np.asarray(conf, dtype=np.float64)
+    po = _nan_div(np.diagonal(conf, axis1=-2, axis2=-1).sum(-1), conf.sum((-1, -2)))
+    k = allowed_answers(field)
+    return (k * po - 1) / (k - 1) if k >= 2 else np.full(po.shape, np.nan)
