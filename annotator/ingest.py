@@ -455,12 +455,16 @@ def _items(inputs: Iterable[str | Path], skip: Path | None = None) -> Iterator[A
             yield Rejection(str(path), "unreadable", exc.strerror or str(exc))
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def read_articles(inputs: Iterable[str | Path], on_error: ErrorCallback | None = None) -> Iterator[Article]:
     """Articles from files and folders, normalised and with ids, in input order; no de-duplication.
 
     Each rejected line or file is passed to `on_error` as one line (default: stderr).
     """
-    report = on_error or (lambda msg: print(msg, file=sys.stderr))
+    report = on_error or _to_stderr
     for item in _items(inputs):
         if isinstance(item, Rejection):
             report(str(item))
@@ -510,14 +514,15 @@ def ingest(inputs: Iterable[str | Path], output: str | Path, on_error: ErrorCall
 
     Articles whose id or text is already in `output` (or earlier in this run) are not written
     again, so the same command can be re-run safely after new files arrive or after a crash.
+    Each rejected line or file is passed to `on_error` as one line (default: stderr).
     """
     output = Path(output)
     summary = IngestSummary(output=str(output))
+    report = on_error or _to_stderr
 
     def reject(problem: str, reason: str) -> None:
         summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
-        if on_error is not None:
-            on_error(problem)
+        report(problem)
 
     with JsonlWriter(output) as writer:  # opening repairs a torn last line first
         old_ids: set[str] = set()
