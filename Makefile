@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,local]'
 	$(BIN)/pip install -q --no-deps 'irrCAC==0.4.4'  # test reference for AC1; why --no-deps: see pyproject.toml
 	touch $(STAMP)
 
