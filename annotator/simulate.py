@@ -54,11 +54,12 @@ def noisy_labels(tax: Taxonomy, labels: Mapping[str, LabelValue], noise: float, 
             others = [v for v in _answers(f) if v != truth]
             out[f.name] = rng.choice(others) if others and rng.random() < noise else truth
         else:
+            ids = f.value_ids
             kept = [v for v in (truth or []) if rng.random() >= noise]
-            absent = [v for v in f.value_ids if v not in kept and v not in (truth or [])]
+            absent = [v for v in ids if v not in kept and v not in (truth or [])]
             if absent and rng.random() < noise:
                 kept.append(rng.choice(absent))
-            out[f.name] = sorted(kept, key=f.value_ids.index)
+            out[f.name] = sorted(kept, key=ids.index)
     return out
 
 
@@ -75,11 +76,12 @@ def _anchor(tax: Taxonomy, own: dict[str, LabelValue], draft: Mapping[str, Label
             if own[f.name] != draft[f.name] and rng.random() < strength:
                 out[f.name] = draft[f.name]
         else:
+            ids = f.value_ids
             mine, shown = set(own[f.name] or []), set(draft[f.name] or [])
-            for v in f.value_ids:
+            for v in ids:
                 if (v in mine) != (v in shown) and rng.random() < strength:
                     mine ^= {v}
-            out[f.name] = [v for v in f.value_ids if v in mine]
+            out[f.name] = [v for v in ids if v in mine]
     return out
 
 

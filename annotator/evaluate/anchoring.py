@@ -8,7 +8,8 @@ drafting saves.
 
 Intervals resample articles within each slice (an article's reviews stay together, since several
 reviewers of one article are not independent), with integer resampling weights so that one
-matrix product scores every field of a batch of resamples at once.
+matrix product scores every field of a batch of resamples at once (`bootstrap.resample_counts`,
+whose chunks bound memory whatever the number of resamples).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from annotator.evaluate.bootstrap import resample_counts
+from annotator.evaluate.metrics import ERROR
 from annotator.records import Draft, Review
 from annotator.taxonomy import Taxonomy
 
 MIN_BLIND = 30  # fewer blind reviews than this (of a field, or of a class) is too few to conclude
-_CHUNK = 64  # resamples scored per matrix product: bounds memory at _CHUNK × articles
 
 
 def completed(reviews: Iterable[Review]) -> list[Review]:
@@ -52,8 +54,9 @@ def _agreement_stats(tax: Taxonomy, draft: Draft, review: Review) -> dict[str, t
     """Per field (numerator, denominator) of this review's agreement with the draft.
 
     Single fields: (1 if equal, 1). Multi fields: micro-F1's (2·tp, 2·tp + fp + fn), so that a ratio
-    of sums over reviews is the pooled micro-F1. A draft with an error agrees on nothing: a miss on
-    single fields, every reviewer tag missed on multi fields. Fields the review lacks are not scored.
+    of sums over reviews is the pooled micro-F1. A draft with an error agrees on nothing, as in the
+    harness: a miss on single fields; on multi fields every reviewer tag missed plus one wrong tag
+    (the error marker). Fields the review lacks are not scored.
     """
     out: dict[str, tuple[float, float]] = {}
     for f in tax.label_fields:
@@ -64,7 +67,7 @@ def _agreement_stats(tax: Taxonomy, draft: Draft, review: Review) -> dict[str, t
             out[f.name] = (float(draft.error is None and draft.labels.get(f.name) == theirs), 1.0)
         else:
             gold = set(theirs or [])
-            pred = set() if draft.error is not None else set(draft.labels.get(f.name) or [])
+            pred = {ERROR} if draft.error is not None else set(draft.labels.get(f.name) or [])
             tp = len(gold & pred)
             out[f.name] = (2.0 * tp, 2.0 * tp + len(pred - gold) + len(gold - pred))
     return out
@@ -95,19 +98,12 @@ def _ratio(sums: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def _resample_sums(stats_matrix: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Column sums of `n_boot` resamples of the rows (with replacement): n_boot × columns."""
-    n = stats_matrix.shape[0]
-    out = np.empty((n_boot, stats_matrix.shape[1]))
-    if n == 0:
-        out.fill(0.0)
-        return out
-    uniform = np.full(n, 1.0 / n)
-    for start in range(0, n_boot, _CHUNK):
-        size = min(_CHUNK, n_boot - start)
-        weights = rng.multinomial(n, uniform, size=size)
-        out[start : start + size] = weights @ stats_matrix
-    return out
+def _resample_sums(stats_matrix: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Column sums of `n_boot` resamples of the rows (articles, with replacement): n_boot × columns."""
+    if stats_matrix.shape[0] == 0:
+        return np.zeros((n_boot, stats_matrix.shape[1]))
+    chunks = [counts @ stats_matrix for counts in resample_counts(stats_matrix.shape[0], n_boot, seed)]
+    return np.vstack(chunks) if chunks else np.zeros((0, stats_matrix.shape[1]))
 
 
 def _interval(draws: np.ndarray) -> list[float] | None:
@@ -145,8 +141,7 @@ def anchoring(
     blind, assisted = split_slices(reviews)
     stats_b, n_b = _per_article(tax, drafts, blind)
     stats_a, n_a = _per_article(tax, drafts, assisted)
-    rng = np.random.default_rng(seed)
-    draws = _ratio(_resample_sums(stats_a, n_boot, rng)) - _ratio(_resample_sums(stats_b, n_boot, rng))
+    draws = _ratio(_resample_sums(stats_a, n_boot, seed)) - _ratio(_resample_sums(stats_b, n_boot, seed + 1))
     point_a, point_b = _ratio(stats_a.sum(axis=0)), _ratio(stats_b.sum(axis=0))
     out: dict[str, dict[str, Any]] = {}
     for i, f in enumerate(tax.label_fields):
@@ -211,20 +206,13 @@ def _weighted_medians(sorted_values: np.ndarray, weights: np.ndarray) -> np.ndar
     return (sorted_values[i_lo] + sorted_values[i_hi]) / 2
 
 
-def _median_draws(reviews: Sequence[Review], n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def _median_draws(reviews: Sequence[Review], n_boot: int, seed: int) -> np.ndarray:
     times = np.array([r.lead_time_s for r in reviews], dtype=float)
     order = np.argsort(times, kind="stable")
-    times = times[order]
     articles: dict[str, int] = {}
     article_of = np.array([articles.setdefault(r.article_id, len(articles)) for r in reviews])[order]
-    n = len(articles)
-    uniform = np.full(n, 1.0 / n)
-    out = np.empty(n_boot)
-    for start in range(0, n_boot, _CHUNK):
-        size = min(_CHUNK, n_boot - start)
-        per_article = rng.multinomial(n, uniform, size=size)
-        out[start : start + size] = _weighted_medians(times, per_article[:, article_of])
-    return out
+    draws = [_weighted_medians(times[order], counts[:, article_of]) for counts in resample_counts(len(articles), n_boot, seed)]
+    return np.concatenate(draws) if draws else np.zeros(0)
 
 
 def lead_time(reviews: Iterable[Review], *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -249,8 +237,7 @@ def lead_time(reviews: Iterable[Review], *, n_boot: int = 1000, seed: int = 0) -
     if out["blind_median_s"] <= 0:
         out["missing"] = "the blind median review time is 0 s; no ratio"
         return out
-    rng = np.random.default_rng(seed)
-    a, b = _median_draws(assisted, n_boot, rng), _median_draws(blind, n_boot, rng)
+    a, b = _median_draws(assisted, n_boot, seed), _median_draws(blind, n_boot, seed + 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         draws = a / b
     out["ratio"] = out["assisted_median_s"] / out["blind_median_s"]
