@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.evaluate import svg
+from annotator.evaluate.honest import honest_html, honest_markdown
 from annotator.evaluate.metrics import MULTI_METRICS, SINGLE_METRICS, TEXT_METRICS
 from annotator.evaluate.report import EvalReport
 
@@ -149,7 +150,11 @@ def _md_notes(r: EvalReport) -> str:
     return "## Notes\n\n" + "\n".join(lines) if lines else ""
 
 
-MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_all, _md_human, _md_compare, _md_notes]
+def _md_honest(r: EvalReport) -> str:
+    return honest_markdown(r.metrics)  # blind (unassisted) figures lead: the assisted ones are inflated by anchoring
+
+
+MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_honest, _md_all, _md_human, _md_compare, _md_notes]
 
 
 def summary_markdown(report: EvalReport) -> str:
@@ -247,7 +252,11 @@ def _h_errors(r: EvalReport) -> str:
     return f"<h2>Failed drafts</h2><p>{e['n']} drafts carry an error; they count as disagreement on every field. First ones: {ids}</p>"
 
 
-HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_fields, _h_plots, _h_human, _h_compare, _h_examples, _h_errors]
+def _h_honest(r: EvalReport) -> str:
+    return honest_html(r.metrics)
+
+
+HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_honest, _h_fields, _h_plots, _h_human, _h_compare, _h_examples, _h_errors]
 
 
 def report_html(report: EvalReport) -> str:
