@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -131,6 +132,10 @@ def article_id(url: str | None, text: str) -> str:
     return "a_" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+_HAN = re.compile("[\u4e00-\u9fff\u3400-\u4dbf]")
+_KANA = re.compile("[\u3040-\u30ff]")
+_HANGUL = re.compile("[\uac00-\ud7af]")
 _EN_WORDS = frozenset(
     "the a an of and or to in on for with by from at as is are was were be been has have had it its this that "  # noqa: SIM905
     "which who will would said says not but after over than".split()
@@ -143,27 +148,18 @@ def guess_language(text: str) -> str | None:
     Only what a few lines of counting can tell reliably; anything else stays unknown rather
     than wrong. An input's own `language` field always wins.
     """
-    sample = text[:4000]
-    letters = han = kana = hangul = 0
-    for ch in sample:
-        if not ch.isalpha():
-            continue
-        letters += 1
-        o = ord(ch)
-        if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF:
-            han += 1
-        elif 0x3040 <= o <= 0x30FF:
-            kana += 1
-        elif 0xAC00 <= o <= 0xD7AF:
-            hangul += 1
-    if not letters:
-        return None
-    if kana / letters > 0.05:
-        return "ja"
-    if hangul / letters > 0.3:
-        return "ko"
-    if han / letters > 0.3:
-        return "zh"
+    sample = text[:1000]
+    if not sample.isascii():  # only then can the script be CJK
+        letters = len(_LETTER.findall(sample))
+        han, kana, hangul = (len(pattern.findall(sample)) for pattern in (_HAN, _KANA, _HANGUL))
+        if not letters:
+            return None
+        if kana / letters > 0.05:
+            return "ja"
+        if hangul / letters > 0.3:
+            return "ko"
+        if han / letters > 0.3:
+            return "zh"
     words = [w.strip(".,;:!?\"'()").lower() for w in sample.split()]
     if len(words) >= 8 and sum(w in _EN_WORDS for w in words) / len(words) >= 0.15:
         return "en"
