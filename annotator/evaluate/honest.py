@@ -64,7 +64,7 @@ def kappa_notes(fields: Mapping[str, Any], scope: str = "") -> list[str]:
         robust = ", ".join(f"{label} {f[key]:.2f}" for key, label in (("gwet_ac1", "Gwet's AC1"), ("pabak", "PABAK")) if f.get(key) is not None)
         out.append(
             f"{name}{where}: kappa is low ({kappa_s}) while raw agreement is high ({acc:.2f}): one answer dominates, so "
-            f"kappa's chance term is nearly all of the agreement and kappa says little"
+            f"kappa expects most of that agreement by chance and understates it"
             + (f"; the chance-robust figures ({robust}) are the better reading" if robust else "")
         )
     return out
