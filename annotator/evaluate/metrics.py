@@ -23,6 +23,7 @@ import numpy as np
 from scipy import sparse
 
 from annotator.evaluate.align import Pair, Side
+from annotator.evaluate.chance import ac1_of_confusion, pabak_of_confusion
 from annotator.taxonomy import Field, Taxonomy
 
 ERROR = "(draft error)"  # the value an errored draft gets: it disagrees with every answer
@@ -87,6 +88,9 @@ SINGLE_METRICS: dict[str, SingleMetric] = {
     "cohen_kappa": cohen_kappa,
     "krippendorff_alpha": krippendorff_alpha,
     "macro_f1": macro_f1_single,
+    # chance-robust beside kappa (issue 9): they stay meaningful when one class dominates
+    "gwet_ac1": ac1_of_confusion,
+    "pabak": pabak_of_confusion,
 }
 MULTI_METRICS = ("micro_f1", "macro_f1", "jaccard", "exact_match", "krippendorff_alpha_masi")
 TEXT_METRICS = ("accepted_as_is", "edit_similarity")

@@ -16,7 +16,9 @@ import numpy as np
 from scipy import stats
 
 from annotator.evaluate.align import Pair, align
+from annotator.evaluate.alt_test import DEFAULT_EPSILON
 from annotator.evaluate.bootstrap import bootstrap, ci95
+from annotator.evaluate.honest import add_honest
 from annotator.evaluate.metrics import (
     ERROR,
     N_BINS,
@@ -275,9 +277,11 @@ def evaluate(
     n_boot: int = 1000,
     seed: int = 0,
     titles: Mapping[str, str] | None = None,
+    alt_epsilon: float = DEFAULT_EPSILON,
 ) -> EvalReport:
     """Score drafts against reviews or gold records; see the README for metrics.json's layout."""
     references = list(reviews)
+    drafts = list(drafts)
     al = align(drafts, references)
     fields, calibration = _score(al.pairs, tax, n_boot, seed, calibration=True)
     warnings = [w for f in fields.values() for w in f["warnings"]]
@@ -318,6 +322,7 @@ def evaluate(
             )
             for name, want in (("blind", True), ("assisted", False))
         }
+    add_honest(metrics, tax, drafts, references, n_boot=n_boot, seed=seed, epsilon=alt_epsilon)
     if compare is not None:
         other = align(compare, references)
         metrics["compare"] = compare_drafts(al.pairs, other.pairs, tax, n_boot=n_boot, seed=seed)
