@@ -21,6 +21,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import numpy as np
+from scipy import sparse
+
 from annotator.records import Article
 
 SPLITS = ("train", "validation", "test")
@@ -96,27 +99,31 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 # --------------------------------------------------------------------------- grouping
 
 
-def similar_pairs(sets: Sequence[frozenset[str]], threshold: float) -> Iterator[tuple[int, int]]:
-    """Every pair (i, j), i < j, whose Jaccard similarity is at least `threshold`.
+def similar_pairs(sets: Sequence[frozenset[str]], threshold: float, chunk: int = 256) -> Iterator[tuple[int, int]]:
+    """Every pair (i, j), i < j, whose Jaccard similarity is at least `threshold`. Exact.
 
-    Exact, without comparing all pairs: with tokens ordered rarest first, two sets that reach the
-    threshold share a token within their first |s| - ceil(threshold*|s|) + 1 tokens (prefix
-    filtering), so only pairs sharing a prefix token are compared.
+    All intersections at once, as a sparse product of the article-by-word matrix with itself,
+    a block of rows at a time so memory stays bounded: at a threshold as low as ours, indexing
+    tricks (prefix filtering, LSH) still compare nearly every pair of news articles.
     """
-    df = Counter(tok for s in sets for tok in s)
-    index: dict[str, list[int]] = defaultdict(list)
+    vocab: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
     for i, s in enumerate(sets):
-        if not s:
-            continue
-        ordered = sorted(s, key=lambda tok: (df[tok], tok))
-        prefix = len(ordered) - math.ceil(threshold * len(ordered)) + 1
-        candidates: set[int] = set()
-        for tok in ordered[:prefix]:
-            candidates.update(index[tok])
-            index[tok].append(i)
-        for j in sorted(candidates):
-            if jaccard(s, sets[j]) >= threshold:
-                yield j, i
+        for tok in s:
+            rows.append(i)
+            cols.append(vocab.setdefault(tok, len(vocab)))
+    n = len(sets)
+    matrix = sparse.csr_matrix((np.ones(len(rows), dtype=np.int64), (rows, cols)), shape=(n, len(vocab)))
+    sizes = np.array([len(s) for s in sets], dtype=np.int64)
+    transposed = matrix.T.tocsr()
+    for start in range(0, n, chunk):
+        block = (matrix[start : start + chunk] @ transposed).tocoo()
+        i, j, shared = block.row.astype(np.int64) + start, block.col.astype(np.int64), block.data
+        upper = j > i
+        i, j, shared = i[upper], j[upper], shared[upper]
+        similar = shared / (sizes[i] + sizes[j] - shared) >= threshold
+        yield from zip(i[similar].tolist(), j[similar].tolist(), strict=True)
 
 
 class _UnionFind:
