@@ -131,7 +131,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     references = read_labelled(args.reviews, Review, tax, report) if args.reviews else read_labelled(args.gold, GoldRecord, tax, report)
     other = read_labelled(args.compare, Draft, tax, report) if args.compare else None
     titles = read_titles(args.articles, report) if args.articles else None
-    result = evaluate(drafts, references, tax, compare=other, thresholds=thresholds, n_boot=args.bootstrap, seed=args.seed, titles=titles)
+    result = evaluate(
+        drafts, references, tax, compare=other, thresholds=thresholds, n_boot=args.bootstrap, seed=args.seed, titles=titles, alt_epsilon=args.alt_epsilon
+    )
     for path in write_report(result, args.output):
         print(path)
     gate = result.metrics["thresholds"]
@@ -157,6 +159,10 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
     p.add_argument("--articles", help="articles file, for titles in the worst-disagreement list")
+    p.add_argument(
+        "--alt-epsilon", type=float, default=0.2,
+        help="alternative annotator test margin: 0.2 expert reviewers, 0.15 skilled, 0.1 crowd (default: 0.2; see the README)",
+    )
     p.set_defaults(func=cmd_eval)
 
 
