@@ -2,7 +2,7 @@
 
 Pure functions, plain data in and out. Two articles belong to one group when they share a
 normalised URL, a normalised text, or tell the same story: the Jaccard similarity of their
-content-word sets (title + text) reaches `STORY_THRESHOLD`. Groups are the connected components
+content-word sets (title + lead) reaches `STORY_THRESHOLD`. Groups are the connected components
 (union-find), so a story never straddles two splits.
 
 A group is placed in a split as a whole. Groups already placed in an earlier export keep their

@@ -346,6 +346,20 @@ def test_new_reviews_do_not_move_old_articles(tmp_path: Path) -> None:
     assert {after[str(a["id"])] for a in more} == set(SPLITS)
 
 
+def test_an_article_back_from_a_conflict_returns_to_its_old_split(tmp_path: Path) -> None:
+    articles, reviews = _stratified_input(10)
+    run_export(tmp_path, articles, reviews, seed=2)
+    before = split_of(tmp_path / "gold")
+    moved = [a for a in before if before[a] != "train"][:2]
+    disputed = [r for r in reviews if r["article_id"] not in moved]
+    disputed += [r for a in moved for r in (review(a, "ann", "AI incident"), review(a, "bob", "AI hazard"))]
+    run_export(tmp_path, articles, disputed, seed=2)
+    assert not set(moved) & set(split_of(tmp_path / "gold"))
+    settled = disputed + [review(a, "cat", "AI incident") for a in moved]
+    run_export(tmp_path, articles, settled, seed=2)
+    assert split_of(tmp_path / "gold") == before
+
+
 def test_assign_splits_keeps_previous_and_warns_when_a_new_article_links_two_splits() -> None:
     groups = [["a", "b", "new"], ["c"]]
     strata = dict.fromkeys(["a", "b", "new", "c"], "AI incident")
