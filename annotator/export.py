@@ -23,7 +23,15 @@ from pydantic import BaseModel, Field, ValidationError
 
 from annotator.errors import ConfigError, TaxonomyError
 from annotator.records import Article, GoldRecord, Review, iter_jsonl, write_jsonl
-from annotator.splits import SPLITS, STORY_THRESHOLD, assign_splits, near_duplicate_groups, parse_ratios
+from annotator.splits import (
+    NEAR_DATE_DAYS,
+    NEAR_DATE_THRESHOLD,
+    SPLITS,
+    STORY_THRESHOLD,
+    assign_splits,
+    near_duplicate_groups,
+    parse_ratios,
+)
 from annotator.taxonomy import Taxonomy, draft_model, load_taxonomy, validate_labels
 
 POLICIES = ("latest", "majority", "lead")
@@ -462,7 +470,8 @@ def _data_card(manifest: Mapping[str, Any], tax: Taxonomy, metrics_lines: list[s
         "",
         f"Split {'/'.join(str(round(manifest['split'][s] * 100)) for s in SPLITS)} (train/validation/test), seed "
         f"{manifest['seed']}, stratified by `{tax.primary}`; near-duplicates (same URL, same text, or the same story "
-        f"with content-word Jaccard >= {manifest['similarity_threshold']}) stay in one split.",
+        f"with content-word Jaccard >= {STORY_THRESHOLD}, or >= {NEAR_DATE_THRESHOLD} when published within "
+        f"{NEAR_DATE_DAYS} days of each other) stay in one split.",
         "",
         *table,
         "",
@@ -637,7 +646,8 @@ def export(
         "leads": sorted(leads),
         "seed": seed,
         "split": dict(ratios),
-        "similarity_threshold": STORY_THRESHOLD,
+        "similarity": {"threshold": STORY_THRESHOLD, "near_date_threshold": NEAR_DATE_THRESHOLD,
+                       "near_date_days": NEAR_DATE_DAYS},
         "formats": list(formats),
         "sources": {
             "reviews": {"path": str(reviews_path), "sha256": _sha256(reviews_path)},

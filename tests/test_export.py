@@ -84,6 +84,27 @@ TESLA = (
     "was in the driver's seat. One man was in the front passenger seat and the other in the back. "
     "Authorities will look into whether Autopilot, Tesla's driver-assistance system, was engaged.",
 )
+# Two outlets, one event, no names in common and different units: only the publication date helps.
+ROBOTAXI_A = (
+    "Robotaxi drags pedestrian 6 metres after collision in city centre",
+    "A woman was seriously injured on Monday night when a driverless robotaxi ran over her and then "
+    "dragged her about six metres while trying to pull over, according to the city's fire department. "
+    "The pedestrian had first been struck by a human-driven car, which threw her into the path of the "
+    "autonomous vehicle. The robotaxi braked, but its software then classified the situation as a side "
+    "collision and attempted a 'pullover manoeuvre' with the woman still trapped underneath. "
+    "Firefighters used rescue tools to lift the vehicle. The operator said it was cooperating with "
+    "police and the state motor vehicle department, and that no passenger was on board at the time.",
+)
+ROBOTAXI_B = (
+    "Driverless car pins injured woman and drags her along street",
+    "An autonomous taxi with no one at the wheel dragged a pedestrian for roughly 20 feet on Monday "
+    "evening after she had been knocked into its lane by another car, officials said. Witnesses "
+    "described the woman screaming as the vehicle came to a stop on top of her. According to the "
+    "operator, the car's systems detected an impact and tried to move to the kerb, as they are "
+    "programmed to do after a collision. She was taken to hospital with critical injuries. The "
+    "hit-and-run driver of the first car has not been found. The company said it was working closely "
+    "with investigators.",
+)
 STORIES = {"npr": LINKEDIN_NPR, "register": LINKEDIN_REGISTER, "epoch": FACEBOOK_EPOCH,
            "uber_a": UBER_A, "uber_b": UBER_B, "tesla": TESLA}
 SAME_STORY = [{"npr", "register"}, {"uber_a", "uber_b"}]
@@ -277,6 +298,19 @@ def test_near_duplicate_groups_by_url_text_and_story() -> None:
     assert normalise_url("https://example.com/a?id=3&utm_medium=x") != normalise_url("https://example.com/a?id=4")
 
 
+def test_retellings_without_shared_names_group_only_when_published_days_apart() -> None:
+    def pair(day_b: str) -> list[list[str]]:
+        return near_duplicate_groups([
+            Article(id="a", title=ROBOTAXI_A[0], text=ROBOTAXI_A[1], published_at="2024-10-03T06:10:00Z"),
+            Article(id="b", title=ROBOTAXI_B[0], text=ROBOTAXI_B[1], published_at=day_b),
+            Article(id="c", title=LINKEDIN_NPR[0], text=LINKEDIN_NPR[1], published_at="2024-10-03"),
+            Article(id="d", title=FACEBOOK_EPOCH[0], text=FACEBOOK_EPOCH[1], published_at="2024-10-03"),
+        ])
+
+    assert pair("2024-10-03") == [["a", "b"], ["c"], ["d"]]  # same-topic stories of the same day stay apart
+    assert pair("2024-11-20") == [["a"], ["b"], ["c"], ["d"]]
+
+
 def test_similar_pairs_finds_exactly_the_pairs_brute_force_finds() -> None:
     rng = random.Random(3)
     vocab = [f"w{i}" for i in range(40)]
@@ -284,7 +318,9 @@ def test_similar_pairs_finds_exactly_the_pairs_brute_force_finds() -> None:
     for threshold in (0.2, 0.3, 0.5):
         brute = {(i, j) for i, j in itertools.combinations(range(len(sets)), 2)
                  if sets[i] and sets[j] and jaccard(sets[i], sets[j]) >= threshold}
-        assert brute and set(similar_pairs(sets, threshold)) == brute
+        found = {(i, j): sim for i, j, sim in similar_pairs(sets, threshold)}
+        assert brute and set(found) == brute
+        assert all(found[i, j] == jaccard(sets[i], sets[j]) for i, j in brute)
 
 
 # --------------------------------------------------------------------------- splits
