@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, Field
 
+from annotator.errors import IngestError
 from annotator.records import Article, JsonlWriter, iter_jsonl
 
 ErrorCallback = Callable[[str], None]
@@ -510,7 +511,8 @@ def ingest(inputs: Iterable[str | Path], output: str | Path, on_error: ErrorCall
 
     Articles whose id or text is already in `output` (or earlier in this run) are not written
     again, so the same command can be re-run safely after new files arrive or after a crash.
-    Each rejected line or file is passed to `on_error` as one line (default: stderr).
+    Each rejected line or file is passed to `on_error` as one line (default: stderr). Raises
+    `IngestError` only when the output cannot be written at all.
     """
     output = Path(output)
     summary = IngestSummary(output=str(output))
@@ -520,7 +522,11 @@ def ingest(inputs: Iterable[str | Path], output: str | Path, on_error: ErrorCall
         summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
         report(problem)
 
-    with JsonlWriter(output) as writer:  # opening repairs a torn last line first
+    try:
+        writer = JsonlWriter(output)  # opening repairs a torn last line first
+    except OSError as exc:
+        raise IngestError(f"{output}: cannot write the output ({exc.strerror or exc})") from None
+    with writer:
         old_ids: set[str] = set()
         old_texts: set[str] = set()
         for old in iter_jsonl(

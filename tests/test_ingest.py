@@ -237,6 +237,12 @@ def test_cli_exit_codes_and_stderr(tmp_path, capsys) -> None:
     assert "written 1" in captured.out and "rejected 1 (1 malformed line)" in captured.out
 
 
+def test_unwritable_output_is_exit_2_with_one_line(tmp_path, capsys) -> None:
+    src = write(tmp_path / "a.jsonl", jsonl({"text": "Fine."}))
+    assert main(["ingest", str(src), "-o", str(tmp_path)]) == 2  # a folder, not a file
+    assert capsys.readouterr().err.splitlines() == [f"annotator: {tmp_path}: cannot write the output (Is a directory)"]
+
+
 def test_console_script_reports_and_exits_1(tmp_path) -> None:
     script = Path(sys.executable).with_name("annotator")
     if not script.exists():
