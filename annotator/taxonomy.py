@@ -194,7 +194,7 @@ def available_taxonomies() -> list[str]:
 def load_taxonomy(name_or_path: str | Path) -> Taxonomy:
     """Load a bundled taxonomy by name (`oecd_aim`) or any taxonomy file by path."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():  # a folder named like a taxonomy is not one
         if not path.is_file():
             raise TaxonomyError(f"{path}: no such taxonomy file")
         return parse_taxonomy(path.read_text(encoding="utf-8"), str(path))
