@@ -191,8 +191,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorised(self) -> bool:
         key = self.server.state.faults.api_key
-        if key and self.headers.get("Authorization") != f"Bearer {key}":
-            self._error(401, "Incorrect API key provided.")
+        sent = self.headers.get("Authorization", "")
+        if key and sent != f"Bearer {key}":
+            # Echo what was sent, the worst a provider could do: the client must not pass it on.
+            self._error(401, f"Incorrect API key provided: {sent.removeprefix('Bearer ')}.")
             return False
         return True
 
@@ -278,6 +280,12 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, port: int, faults: Faults) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.state = _State(faults)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):  # clients that gave up
+            super().handle_error(request, client_address)
 
     def stats(self) -> dict[str, Any]:
         st = self.state

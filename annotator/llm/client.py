@@ -25,7 +25,7 @@ from typing import Any
 
 import openai
 from pydantic import BaseModel
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from annotator.errors import LLMError, LLMRefused
 from annotator.llm.config import LLMSettings, OutputMode
@@ -65,9 +65,10 @@ class Completion(BaseModel):
 class _Retryable(Exception):
     """A failure worth another attempt; `retry_after` is the server's requested wait, if any."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, adapting: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.adapting = adapting
 
 
 class RateGate:
@@ -158,7 +159,7 @@ class ChatClient:
         self.gate = gate or RateGate(settings.requests_per_minute)
         self.mode: OutputMode = "json_schema" if settings.output_mode == "auto" else settings.output_mode
         self._auto = settings.output_mode == "auto"
-        self.dropped_keywords: set[str] = set()
+        self.dropped_keywords: set[str] = set(settings.drop_schema_keywords)
         self.dropped_params: set[str] = set() if settings.logprobs else {"logprobs"}
         self._price = price_for(settings.model, settings.prices)
         self.retries = 0
@@ -174,10 +175,15 @@ class ChatClient:
 
     # ------------------------------------------------------------------ request bodies
 
-    def _schema(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+    def _schema(self, schema: Mapping[str, Any], mode: OutputMode) -> dict[str, Any]:
+        # json_object servers (llama-cpp-python) read a type list before an enum, so a nullable
+        # enum would become "any string or null": there the enum alone says it (null included).
+        enum_only = mode == "json_object"
+
         def strip(node: Any) -> Any:
             if isinstance(node, dict):
-                return {k: strip(v) for k, v in node.items() if k not in self.dropped_keywords or k == "properties"}
+                drop = set(self.dropped_keywords) | ({"type"} if enum_only and "enum" in node else set())
+                return {k: strip(v) for k, v in node.items() if k not in drop or k == "properties"}
             if isinstance(node, list):
                 return [strip(v) for v in node]
             return node
@@ -213,10 +219,10 @@ class ChatClient:
         if mode == "json_schema":
             out["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "answer", "strict": True, "schema": self._schema(schema)},
+                "json_schema": {"name": "answer", "strict": True, "schema": self._schema(schema, mode)},
             }
         elif mode == "json_object":
-            out["response_format"] = {"type": "json_object", "schema": self._schema(schema)}
+            out["response_format"] = {"type": "json_object", "schema": self._schema(schema, mode)}
         return out
 
     def parse(self, data: Mapping[str, Any], mode: str = "", *, batch: bool = False) -> Completion:
@@ -274,7 +280,7 @@ class ChatClient:
             raise _Retryable(f"429 rate limited by {self.settings.endpoint}", wait) from None
         except openai.BadRequestError as exc:
             if self._adapt(exc, mode):
-                raise _Retryable("adapting to the endpoint", 0.0) from None
+                raise _Retryable("adapting to the endpoint", 0.0, adapting=True) from None
             raise LLMError(f"400 from {self.settings.endpoint}: {_safe(_error_text(exc), self._secret)}") from None
         except openai.APIStatusError as exc:
             status = exc.status_code
@@ -308,19 +314,24 @@ class ChatClient:
         seed: int | None = None,
     ) -> Completion:
         """One answer for `messages`; raises `LLMError` when the endpoint refuses or keeps failing."""
-        attempts = 0
+        attempts = failures = 0
+
+        def stop(state: RetryCallState) -> bool:  # adapting to the endpoint is not a failure
+            return failures >= self.settings.max_attempts or state.attempt_number >= self.settings.max_attempts + 10
+
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
-                stop=stop_after_attempt(self.settings.max_attempts + 2 * len(_MODES)),
-                wait=self._wait,
-                reraise=True,
+                retry=retry_if_exception(lambda e: isinstance(e, _Retryable)), stop=stop, wait=self._wait, reraise=True,
             ):
                 with attempt:
                     attempts += 1
-                    return await self._once(messages, schema, temperature, seed)
+                    try:
+                        return await self._once(messages, schema, temperature, seed)
+                    except _Retryable as exc:
+                        failures += not exc.adapting
+                        raise
         except _Retryable as exc:
-            raise LLMError(f"gave up after {attempts} attempts: {exc}") from None
+            raise LLMError(f"gave up after {failures} attempts: {exc}") from None
         finally:
             self.retries += max(0, attempts - 1)
         raise AssertionError("unreachable")

@@ -36,6 +36,7 @@ class LLMSettings(BaseModel):
     temperature: float = 0.0
     seed: int | None = 0
     logprobs: bool = True
+    drop_schema_keywords: list[str] = Field(default_factory=list)  # JSON-schema keywords this endpoint cannot take
     prices: dict[str, Price] = Field(default_factory=lambda: dict(BUILTIN_PRICES))
 
     @property

