@@ -24,7 +24,6 @@ from annotator.ingest import (
 from annotator.records import Article, GoldRecord, read_jsonl
 from annotator.taxonomy import load_taxonomy, validate_labels
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 CLIPPING = """---
 category: news
 title: "Facebook removes bogus accounts that used AI to create fake profile pictures"
@@ -115,9 +114,8 @@ def test_markdown_clipping_takes_text_from_the_excerpt(tmp_path) -> None:
     assert art.published_at is not None and art.published_at.startswith("2019-12-21T22:02:00")
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason="shared seed files not present")
 def test_seed_clipping_named_txt_is_read_as_a_clipping(tmp_path) -> None:
-    run([SEEDS / "003_dbc21880d940cea5.txt"], tmp_path / "out.jsonl")
+    run([samples_dir() / "seed_003_dbc21880d940cea5.txt"], tmp_path / "out.jsonl")  # a copy of the shared seed
     [art] = read_jsonl(tmp_path / "out.jsonl", Article)
     assert art.source == "CNET" and art.format == "markdown"
     assert art.text.startswith("Researchers who studied the group of accounts said")
