@@ -35,8 +35,8 @@ from annotator.splits import (
 from annotator.taxonomy import Taxonomy, draft_model, load_taxonomy, validate_labels
 
 POLICIES = ("latest", "majority", "lead")
-FORMATS = ("jsonl", "csv", "parquet", "chat")
 SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet", "chat": ".chat.jsonl"}
+FORMATS = tuple(SUFFIX)
 MIN_EXAMPLES = 10  # fewer examples of a label in a split than this, and a per-label score there means little
 MULTI_SEP = "|"  # multi-valued fields in CSV cells; taxonomy values may not contain it
 # What OpenAI's fine-tuning endpoint accepts in a chat example (its data-preparation checks):
