@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import re
 import sys
@@ -270,30 +269,43 @@ def _read_jsonl(path: Path, where: str) -> Iterator[_Item]:
 
 
 def _read_csv(path: Path, where: str) -> Iterator[_Item]:
-    text = _decode(path.read_bytes(), where)
-    if isinstance(text, Rejection):
-        yield text
-        return
-    if not text.strip():
-        yield Rejection(where, "empty file", "nothing to read")
-        return
+    """Rows streamed; a row with bytes that are not UTF-8 is rejected alone, the others are read."""
+    bad_lines: dict[int, int] = {}  # line number -> first bad byte
+
+    def lines(fh: Iterable[bytes]) -> Iterator[str]:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                bad_lines[number] = raw[exc.start]
+                yield raw.decode("utf-8", errors="replace")
+
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # huge articles are articles too
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-    header = [h.lower() for h in reader.fieldnames or []]
-    if not any(name in header for name in _ALIASES["text"]):
-        expected = ", ".join(_ALIASES["text"][:3])
-        yield Rejection(f"{where}:1", "no text column", f"header has none of {expected}")
-        return
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with path.open("rb") as fh:
+        reader = csv.DictReader(lines(fh), delimiter=delimiter)
+        header = [h.lower() for h in reader.fieldnames or []]
+        if not any(h.strip() for h in header):
+            yield Rejection(where, "empty file", "nothing to read")
             return
-        except csv.Error as exc:
-            yield Rejection(f"{where}:{start}", "malformed line", str(exc))
+        if not any(name in header for name in _ALIASES["text"]):
+            yield Rejection(f"{where}:1", "no text column", f"header has none of {', '.join(_ALIASES['text'][:3])}")
             return
-        yield _Raw(_fields(row), f"{where}:{start}", "csv")
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield Rejection(f"{where}:{start}", "malformed line", str(exc))
+                return
+            bad = [n for n in bad_lines if n <= reader.line_num]
+            if bad:
+                yield Rejection(f"{where}:{bad[0]}", "not UTF-8", f"byte 0x{bad_lines[bad[0]]:02X}; save the file as UTF-8")
+                bad_lines.clear()
+                continue
+            yield _Raw(_fields(row), f"{where}:{start}", "csv")
 
 
 def _split_front_matter(text: str) -> tuple[str | None, str, int]:

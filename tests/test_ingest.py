@@ -214,6 +214,15 @@ def test_each_bad_input_gets_one_line_and_the_rest_is_ingested(tmp_path) -> None
     assert "rejected 9" in summary.describe()
 
 
+def test_csv_row_with_bad_bytes_is_rejected_alone(tmp_path) -> None:
+    src = write(tmp_path / "x.csv", b'title,text\nA,Good one\nB,caf\xe9 bad\nC,"multi\nline good"\n')
+    messages: list[str] = []
+    summary = run([src], tmp_path / "out.jsonl", messages)
+    assert [a.text for a in read_jsonl(tmp_path / "out.jsonl", Article)] == ["Good one", "multi\nline good"]
+    assert messages == [f"{src}:3: not UTF-8: byte 0xE9; save the file as UTF-8; skipped"]
+    assert summary.rejected == {"not UTF-8": 1}
+
+
 def test_csv_without_a_text_column_is_one_line(tmp_path) -> None:
     src = write(tmp_path / "x.csv", "title,author\nA,B\nC,D\n")
     messages: list[str] = []
