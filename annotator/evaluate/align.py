@@ -10,24 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import Any, NamedTuple
 
 from annotator.records import Draft, GoldRecord, LabelValue, Review
 
+_NO_CONFIDENCE: Mapping[str, float | None] = {}
 
-@dataclass(frozen=True)
-class Side:
+
+class Side(NamedTuple):
     """One answer for one article: a model's draft, a reviewer's review or a gold record."""
 
     labels: Mapping[str, LabelValue]
     rationale: str | None = None
-    confidence: Mapping[str, float | None] = field(default_factory=dict)
+    confidence: Mapping[str, float | None] = _NO_CONFIDENCE
     error: str | None = None
     who: str = ""
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
     """Two answers for the same article. `reference` is the truth side (rows of a confusion
     matrix), `candidate` the side being judged (columns)."""
 

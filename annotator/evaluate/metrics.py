@@ -13,13 +13,13 @@ positives) are NaN here and null in reports: a number there would be made up.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dfield
 from typing import Any
 
 import numpy as np
+from rapidfuzz.distance import Indel
 from scipy import sparse
 
 from annotator.evaluate.align import Pair, Side
@@ -222,7 +222,21 @@ def single_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: F
         conf = t.reshape(*t.shape[:-1], k, k)
         return {name: fn(conf, f) for name, fn in SINGLE_METRICS.items()}
 
-    return Measure(f, len(keep), dense, finish, info={"labels": labels})
+    rc, cc = cells // k, cells % k
+    info = {"labels": labels, "keep": np.array(keep, dtype=np.int64), "right": rc == cc, "miss": (rc != cc).astype(np.float64)}
+    return Measure(f, len(keep), dense, finish, info=info)
+
+
+def _set_ids(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a boolean matrix and each row's index among them (fast for up to 64 values)."""
+    if rows.shape[1] <= 64:
+        packed = np.packbits(rows, axis=1)
+        padded = np.zeros((len(rows), 8), dtype=np.uint8)
+        padded[:, : packed.shape[1]] = packed
+        _, first, inverse = np.unique(padded.view(np.uint64).ravel(), return_index=True, return_inverse=True)
+        return rows[first], inverse.ravel()
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return distinct, inverse.ravel()
 
 
 def _indicators(values: list[Any], code: Mapping[Any, int]) -> np.ndarray:
@@ -248,19 +262,21 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
     code = {v: i for i, v in enumerate(labels)}
     r, c = _indicators(ref, code), _indicators(cand, code)
     inter, union = (r & c).sum(1), (r | c).sum(1)
+    jaccard = np.where(union == 0, 1.0, _div(inter, union))
+    exact = (r == c).all(1)
     per_pair = np.column_stack([
         r & c, c & ~r, r & ~c,
-        np.where(union == 0, 1.0, _div(inter, union)),
-        (r == c).all(1),
+        jaccard,
+        exact,
         np.ones(len(keep)),
         _pair_masi(r, c),
     ]).astype(np.float32)
     a = art[np.array(keep, dtype=np.int64)]
     dense = _per_article(a, per_pair, n_articles)
     both = np.vstack([r, c])
-    distinct, inverse = np.unique(both, axis=0, return_inverse=True) if len(both) else (np.zeros((0, n_lab), bool), np.zeros(0, np.int64))
+    distinct, inverse = _set_ids(both)
     sets = sparse.csr_matrix(
-        (np.ones(len(both), dtype=np.float32), (np.concatenate([a, a]), inverse.ravel())),
+        (np.ones(len(both), dtype=np.float32), (np.concatenate([a, a]), inverse)),
         shape=(n_articles, len(distinct)),
     )
     expected = _SetDistances(distinct)
@@ -285,7 +301,8 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
             "support": tp + fn,
         }
 
-    return Measure(f, len(keep), dense, finish, sets=sets, info={"labels": labels})
+    info = {"labels": labels, "keep": np.array(keep, dtype=np.int64), "right": exact, "miss": 1 - jaccard}
+    return Measure(f, len(keep), dense, finish, sets=sets, info=info)
 
 
 def _norm(text: str) -> str:
@@ -293,11 +310,9 @@ def _norm(text: str) -> str:
 
 
 def edit_similarity(a: str, b: str) -> float:
-    """Word-level similarity in [0, 1] (difflib's ratio over words): rationales are edited word by word."""
-    a, b = _norm(a), _norm(b)
-    if a == b:
-        return 1.0
-    return difflib.SequenceMatcher(None, a.split(), b.split(), autojunk=False).ratio()
+    """2·LCS / (|a| + |b|) over words, in [0, 1] (difflib's ratio, computed exactly and fast by
+    rapidfuzz): rationales are edited word by word, so words are the unit."""
+    return float(Indel.normalized_similarity(_norm(a).split(), _norm(b).split()))
 
 
 def text_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure:
@@ -331,36 +346,30 @@ def field_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
 N_BINS = 10
 
 
-def calibration_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure | None:
+def calibration_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, scored: Measure) -> Measure | None:
     """Expected calibration error of the draft's stated confidence that the field is right.
 
-    Right means the same value (single fields) or the same set (multi fields) as the reference.
-    Pairs without a numeric confidence, and errored drafts, are left out.
+    Right means the same value (single fields) or the same set (multi fields) as the reference,
+    as `scored` (the field's measure) found. Pairs without a numeric confidence, and errored
+    drafts, are left out.
     """
-    keep, conf, right = [], [], []
-    for i, p in enumerate(pairs):
-        c = p.candidate.confidence.get(f.name) if not p.candidate.error else None
-        r = p.reference.labels.get(f.name, _ABSENT)
-        if c is None or r is _ABSENT:
-            continue
-        mine = p.candidate.labels.get(f.name)
-        same = sorted(mine or []) == sorted(r or []) if f.kind == "multi" else mine == r
-        keep.append(i)
-        conf.append(min(max(float(c), 0.0), 1.0))
-        right.append(float(same))
-    if not keep:
+    name = scored.field.name
+    keep, right = scored.info["keep"], scored.info["right"]
+    conf = np.array([np.nan if pairs[i].candidate.error else (pairs[i].candidate.confidence.get(name)) for i in keep], dtype=np.float64)
+    has = ~np.isnan(conf)
+    if not has.any():
         return None
-    cv, rv = np.array(conf), np.array(right)
+    cv, rv = np.clip(conf[has], 0.0, 1.0), right[has].astype(np.float64)
     bins = np.minimum((cv * N_BINS).astype(np.int64), N_BINS - 1)
-    onehot = np.zeros((len(keep), N_BINS))
-    onehot[np.arange(len(keep)), bins] = 1
-    dense = _per_article(art[np.array(keep, dtype=np.int64)], np.hstack([onehot, onehot * cv[:, None], onehot * rv[:, None]]), n_articles)
+    onehot = np.zeros((len(cv), N_BINS))
+    onehot[np.arange(len(cv)), bins] = 1
+    dense = _per_article(art[keep[has]], np.hstack([onehot, onehot * cv[:, None], onehot * rv[:, None]]), n_articles)
 
     def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
         count, csum, rsum = t[..., :N_BINS], t[..., N_BINS : 2 * N_BINS], t[..., 2 * N_BINS :]
         return {"ece": _div(np.abs(rsum - csum).sum(-1), count.sum(-1)), "count": count, "confidence": _div(csum, count), "accuracy": _div(rsum, count)}
 
-    return Measure(f, len(keep), dense, finish)
+    return Measure(scored.field, int(has.sum()), dense, finish)
 
 
 def label_fields(tax: Taxonomy) -> tuple[Field, ...]:

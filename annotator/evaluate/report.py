@@ -129,15 +129,17 @@ def _calibration(m: Measure, point: Mapping[str, np.ndarray], samples: Mapping[s
     return {"n": m.n, "ece": _num(point["ece"]), "ci95": {"ece": _interval(samples.get("ece"))}, "bins": bins}
 
 
-def _score(pairs: Sequence[Pair], tax: Taxonomy, n_boot: int, seed: int, calibration: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+def _score(
+    pairs: Sequence[Pair], tax: Taxonomy, n_boot: int, seed: int, calibration: bool = False
+) -> tuple[dict[str, Any], dict[str, Any], list[Measure]]:
     art, n_articles = article_index(pairs)
     measures = [field_measure(pairs, art, n_articles, f) for f in label_fields(tax)]
-    cal = [c for f in label_fields(tax) if f.kind != "text" and calibration and (c := calibration_measure(pairs, art, n_articles, f))]
+    cal = [c for m in measures if calibration and m.n and m.field.kind != "text" and (c := calibration_measure(pairs, art, n_articles, m))]
     live = [m for m in measures + cal if m.n]
     samples = dict(zip(map(id, live), bootstrap(live, n_articles, n_boot, seed), strict=True))
     fields = {m.field.name: _package(m, m.point() if m.n else {}, samples.get(id(m), {})) for m in measures}
     calib = {c.field.name: _calibration(c, c.point(), samples[id(c)]) for c in cal}
-    return fields, calib
+    return fields, calib, measures
 
 
 def field_metrics(pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -224,44 +226,43 @@ def compare_drafts(candidate: Sequence[Pair], baseline: Sequence[Pair], tax: Tax
 # --------------------------------------------------------------------------- examples
 
 
-def _disagreement(p: Pair, tax: Taxonomy) -> tuple[float, list[dict[str, Any]]]:
-    score, rows = 0.0, []
+def _field_rows(p: Pair, tax: Taxonomy) -> list[dict[str, Any]]:
+    rows = []
     for f in tax.label_fields:
-        if f.name not in p.reference.labels:
-            continue
-        ref, cand = p.reference.labels.get(f.name), p.candidate.labels.get(f.name)
-        if f.kind == "multi":
-            a, b = set(ref or []), set(cand or [])
-            miss = 1 - (len(a & b) / len(a | b) if a | b else 1.0)
-        else:
-            miss = float(ref != cand)
-        score += miss * (2 if f.name == tax.primary else 1)
-        rows.append({"field": f.name, "draft": cand, "review": ref, "agree": miss == 0})
-    return score, rows
+        if f.name in p.reference.labels:
+            ref, cand = p.reference.labels.get(f.name), p.candidate.labels.get(f.name)
+            same = sorted(ref or []) == sorted(cand or []) if f.kind == "multi" else ref == cand
+            rows.append({"field": f.name, "draft": cand, "review": ref, "agree": same})
+    return rows
 
 
-def worst_disagreements(pairs: Sequence[Pair], tax: Taxonomy, titles: Mapping[str, str] | None = None, k: int = N_EXAMPLES) -> list[dict[str, Any]]:
-    """The pairs that disagree most (the primary field counts double), for a lead to read why."""
-    scored = []
-    for p in pairs:
-        if p.candidate.error:
-            continue
-        score, rows = _disagreement(p, tax)
-        if score > 0:
-            scored.append((score, p, rows))
-    scored.sort(key=lambda x: (-x[0], x[1].article_id, x[1].reference.who))
-    return [
-        {
+def worst_disagreements(
+    pairs: Sequence[Pair], measures: Sequence[Measure], tax: Taxonomy, titles: Mapping[str, str] | None = None, k: int = N_EXAMPLES
+) -> list[dict[str, Any]]:
+    """The pairs that disagree most (the primary field counts double), for a lead to read why.
+
+    Failed drafts are left out: they are listed on their own.
+    """
+    score = np.zeros(len(pairs))
+    for m in measures:
+        if "miss" in m.info and m.n:
+            np.add.at(score, m.info["keep"], m.info["miss"] * (2 if m.field.name == tax.primary else 1))
+    failed = np.array([bool(p.candidate.error) for p in pairs], dtype=bool)
+    score[failed] = 0
+    order = sorted(np.flatnonzero(score > 0), key=lambda i: (-score[i], pairs[i].article_id, pairs[i].reference.who))[:k]
+    out = []
+    for i in order:
+        p = pairs[i]
+        out.append({
             "article_id": p.article_id,
             "title": (titles or {}).get(p.article_id, ""),
             "reviewer": p.reference.who,
-            "score": round(score, 3),
-            "fields": rows,
+            "score": round(float(score[i]), 3),
+            "fields": _field_rows(p, tax),
             "draft_rationale": p.candidate.rationale,
             "review_rationale": p.reference.rationale,
-        }
-        for score, p, rows in scored[:k]
-    ]
+        })
+    return out
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -283,7 +284,7 @@ def evaluate(
     references = list(reviews)
     drafts = list(drafts)
     al = align(drafts, references)
-    fields, calibration = _score(al.pairs, tax, n_boot, seed, calibration=True)
+    fields, calibration, measures = _score(al.pairs, tax, n_boot, seed, calibration=True)
     warnings = [w for f in fields.values() for w in f["warnings"]]
     if al.references_without_draft:
         warnings.append(f"{len(al.references_without_draft)} reviewed article(s) have no draft and are not scored, e.g. {al.references_without_draft[0]!r}")
@@ -329,4 +330,4 @@ def evaluate(
     if thresholds:
         checks = check_thresholds(fields, thresholds)
         metrics["thresholds"] = {"passed": all(c["passed"] for c in checks), "checks": checks}
-    return EvalReport(metrics, worst_disagreements(al.pairs, tax, titles))
+    return EvalReport(metrics, worst_disagreements(al.pairs, measures, tax, titles))
