@@ -115,8 +115,12 @@ def masi_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     sa = a.sum(1)[:, None]
     sb = b.sum(1)[None, :]
     union = sa + sb - inter
-    m = np.where((inter == sa) & (inter == sb), 1.0, np.where(inter == np.minimum(sa, sb), 2 / 3, np.where(inter > 0, 1 / 3, 0.0)))
-    return np.where(union == 0, 0.0, 1 - _div(inter, union) * m)
+    m = np.where(inter == np.minimum(sa, sb), 2 / 3, np.where(inter > 0, 1 / 3, 0.0))
+    m[(inter == sa) & (inter == sb)] = 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = 1 - inter / union * m
+    d[union == 0] = 0.0
+    return d.astype(np.float64)
 
 
 def _pair_masi(r: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -127,29 +131,27 @@ def _pair_masi(r: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.where(union == 0, 0.0, 1 - _div(inter, union) * m)
 
 
-class _SetDistances:
-    """Sum over pairs of pooled label sets of their MASI distance: alpha's expected disagreement.
+EXACT_SETS = 512  # up to this many distinct label sets, resampled expected disagreement is exact
 
-    Quadratic in the number of distinct sets (not in articles); the distance matrix is kept when
-    it is small and rebuilt block by block otherwise, so memory stays bounded.
+
+def _expected_disagreement(distinct: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, float]:
+    """Alpha's expected disagreement is a quadratic form in the counts of distinct label sets:
+    sum over s, t of n_s n_t d(s, t). Returns (the distance matrix when small enough to keep, its
+    product with the observed counts g = D n, and n.g).
+
+    With many distinct sets the bootstrap uses the first-order expansion n'Dn ~ 2 g.n - n0.g0
+    around the observed counts: exact at the point estimate, and off in resamples by a term of
+    relative size 1/N, far inside the interval's own width (order 1/sqrt(N)). This keeps the
+    resamples linear, so memory and time do not grow with the square of the distinct sets.
     """
-
-    _BLOCK = 2048
-
-    def __init__(self, sets: np.ndarray) -> None:
-        self.sets = sets
-        self.cached = masi_distances(sets, sets).astype(np.float32) if len(sets) <= 4096 else None
-
-    def quad(self, q: np.ndarray) -> np.ndarray:
-        flat = q.reshape(-1, q.shape[-1]).astype(np.float32)
-        out = np.zeros(len(flat))
-        blocks = [(0, self.cached)] if self.cached is not None else (
-            (s, masi_distances(self.sets[s : s + self._BLOCK], self.sets).astype(np.float32)) for s in range(0, len(self.sets), self._BLOCK)
-        )
-        for start, dist in blocks:
-            part = flat @ dist.T
-            out += (part.astype(np.float64) * flat[:, start : start + dist.shape[0]]).sum(1)
-        return out.reshape(q.shape[:-1])
+    if len(distinct) <= EXACT_SETS:
+        dist = masi_distances(distinct, distinct)
+        g = dist @ totals
+        return dist, g, float(totals @ g)
+    g = np.zeros(len(distinct))
+    for start in range(0, len(distinct), 1024):
+        g[start : start + 1024] = masi_distances(distinct[start : start + 1024], distinct) @ totals
+    return None, g, float(totals @ g)
 
 
 # --------------------------------------------------------------------------- measures
@@ -275,26 +277,32 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
     dense = _per_article(a, per_pair, n_articles)
     both = np.vstack([r, c])
     distinct, inverse = _set_ids(both)
-    sets = sparse.csr_matrix(
-        (np.ones(len(both), dtype=np.float32), (np.concatenate([a, a]), inverse)),
-        shape=(n_articles, len(distinct)),
-    )
-    expected = _SetDistances(distinct)
+    totals = np.bincount(inverse, minlength=len(distinct)).astype(np.float64)
+    dist, g, expected0 = _expected_disagreement(distinct, totals)
+    n_pairs = len(keep)
+    linear = g[inverse[:n_pairs]] + g[inverse[n_pairs:]]
+    a = art[np.array(keep, dtype=np.int64)]
+    dense = _per_article(a, np.column_stack([per_pair, linear]), n_articles)
+    # Centred, so float32 resample sums keep their precision: sum_a w_a h_a = sum_a w_a (h_a - mean) + expected0
+    # because every resample draws as many articles as there are.
+    dense[:, -1] = (dense[:, -1].astype(np.float64) - expected0 / n_articles).astype(np.float32)
+    sets = None
+    if dist is not None:
+        sets = sparse.csr_matrix((np.ones(len(both), dtype=np.float32), (np.concatenate([a, a]), inverse)), shape=(n_articles, len(distinct)))
 
     def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
         tp, fp, fn = t[..., :n_lab], t[..., n_lab : 2 * n_lab], t[..., 2 * n_lab : 3 * n_lab]
-        jac, exact, count, masi = (t[..., 3 * n_lab + i] for i in range(4))
+        jac, exact_, count, masi, lin = (t[..., 3 * n_lab + i] for i in range(5))
         seen = (tp + fp + fn) > 0
         f1 = _div(2 * tp, 2 * tp + fp + fn)
         total = 2 * count
-        observed = _div(masi, count)
-        expected_d = _div(expected.quad(q), total * (total - 1)) if q is not None else np.full(count.shape, np.nan)
+        pooled = (q @ dist * q).sum(-1) if dist is not None and q is not None else 2 * lin + expected0
         return {
             "micro_f1": _div(2 * tp.sum(-1), (2 * tp + fp + fn).sum(-1)),
             "macro_f1": _div(np.where(seen, f1, 0.0).sum(-1), seen.sum(-1)),
             "jaccard": _div(jac, count),
-            "exact_match": _div(exact, count),
-            "krippendorff_alpha_masi": 1 - _div(observed, expected_d),
+            "exact_match": _div(exact_, count),
+            "krippendorff_alpha_masi": 1 - _div(_div(masi, count), _div(pooled, total * (total - 1))),
             "precision": _div(tp, tp + fp),
             "recall": _div(tp, tp + fn),
             "f1": f1,
