@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -25,7 +26,7 @@ from label_studio_sdk.label_interface import LabelInterface
 from pydantic import BaseModel, Field
 
 from annotator.errors import LabelStudioError
-from annotator.labelstudio.client import IMPORT_OPTIONS, Connection, find_project
+from annotator.labelstudio.client import Connection, find_project
 from annotator.labelstudio.config import label_config, normalise_config, to_result
 from annotator.records import Article, Draft, iter_jsonl
 from annotator.taxonomy import Taxonomy, validate_labels
@@ -150,24 +151,86 @@ def _ensure_project(conn: Connection, title: str, config: str, update_config: bo
     return current
 
 
-def existing_tasks(conn: Connection, project_id: int) -> dict[str, int]:
-    """article id -> task id, in one listing (ids and data only: the fast path)."""
+def _list_tasks(conn: Connection, project_id: int) -> tuple[dict[str, int], int]:
+    """(article id -> task id, number of tasks) in one listing.
+
+    The article id sits in task `meta` as well as `data`, so the listing need not carry every
+    article text; tasks whose meta lacks it (made by other tools) are looked up in `data`.
+    """
     out: dict[str, int] = {}
+    missing = 0
+    total = 0
     with conn.errors(f"listing the tasks of project {project_id}"):
-        for t in conn.ls.tasks.list(project=project_id, include="id,data", fields="task_only", page_size=1000):
-            aid = (t.data or {}).get("article_id")
-            if aid is not None:
+        for t in conn.ls.tasks.list(project=project_id, include="id,meta", fields="task_only", page_size=1000):
+            total += 1
+            aid = (t.meta or {}).get("article_id")
+            if aid is None:
+                missing += 1
+            else:
                 out.setdefault(str(aid), t.id)
-    return out
+        if missing:
+            for t in conn.ls.tasks.list(project=project_id, include="id,data", fields="task_only", page_size=1000):
+                aid = (t.data or {}).get("article_id")
+                if aid is not None:
+                    out.setdefault(str(aid), t.id)
+    return out, total
 
 
-def _existing_predictions(conn: Connection, project_id: int, versions: set[str]) -> set[tuple[int, str]]:
-    """(task id, model version) pairs already in the project, for the versions of this push."""
-    counts = conn.request("GET", f"api/projects/{project_id}/model-versions") or {}
+def existing_tasks(conn: Connection, project_id: int) -> dict[str, int]:
+    """article id -> task id of a project."""
+    return _list_tasks(conn, project_id)[0]
+
+
+def _existing_predictions(conn: Connection, project_id: int, versions: set[str], n_tasks: int) -> set[tuple[int, str]] | None:
+    """(task id, model version) pairs already in the project for these versions; None: all tasks have all.
+
+    A push adds at most one prediction per task and version, so a version counted once per task
+    is on every task and needs no listing (the common re-push).
+    """
+    with conn.errors(f"reading the model versions of project {project_id}"):
+        counts = conn.request("GET", f"api/projects/{project_id}/model-versions") or {}
     if not versions & set(counts):
         return set()
-    preds = conn.request("GET", "api/predictions/", params={"project": project_id})
+    if all(counts.get(v) == n_tasks for v in versions):
+        return None
+    with conn.errors(f"listing the predictions of project {project_id}"):
+        preds = conn.request("GET", "api/predictions/", params={"project": project_id})
     return {(p["task"], p["model_version"]) for p in preds if p.get("model_version") in versions}
+
+
+def _validate(interface: LabelInterface, pred: dict[str, Any], checked: dict[str, list[str]]) -> list[str]:
+    """LabelInterface's check of a prediction, one result item at a time, each distinct item once.
+
+    Label values repeat across thousands of drafts, so each choice (or taxonomy path) is checked
+    on its own, once; free text differs every time but is checked for shape only.
+    """
+    errors: list[str] = []
+    for item in pred["result"]:
+        (kind, values), *more = item["value"].items()
+        if more or not isinstance(values, list) or not values:
+            return [f"{item['from_name']}: unexpected value {item['value']!r}"]
+        parts = [["…"]] if kind == "text" else [[v] for v in values]  # each choice / path on its own
+        for part in parts:
+            value = {kind: part}
+            key = json.dumps([item["from_name"], item["type"], value])
+            if key not in checked:
+                probe = {"model_version": pred["model_version"], "score": pred["score"], "result": [{**item, "value": value}]}
+                checked[key] = interface.validate_prediction(probe, return_errors=True)
+            errors += checked[key]
+    return errors
+
+
+def _import(conn: Connection, project_id: int, batch: list[dict[str, Any]], timeout: float) -> None:
+    answer = conn.post_json(
+        f"api/projects/{project_id}/import",
+        batch,
+        params={"return_task_ids": "true", "commit_to_project": "true"},
+        timeout=timeout,
+    )
+    if not isinstance(answer, dict) or answer.get("task_count") != len(batch):
+        raise LabelStudioError(
+            f"project {project_id}: imported {answer.get('task_count')} tasks of {len(batch)} sent; re-run to reconcile"
+        )
 
 
 def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -223,11 +286,12 @@ def push(
     if blind_project is not None:
         blind_project = _ensure_project(conn, blind_title, config, update_config)
         result.blind_project_id = blind_project.id
-    assisted_tasks = existing_tasks(conn, project.id)
+    assisted_tasks, n_assisted = _list_tasks(conn, project.id)
     blind_tasks = existing_tasks(conn, blind_project.id) if blind_project else {}
 
     # Predictions: validated here, because the server accepts values that are not in the config.
     predictions: dict[str, list[dict[str, Any]]] = {}
+    checked: dict[str, list[str]] = {}
     flags: dict[str, list[str]] = {}
     latest: dict[str, Draft] = {}
     for aid, versions in by_article.items():
@@ -242,7 +306,7 @@ def push(
                 continue
             bad = validate_labels(tax, d.labels)
             pred = {"model_version": mv, "score": score(tax, d), "result": to_result(tax, d.labels, d.rationale, d.confidence)}
-            bad += [] if bad else interface.validate_prediction(pred, return_errors=True)
+            bad += [] if bad else _validate(interface, pred, checked)
             if bad:
                 problem(f"article {aid!r}, model {mv}: draft not pushed as a prediction: {bad[0]}")
                 flags[aid].append("draft invalid")
@@ -260,16 +324,19 @@ def push(
             continue
         if aid in go_blind:
             article_flags = [f for f in flags[aid] if f not in blind_problem_flags]
-            new_blind.append({"data": task_data(articles[aid], None, article_flags, blind=True)})
+            new_blind.append({"data": task_data(articles[aid], None, article_flags, blind=True), "meta": {"article_id": aid}})
         else:
             new_assisted.append(
-                {"data": task_data(articles[aid], latest[aid], flags[aid], blind=False), "predictions": predictions[aid]}
+                {
+                    "data": task_data(articles[aid], latest[aid], flags[aid], blind=False),
+                    "meta": {"article_id": aid},
+                    "predictions": predictions[aid],
+                }
             )
 
-    options = {**IMPORT_OPTIONS, "timeout_in_seconds": import_timeout}
     for batch in _batches(new_assisted, batch_size):
         with conn.errors(f"importing {len(batch)} tasks into project {title!r}"):
-            conn.ls.projects.import_tasks(id=project.id, request=batch, return_task_ids=True, request_options=options)
+            _import(conn, project.id, batch, import_timeout)
         result.created += len(batch)
     if new_blind:
         if blind_project is None:
@@ -287,23 +354,23 @@ def push(
             result.blind_project_id = blind_project.id
         for batch in _batches(new_blind, batch_size):
             with conn.errors(f"importing {len(batch)} blind tasks into project {blind_title!r}"):
-                conn.ls.projects.import_tasks(id=blind_project.id, request=batch, return_task_ids=True, request_options=options)
+                _import(conn, blind_project.id, batch, import_timeout)
             result.created += len(batch)
             result.blind_created += len(batch)
 
     # New model versions on tasks that exist already (never on blind ones).
     versions = {p["model_version"] for ps in predictions.values() for p in ps}
-    have = _existing_predictions(conn, project.id, versions) if assisted_tasks else set()
+    have = _existing_predictions(conn, project.id, versions, n_assisted) if assisted_tasks else set()
     extra = [
         {**p, "task": assisted_tasks[aid]}
         for aid, ps in predictions.items()
-        if aid in assisted_tasks
+        if aid in assisted_tasks and have is not None
         for p in ps
         if (assisted_tasks[aid], p["model_version"]) not in have
     ]
     for batch in _batches(extra, batch_size):
         with conn.errors(f"adding {len(batch)} predictions to project {title!r}"):
-            conn.ls.projects.import_predictions(id=project.id, request=batch, request_options=options)
+            conn.post_json(f"api/projects/{project.id}/import/predictions", batch, timeout=import_timeout)
         result.predictions_added += len(batch)
     touched = {p["task"] for p in extra}
     result.unchanged = sum(1 for aid in by_article if aid in placed and assisted_tasks.get(aid) not in touched)

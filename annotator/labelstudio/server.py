@@ -154,13 +154,16 @@ def read_state(data_dir: str | Path | None = None) -> ServerState | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` is still a Label Studio process (not a recycled pid of something else)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True  # no /proc (macOS): trust the pid
+    return b"label-studio" in cmdline or b"label_studio" in cmdline
 
 
 def start(data_dir: str | Path | None = None, port: int | None = None, timeout: float = 180, log=print) -> ServerState:
@@ -174,8 +177,13 @@ def start(data_dir: str | Path | None = None, port: int | None = None, timeout: 
     if not (data_dir / "label_studio.sqlite3").exists():
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(template, data_dir, dirs_exist_ok=True)
-    else:
+    elif (data_dir / _TEMPLATE_META).exists():
         meta = {**meta, **json.loads((data_dir / _TEMPLATE_META).read_text())}
+    else:
+        raise LabelStudioError(
+            f"{data_dir} holds a Label Studio database not made by `annotator labelstudio up`: start that server yourself "
+            "and set LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY, or pick another --data-dir"
+        )
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     if healthy(url):
