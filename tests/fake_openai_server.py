@@ -349,7 +349,9 @@ class _Server(ThreadingHTTPServer):
             return out(-1, "")
 
         schema = schema or _default_schema()
-        rng = random.Random(hashlib.sha256(user.encode()).hexdigest())
+        # Same request, same answer; at temperature > 0 the seed varies it, as sampling would.
+        varied = f"{req.get('seed')}" if (req.get("temperature") or 0) > 0 else ""
+        rng = random.Random(hashlib.sha256((user + varied).encode()).hexdigest())
         answer = generate(schema, rng)
         finish = "stop"
         how = step if isinstance(step, str) else None
