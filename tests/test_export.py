@@ -353,6 +353,8 @@ def test_no_near_duplicate_group_straddles_splits(tmp_path: Path) -> None:
         articles.append({**articles[i], "id": f"link{i}", "text": f"other words {i}",
                          "url": f"{articles[i]['url']}?utm_campaign=z"})
     articles += [{"id": k, "title": v[0], "text": v[1], "url": None} for k, v in STORIES.items()]
+    articles += [{"id": k, "title": v[0], "text": v[1], "published_at": "2024-10-03"}
+                 for k, v in (("robotaxi_a", ROBOTAXI_A), ("robotaxi_b", ROBOTAXI_B))]
     reviews = [review(str(a["id"]), "ann", CLASSES[n % len(CLASSES)]) for n, a in enumerate(articles)]
     for seed in range(5):
         run_export(tmp_path, articles, reviews, out=f"g{seed}", seed=seed)
@@ -361,6 +363,7 @@ def test_no_near_duplicate_group_straddles_splits(tmp_path: Path) -> None:
         for i in range(0, 60, 6):
             assert where[f"a{i:04d}"] == where[f"copy{i}"] == where[f"link{i}"]
         assert where["npr"] == where["register"] and where["uber_a"] == where["uber_b"]
+        assert where["robotaxi_a"] == where["robotaxi_b"]
     records = read_split(tmp_path / "g0", "train") + read_split(tmp_path / "g0", "test") + read_split(tmp_path / "g0", "validation")
     assert {r["group"] for r in records if r["article_id"] in ("npr", "register")} == {"npr"}
 
