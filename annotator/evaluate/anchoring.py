@@ -50,46 +50,46 @@ def split_slices(reviews: Iterable[Review]) -> tuple[list[Review], list[Review]]
 # --------------------------------------------------------------------------- anchoring
 
 
-def _agreement_stats(tax: Taxonomy, draft: Draft, review: Review) -> dict[str, tuple[float, float]]:
-    """Per field (numerator, denominator) of this review's agreement with the draft.
+def _agreement_row(fields: Sequence[tuple[str, bool]], draft: Draft, review: Review) -> list[float]:
+    """(numerator, denominator) per field of this review's agreement with the draft, flattened.
 
     Single fields: (1 if equal, 1). Multi fields: micro-F1's (2·tp, 2·tp + fp + fn), so that a ratio
     of sums over reviews is the pooled micro-F1. A draft with an error agrees on nothing, as in the
     harness: a miss on single fields; on multi fields every reviewer tag missed plus one wrong tag
-    (the error marker). Fields the review lacks are not scored.
+    (the error marker). Fields the review lacks are not scored (0, 0).
     """
-    out: dict[str, tuple[float, float]] = {}
-    for f in tax.label_fields:
-        if f.name not in review.labels:
+    row: list[float] = []
+    failed = draft.error is not None
+    for name, multi in fields:
+        if name not in review.labels:
+            row += (0.0, 0.0)
             continue
-        theirs = review.labels[f.name]
-        if f.kind == "single":
-            out[f.name] = (float(draft.error is None and draft.labels.get(f.name) == theirs), 1.0)
-        else:
-            gold = set(theirs or [])
-            pred = {ERROR} if draft.error is not None else set(draft.labels.get(f.name) or [])
-            tp = len(gold & pred)
-            out[f.name] = (2.0 * tp, 2.0 * tp + len(pred - gold) + len(gold - pred))
-    return out
+        theirs = review.labels[name]
+        if not multi:
+            row += (float(not failed and draft.labels.get(name) == theirs), 1.0)
+            continue
+        gold = set(theirs or [])
+        pred = {ERROR} if failed else set(draft.labels.get(name) or [])
+        tp = len(gold & pred)
+        row += (2.0 * tp, float(len(gold) + len(pred)))  # 2·tp + fp + fn = |gold| + |pred|
+    return row
 
 
 def _per_article(tax: Taxonomy, drafts: Mapping[str, Draft], reviews: Sequence[Review]) -> tuple[np.ndarray, int]:
     """Matrix articles × (2 · fields) of summed numerators and denominators, and the review count."""
-    names = [f.name for f in tax.label_fields]
-    col = {n: i for i, n in enumerate(names)}
-    rows: dict[str, np.ndarray] = {}
-    n = 0
+    fields = [(f.name, f.kind == "multi") for f in tax.label_fields]
+    articles: dict[str, int] = {}
+    index: list[int] = []
+    rows: list[list[float]] = []
     for r in reviews:
         draft = drafts.get(r.article_id)
-        if draft is None:
-            continue
-        n += 1
-        row = rows.setdefault(r.article_id, np.zeros(2 * len(names)))
-        for name, (num, den) in _agreement_stats(tax, draft, r).items():
-            row[2 * col[name]] += num
-            row[2 * col[name] + 1] += den
-    matrix = np.vstack(list(rows.values())) if rows else np.zeros((0, 2 * len(names)))
-    return matrix, n
+        if draft is not None:
+            index.append(articles.setdefault(r.article_id, len(articles)))
+            rows.append(_agreement_row(fields, draft, r))
+    matrix = np.zeros((len(articles), 2 * len(fields)))
+    if rows:
+        np.add.at(matrix, np.array(index), np.array(rows))
+    return matrix, len(rows)
 
 
 def _ratio(sums: np.ndarray) -> np.ndarray:
@@ -102,7 +102,8 @@ def _resample_sums(stats_matrix: np.ndarray, n_boot: int, seed: int) -> np.ndarr
     """Column sums of `n_boot` resamples of the rows (articles, with replacement): n_boot × columns."""
     if stats_matrix.shape[0] == 0:
         return np.zeros((n_boot, stats_matrix.shape[1]))
-    chunks = [counts @ stats_matrix for counts in resample_counts(stats_matrix.shape[0], n_boot, seed)]
+    stats32 = stats_matrix.astype(np.float32)  # small integers: float32 sums are exact below 2**24
+    chunks = [counts @ stats32 for counts in resample_counts(stats_matrix.shape[0], n_boot, seed)]
     return np.vstack(chunks) if chunks else np.zeros((0, stats_matrix.shape[1]))
 
 
@@ -139,6 +140,8 @@ def anchoring(
     and `p_value`. Reviews of articles without a draft are left out.
     """
     blind, assisted = split_slices(reviews)
+    if not blind:  # nothing to compare with: the assisted figure is the report's own `fields`
+        return {f.name: _without_blind(f.kind, len(assisted)) for f in tax.label_fields}
     stats_b, n_b = _per_article(tax, drafts, blind)
     stats_a, n_a = _per_article(tax, drafts, assisted)
     draws = _ratio(_resample_sums(stats_a, n_boot, seed)) - _ratio(_resample_sums(stats_b, n_boot, seed + 1))
@@ -157,15 +160,25 @@ def anchoring(
             "n_blind": n_b,
         }
         if n_b < MIN_BLIND:
-            entry["note"] = (
-                f"too few to conclude: {n_b} blind reviews (at least {MIN_BLIND} needed)"
-                if n_b
-                else "no blind reviews: push with --blind-share to measure anchoring"
-            )
+            entry["note"] = f"too few to conclude: {n_b} blind reviews (at least {MIN_BLIND} needed)"
         elif not np.isfinite(b):
             entry["note"] = "no blind review scored this field, or neither side gave it a value"
         out[f.name] = entry
     return out
+
+
+def _without_blind(kind: str, n_assisted: int) -> dict[str, Any]:
+    return {
+        "metric": "accuracy" if kind == "single" else "micro_f1",
+        "assisted": None,
+        "blind": None,
+        "difference": None,
+        "ci95": None,
+        "p_value": None,
+        "n_assisted": n_assisted,
+        "n_blind": 0,
+        "note": "no blind reviews: push with --blind-share to measure anchoring",
+    }
 
 
 def _num(x: float) -> float | None:
@@ -196,14 +209,18 @@ def blind_coverage(tax: Taxonomy, reviews: Iterable[Review], *, min_reviews: int
 
 def _weighted_medians(sorted_values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Per row of integer `weights`, the median of `sorted_values` repeated that many times
-    (as `np.median` of the expanded sample: the mean of the two middle values for an even count)."""
-    cum = np.cumsum(weights, axis=1)
+    (as `np.median` of the expanded sample: the mean of the two middle values for an even count).
+
+    The rows' running totals are laid end to end, each shifted past the previous row's, so one
+    `searchsorted` finds every row's middle positions."""
+    cum = np.cumsum(weights.astype(np.int32), axis=1, dtype=np.int32)  # a chunk's draws stay far below 2**31
+    rows, width = cum.shape
     total = cum[:, -1]
-    lo = (total + 1) // 2
-    hi = total // 2 + 1
-    i_lo = (cum >= lo[:, None]).argmax(axis=1)
-    i_hi = (cum >= hi[:, None]).argmax(axis=1)
-    return (sorted_values[i_lo] + sorted_values[i_hi]) / 2
+    shift = np.concatenate([[0], np.cumsum(total)[:-1]])
+    flat = (cum + shift[:, None]).ravel()
+    lo = np.searchsorted(flat, shift + (total + 1) // 2) - np.arange(rows) * width
+    hi = np.searchsorted(flat, shift + total // 2 + 1) - np.arange(rows) * width
+    return (sorted_values[lo] + sorted_values[hi]) / 2
 
 
 def _median_draws(reviews: Sequence[Review], n_boot: int, seed: int) -> np.ndarray:
