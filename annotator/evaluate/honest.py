@@ -8,6 +8,7 @@ every string from reviews or taxonomies is escaped before it reaches HTML.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
@@ -232,16 +233,18 @@ def blind_vs_assisted_svg(metrics: Mapping[str, Any]) -> str:
         rows.append((f"{name} ({a['metric']})", (b, b_ci), (s, s_ci)))
     left, width, row_h, top = 230, 360, 26, 34
     height = top + row_h * len(rows) + 30
-    x = lambda v: left + width * max(0.0, min(1.0, v))  # noqa: E731
+    seen = [v for _, *pts in rows for value, ci in pts for v in (value, *(ci or ())) if v is not None]
+    low = max(0.0, math.floor(min(seen, default=0.0) * 10) / 10)  # zoom in: differences of a few points must show
+    x = lambda v: left + width * (max(low, min(1.0, v)) - low) / (1 - low)  # noqa: E731
     font = 'font-family="system-ui,sans-serif" font-size="11"'
     body = [
         f'<text x="{left}" y="14" {font} font-weight="bold">model–reviewer agreement, 95% intervals</text>',
         f'<circle cx="{left + 8}" cy="26" r="4" fill="#1f4e9c"/><text x="{left + 16}" y="29" {font}>blind (unassisted)</text>',
         f'<circle cx="{left + 138}" cy="26" r="4" fill="#fff" stroke="#d9822b" stroke-width="2"/><text x="{left + 146}" y="29" {font}>assisted</text>',
     ]
-    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+    for tick in (low + (1 - low) * i / 4 for i in range(5)):
         body.append(f'<line x1="{x(tick):.1f}" y1="{top}" x2="{x(tick):.1f}" y2="{height - 24}" stroke="#eee"/>')
-        body.append(f'<text x="{x(tick):.1f}" y="{height - 10}" text-anchor="middle" {font}>{tick:g}</text>')
+        body.append(f'<text x="{x(tick):.1f}" y="{height - 10}" text-anchor="middle" {font}>{tick:.2f}</text>')
     for i, (label, *points) in enumerate(rows):
         y = top + row_h * i + row_h / 2
         body.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" {font}>{escape(label)}</text>')
