@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +64,8 @@ def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log")
            "--n_threads", str(os.cpu_count() or 2), "--verbose", "False"]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    pid_file = log.with_suffix(".pid")  # so that `stop_leftover` can end it if this process is killed outright
+    pid_file.write_text(str(proc.pid))
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -86,6 +89,22 @@ def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log")
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        pid_file.unlink(missing_ok=True)
+
+
+def stop_leftover(log_path: str | Path = Path(".annotator") / "llama-server.log") -> bool:
+    """End a server that a killed run left behind (its pid file names it); False if there was none."""
+    pid_file = Path(log_path).with_suffix(".pid")
+    try:
+        pid = int(pid_file.read_text())
+        alive = b"llama_cpp.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        alive = False
+    if alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    pid_file.unlink(missing_ok=True)
+    return alive
 
 
 def local_settings(settings: LLMSettings, url: str, name: str, *, model_given: bool = False) -> LLMSettings:
