@@ -94,10 +94,12 @@ def _slice_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     for name, a in metrics["anchoring"].items():
         blind, blind_ci = _slice_value(metrics, "blind", name, a["metric"], a["blind"])
         assisted, assisted_ci = _slice_value(metrics, "assisted", name, a["metric"], a["assisted"])
+        ceiling = ((((metrics.get("slices") or {}).get("blind") or {}).get("human_agreement") or {}).get("fields") or {}).get(name) or {}
         rows.append([
             name,
             a["metric"],
             _fmt(blind, blind_ci),
+            _fmt(ceiling.get(a["metric"]), (ceiling.get("ci95") or {}).get(a["metric"])),
             _fmt(assisted, assisted_ci),
             _fmt(a["difference"], a["ci95"]),
             _fmt(a["p_value"]),
@@ -105,7 +107,15 @@ def _slice_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     return rows
 
 
-SLICE_HEADER = ["field", "metric", "blind (unassisted) [95% CI]", "assisted [95% CI]", "anchoring: assisted − blind [95% CI]", "p"]
+SLICE_HEADER = [
+    "field",
+    "metric",
+    "model–reviewer, blind [95% CI]",
+    "reviewer–reviewer, blind (the ceiling) [95% CI]",
+    "model–reviewer, assisted [95% CI]",
+    "anchoring: assisted − blind [95% CI]",
+    "p",
+]
 
 
 def _chance_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
