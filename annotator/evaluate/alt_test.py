@@ -50,7 +50,9 @@ def alt_test(
     Returns `epsilon`, `annotators` (how many reviewers were tested), `winning_rate` (share of them
     the model beat), `advantage_probability` (mean share of articles where the model did at least as
     well as the left-out reviewer, for comparing models), `passed` (winning rate ≥ 0.5), and
-    `per_annotator` details. When no reviewer can be tested the figures are None and `missing`
+    `per_annotator`: per reviewer `articles`, `tested`, and when tested `model_win_rate`,
+    `reviewer_win_rate`, `p_value`, `p_adjusted` (Benjamini–Yekutieli) and `model_wins` (the
+    model beat this reviewer). When no reviewer can be tested the figures are None and `missing`
     says what the blind slice lacks.
     """
     by_article: dict[Hashable, list[str]] = {}
