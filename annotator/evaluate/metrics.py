@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dfield
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,6 @@ from annotator.evaluate.chance import ac1_of_confusion, pabak_of_confusion
 from annotator.taxonomy import Field, Taxonomy
 
 ERROR = "(draft error)"  # the value an errored draft gets: it disagrees with every answer
-_ABSENT = object()
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -184,10 +184,15 @@ def _text(side: Side, name: str) -> Any:
     return side.labels.get(name)
 
 
-def _value(side: Side, name: str) -> Any:
-    if side.error:
-        return ERROR
-    return side.labels.get(name, _ABSENT)
+def _columns(pairs: Sequence[Pair], name: str) -> tuple[list[int], list[Any], list[Any]]:
+    """(indices of the pairs whose reference has the field, reference values, candidate values).
+
+    A candidate that failed answers ERROR; one that lacks the field answers None.
+    """
+    keep = [i for i, p in enumerate(pairs) if name in p.reference.labels]
+    ref = [pairs[i].reference.labels[name] for i in keep]
+    cand = [ERROR if pairs[i].candidate.error else pairs[i].candidate.labels.get(name) for i in keep]
+    return keep, ref, cand
 
 
 def _per_article(art: np.ndarray, rows: np.ndarray, n_articles: int) -> np.ndarray:
@@ -204,15 +209,7 @@ def _order(f: Field, seen: set[Any]) -> list[Any]:
 
 
 def single_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure:
-    keep, ref, cand = [], [], []
-    for i, p in enumerate(pairs):
-        r = p.reference.labels.get(f.name, _ABSENT)
-        if r is _ABSENT:
-            continue
-        c = _value(p.candidate, f.name)
-        keep.append(i)
-        ref.append(r)
-        cand.append(None if c is _ABSENT else c)
+    keep, ref, cand = _columns(pairs, f.name)
     labels = _order(f, set(ref) | set(cand))
     k = len(labels)
     code = {v: i for i, v in enumerate(labels)}
@@ -242,37 +239,29 @@ def _set_ids(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _indicators(values: list[Any], code: Mapping[Any, int]) -> np.ndarray:
+    rows = np.fromiter((i for i, vs in enumerate(values) for _ in vs), dtype=np.int64)
+    cols = np.fromiter((code[v] for vs in values for v in vs), dtype=np.int64)
     out = np.zeros((len(values), len(code)), dtype=bool)
-    for i, vs in enumerate(values):
-        for v in vs:
-            out[i, code[v]] = True
+    out[rows, cols] = True
     return out
 
 
 def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure:
-    keep, ref, cand = [], [], []
-    for i, p in enumerate(pairs):
-        r = p.reference.labels.get(f.name, _ABSENT)
-        if r is _ABSENT:
-            continue
-        c = _value(p.candidate, f.name)
-        keep.append(i)
-        ref.append(r or [])
-        cand.append([ERROR] if c == ERROR else (c if isinstance(c, list) else []))
-    labels = _order(f, {v for vs in ref + cand for v in vs})
+    keep, ref, cand = _columns(pairs, f.name)
+    ref = [r or [] for r in ref]
+    cand = [[ERROR] if c == ERROR else (c if isinstance(c, list) else []) for c in cand]
+    labels = _order(f, set(chain.from_iterable(ref)) | set(chain.from_iterable(cand)))
     n_lab = len(labels)
     code = {v: i for i, v in enumerate(labels)}
     r, c = _indicators(ref, code), _indicators(cand, code)
     inter, union = (r & c).sum(1), (r | c).sum(1)
     jaccard = np.where(union == 0, 1.0, _div(inter, union))
     exact = (r == c).all(1)
-    per_pair = np.column_stack([
-        r & c, c & ~r, r & ~c,
-        jaccard,
-        exact,
-        np.ones(len(keep)),
-        _pair_masi(r, c),
-    ]).astype(np.float32)
+    per_pair = np.empty((len(keep), 3 * n_lab + 4), dtype=np.float32)
+    per_pair[:, :n_lab] = r & c
+    per_pair[:, n_lab : 2 * n_lab] = c & ~r
+    per_pair[:, 2 * n_lab : 3 * n_lab] = r & ~c
+    per_pair[:, 3 * n_lab :] = np.column_stack([jaccard, exact, np.ones(len(keep)), _pair_masi(r, c)])
     a = art[np.array(keep, dtype=np.int64)]
     dense = _per_article(a, per_pair, n_articles)
     both = np.vstack([r, c])
@@ -313,31 +302,25 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
     return Measure(f, len(keep), dense, finish, sets=sets, info=info)
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split())
-
-
 def edit_similarity(a: str, b: str) -> float:
     """2·LCS / (|a| + |b|) over words, in [0, 1] (difflib's ratio, computed exactly and fast by
     rapidfuzz): rationales are edited word by word, so words are the unit."""
-    return float(Indel.normalized_similarity(_norm(a).split(), _norm(b).split()))
+    return float(Indel.normalized_similarity(a.split(), b.split()))
 
 
 def text_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure:
-    keep, rows = [], []
-    for i, p in enumerate(pairs):
-        ref = _text(p.reference, f.name)
-        if ref is None:
-            continue
+    """accepted_as_is: the reviewed text equals the draft's up to whitespace; edit_similarity."""
+    keep = [i for i, p in enumerate(pairs) if _text(p.reference, f.name) is not None]
+    rows = np.zeros((len(keep), 3), dtype=np.float32)
+    rows[:, 2] = 1
+    for row, i in zip(rows, keep, strict=True):
+        p = pairs[i]
         cand = None if p.candidate.error else _text(p.candidate, f.name)
-        keep.append(i)
-        if cand is None:
-            rows.append((0.0, 0.0, 1.0))
-        else:
-            sim = edit_similarity(cand, ref)
-            rows.append((float(_norm(cand) == _norm(ref)), sim, 1.0))
-    data = np.array(rows, dtype=np.float32).reshape(-1, 3)
-    dense = _per_article(art[np.array(keep, dtype=np.int64)], data, n_articles)
+        if cand is not None:
+            a, b = cand.split(), _text(p.reference, f.name).split()
+            row[0] = a == b
+            row[1] = 1.0 if a == b else Indel.normalized_similarity(a, b)
+    dense = _per_article(art[np.array(keep, dtype=np.int64)], rows, n_articles)
 
     def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
         return {"accepted_as_is": _div(t[..., 0], t[..., 2]), "edit_similarity": _div(t[..., 1], t[..., 2])}
