@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from annotator.cli import main
-from annotator.demo import run_demo, sample_gold_path, samples_dir
+from annotator.demo import sample_gold_path, samples_dir
 from annotator.ingest import (
     LARGE_TEXT_CHARS,
     article_id,
@@ -388,16 +388,3 @@ def test_samples_ingest_cleanly_and_gold_covers_them(tmp_path) -> None:
         assert g.rationale and 2 <= g.rationale.count(". ") + 1 <= 4, g.article_id
     classes = Counter(g.labels[tax.primary] for g in gold)
     assert set(classes) == set(tax.field(tax.primary).value_ids) and min(classes.values()) >= 4
-
-
-def test_demo_ingests_the_samples_and_is_rerunnable(tmp_path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
-    articles = read_jsonl(tmp_path / "out" / "articles.jsonl", Article)
-    assert f"holds {len(articles)} articles" in out
-    for a in articles:
-        assert a.title in out
-    lines: list[str] = []
-    summary = run_demo(tmp_path / "out", echo=lines.append)
-    assert summary.written == 0 and summary.ok
-    assert len(read_jsonl(tmp_path / "out" / "articles.jsonl", Article)) == len(articles)
