@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo test lint labelstudio clean
+.PHONY: install browser demo demo-down test lint labelstudio clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Label Studio in its own venv (it pins its own SDK and openai); nothing to do once installed.
+labelstudio: install
+	@$(BIN)/python -c 'from annotator.labelstudio import server; server.ensure_installed()'
+
 # Headless Chromium for the test that looks at a Label Studio task as an annotator sees it.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -22,8 +26,15 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-demo: install
-	$(BIN)/annotator demo
+# The whole loop on the bundled samples, simulated reviewers included, so every stage leaves its
+# file; Label Studio is installed into its own venv on first use. Run again to resume.
+# To review by hand instead, run the command it prints at the end (no --simulate-review).
+demo: install labelstudio
+	$(BIN)/annotator demo --simulate-review
+
+# Stop what the demo started: its Label Studio and a model server a killed run left behind.
+demo-down:
+	@if [ -x $(BIN)/annotator ]; then $(BIN)/annotator demo --down; else echo "nothing to stop (no $(VENV))"; fi
 
 lint: install
 	$(BIN)/ruff check .
