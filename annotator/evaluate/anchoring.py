@@ -163,6 +163,8 @@ def anchoring(
             entry["note"] = f"too few to conclude: {n_b} blind reviews (at least {MIN_BLIND} needed)"
         elif not np.isfinite(b):
             entry["note"] = "no blind review scored this field, or neither side gave it a value"
+        elif not np.isfinite(a):
+            entry["note"] = "no assisted review scored this field, or neither side gave it a value"
         out[f.name] = entry
     return out
 
