@@ -136,7 +136,8 @@ def test_bootstrap_interval_is_the_percentile_interval_of_article_resamples() ->
     pairs = align(drafts, reviews).pairs
     articles = list(dict.fromkeys(p.article_id for p in pairs))
     by_article = {a: [p for p in pairs if p.article_id == a] for a in articles}
-    draws = np.random.default_rng(seed).integers(0, len(articles), size=(n_boot, len(articles)))
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(articles), len(articles)) for _ in range(n_boot)]
     kappas, accs = [], []
     for row in draws:
         sample = [p for i in row for p in by_article[articles[i]]]

@@ -226,24 +226,18 @@ def single_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: F
     return Measure(f, len(keep), dense, finish, info=info)
 
 
-def _set_ids(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of a boolean matrix and each row's index among them (fast for up to 64 values)."""
-    if rows.shape[1] <= 64:
-        packed = np.packbits(rows, axis=1)
-        padded = np.zeros((len(rows), 8), dtype=np.uint8)
-        padded[:, : packed.shape[1]] = packed
-        _, first, inverse = np.unique(padded.view(np.uint64).ravel(), return_index=True, return_inverse=True)
-        return rows[first], inverse.ravel()
-    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
-    return distinct, inverse.ravel()
+def _set_codes(ref: list[Any], cand: list[Any], code: Mapping[Any, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each side's label set as an index into the distinct sets, and those sets as boolean rows.
 
-
-def _indicators(values: list[Any], code: Mapping[Any, int]) -> np.ndarray:
-    rows = np.fromiter((i for i, vs in enumerate(values) for _ in vs), dtype=np.int64)
-    cols = np.fromiter((code[v] for vs in values for v in vs), dtype=np.int64)
-    out = np.zeros((len(values), len(code)), dtype=bool)
-    out[rows, cols] = True
-    return out
+    Label sets repeat a lot, so each distinct one is encoded once.
+    """
+    index: dict[tuple[Any, ...], int] = {}
+    ids_r = np.fromiter((index.setdefault(tuple(vs), len(index)) for vs in ref), dtype=np.int64, count=len(ref))
+    ids_c = np.fromiter((index.setdefault(tuple(vs), len(index)) for vs in cand), dtype=np.int64, count=len(cand))
+    distinct = np.zeros((len(index), len(code)), dtype=bool)
+    for vs, k in index.items():
+        distinct[k, [code[v] for v in vs]] = True
+    return ids_r, ids_c, distinct
 
 
 def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field) -> Measure:
@@ -253,7 +247,8 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
     labels = _order(f, set(chain.from_iterable(ref)) | set(chain.from_iterable(cand)))
     n_lab = len(labels)
     code = {v: i for i, v in enumerate(labels)}
-    r, c = _indicators(ref, code), _indicators(cand, code)
+    ids_r, ids_c, distinct = _set_codes(ref, cand, code)
+    r, c = distinct[ids_r], distinct[ids_c]
     inter, union = (r & c).sum(1), (r | c).sum(1)
     jaccard = np.where(union == 0, 1.0, _div(inter, union))
     exact = (r == c).all(1)
@@ -262,14 +257,9 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
     per_pair[:, n_lab : 2 * n_lab] = c & ~r
     per_pair[:, 2 * n_lab : 3 * n_lab] = r & ~c
     per_pair[:, 3 * n_lab :] = np.column_stack([jaccard, exact, np.ones(len(keep)), _pair_masi(r, c)])
-    a = art[np.array(keep, dtype=np.int64)]
-    dense = _per_article(a, per_pair, n_articles)
-    both = np.vstack([r, c])
-    distinct, inverse = _set_ids(both)
-    totals = np.bincount(inverse, minlength=len(distinct)).astype(np.float64)
+    totals = np.bincount(np.concatenate([ids_r, ids_c]), minlength=len(distinct)).astype(np.float64)
     dist, g, expected0 = _expected_disagreement(distinct, totals)
-    n_pairs = len(keep)
-    linear = g[inverse[:n_pairs]] + g[inverse[n_pairs:]]
+    linear = g[ids_r] + g[ids_c]
     a = art[np.array(keep, dtype=np.int64)]
     dense = _per_article(a, np.column_stack([per_pair, linear]), n_articles)
     # Centred, so float32 resample sums keep their precision: sum_a w_a h_a = sum_a w_a (h_a - mean) + expected0
@@ -277,7 +267,9 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
     dense[:, -1] = (dense[:, -1].astype(np.float64) - expected0 / n_articles).astype(np.float32)
     sets = None
     if dist is not None:
-        sets = sparse.csr_matrix((np.ones(len(both), dtype=np.float32), (np.concatenate([a, a]), inverse)), shape=(n_articles, len(distinct)))
+        sets = sparse.csr_matrix(
+            (np.ones(2 * len(a), dtype=np.float32), (np.concatenate([a, a]), np.concatenate([ids_r, ids_c]))), shape=(n_articles, len(distinct))
+        )
 
     def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
         tp, fp, fn = t[..., :n_lab], t[..., n_lab : 2 * n_lab], t[..., 2 * n_lab : 3 * n_lab]
