@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from scipy import sparse
 
 from annotator.evaluate.metrics import Measure
 
@@ -49,11 +50,17 @@ def bootstrap(measures: Sequence[Measure], n_articles: int, n_boot: int, seed: i
     stacked = np.hstack([m.dense for m in measures]).astype(np.float32, copy=False)
     bounds = np.cumsum([0, *widths])
     parts: list[dict[str, list[np.ndarray]]] = [{} for _ in measures]
+    with_sets = [m for m in measures if m.sets is not None]
+    set_bounds = dict(zip(map(id, with_sets), np.cumsum([0, *(m.sets.shape[1] for m in with_sets)]).tolist(), strict=False))
+    all_sets = sparse.hstack([m.sets for m in with_sets]).T.tocsr() if with_sets else None
     for counts in resample_counts(n_articles, n_boot, seed):
         sums = (counts @ stacked).astype(np.float64)
+        set_sums = None if all_sets is None else (all_sets @ counts.T).T.astype(np.float64)
         for i, m in enumerate(measures):
             t = sums[:, bounds[i] : bounds[i + 1]]
-            q = None if m.sets is None else np.asarray((m.sets.T @ counts.T).T, dtype=np.float64)
+            q = None
+            if m.sets is not None and set_sums is not None:
+                q = set_sums[:, set_bounds[id(m)] : set_bounds[id(m)] + m.sets.shape[1]]
             for name, values in m.finish(t, q).items():
                 parts[i].setdefault(name, []).append(values)
     return [{k: np.concatenate(v) for k, v in p.items()} for p in parts]
