@@ -19,6 +19,7 @@ import html
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -220,17 +221,20 @@ def _validate(interface: LabelInterface, pred: dict[str, Any], checked: dict[str
     return errors
 
 
-def _import(conn: Connection, project_id: int, batch: list[dict[str, Any]], timeout: float) -> None:
-    answer = conn.post_json(
-        f"api/projects/{project_id}/import",
-        batch,
-        params={"return_task_ids": "true", "commit_to_project": "true"},
-        timeout=timeout,
-    )
+def _import(conn: Connection, project_id: int, batch: list[dict[str, Any]], timeout: float, where: str) -> int:
+    """Import one batch; returns how many tasks the server made."""
+    with conn.errors(f"importing {len(batch)} tasks into project {where}"):
+        answer = conn.post_json(
+            f"api/projects/{project_id}/import",
+            batch,
+            params={"return_task_ids": "true", "commit_to_project": "true"},
+            timeout=timeout,
+        )
     if not isinstance(answer, dict) or answer.get("task_count") != len(batch):
         raise LabelStudioError(
-            f"project {project_id}: imported {answer.get('task_count')} tasks of {len(batch)} sent; re-run to reconcile"
+            f"project {where}: the server made {answer.get('task_count')} tasks of {len(batch)} sent; re-run to reconcile"
         )
+    return len(batch)
 
 
 def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -290,54 +294,64 @@ def push(
     blind_tasks = existing_tasks(conn, blind_project.id) if blind_project else {}
 
     # Predictions: validated here, because the server accepts values that are not in the config.
+    # Prepared lazily, batch by batch, so that preparing one batch overlaps importing the last.
     predictions: dict[str, list[dict[str, Any]]] = {}
     checked: dict[str, list[str]] = {}
-    flags: dict[str, list[str]] = {}
-    latest: dict[str, Draft] = {}
-    for aid, versions in by_article.items():
-        predictions[aid] = []
-        flags[aid] = []
-        for mv, d in versions.items():
-            latest[aid] = d
-            flags[aid] = list(d.flags)
-            if d.error:
-                flags[aid].append("draft failed")
-                result.failed_drafts += 1
-                continue
-            bad = validate_labels(tax, d.labels)
-            pred = {"model_version": mv, "score": score(tax, d), "result": to_result(tax, d.labels, d.rationale, d.confidence)}
-            bad += [] if bad else _validate(interface, pred, checked)
-            if bad:
-                problem(f"article {aid!r}, model {mv}: draft not pushed as a prediction: {bad[0]}")
-                flags[aid].append("draft invalid")
-                continue
-            predictions[aid].append(pred)
+    latest = {aid: list(versions.values())[-1] for aid, versions in by_article.items()}
+    flags = {aid: list(d.flags) + (["draft failed"] if d.error else []) for aid, d in latest.items()}
+    result.failed_drafts = sum(1 for versions in by_article.values() for d in versions.values() if d.error)
+
+    def prepare(aid: str) -> list[dict[str, Any]]:
+        if aid not in predictions:
+            predictions[aid] = []
+            for mv, d in by_article[aid].items():
+                if d.error:
+                    continue
+                bad = validate_labels(tax, d.labels)
+                pred = {
+                    "model_version": mv,
+                    "score": score(tax, d),
+                    "result": to_result(tax, d.labels, d.rationale, d.confidence),
+                }
+                bad += [] if bad else _validate(interface, pred, checked)
+                if bad:
+                    problem(f"article {aid!r}, model {mv}: draft not pushed as a prediction: {bad[0]}")
+                    flags[aid].append("draft invalid")
+                    continue
+                predictions[aid].append(pred)
+        return predictions[aid]
 
     placed = {aid: False for aid in assisted_tasks} | {aid: True for aid in blind_tasks}
     strata = {aid: (d.labels.get(tax.primary) if not d.error else None) for aid, d in latest.items()}
     go_blind = assign_blind(strata, placed, blind_share, seed)  # type: ignore[arg-type]
-    blind_problem_flags = {"draft failed", "draft invalid"}
+    fresh = [aid for aid in by_article if aid not in placed]
+    new_assisted = [aid for aid in fresh if aid not in go_blind]
+    new_blind = [aid for aid in fresh if aid in go_blind]
 
-    new_assisted, new_blind = [], []
-    for aid in by_article:
-        if aid in placed:
-            continue
-        if aid in go_blind:
-            article_flags = [f for f in flags[aid] if f not in blind_problem_flags]
-            new_blind.append({"data": task_data(articles[aid], None, article_flags, blind=True), "meta": {"article_id": aid}})
-        else:
-            new_assisted.append(
-                {
-                    "data": task_data(articles[aid], latest[aid], flags[aid], blind=False),
-                    "meta": {"article_id": aid},
-                    "predictions": predictions[aid],
-                }
-            )
+    def assisted_task(aid: str) -> dict[str, Any]:
+        preds = prepare(aid)
+        return {
+            "data": task_data(articles[aid], latest[aid], flags[aid], blind=False),
+            "meta": {"article_id": aid},
+            "predictions": preds,
+        }
 
-    for batch in _batches(new_assisted, batch_size):
-        with conn.errors(f"importing {len(batch)} tasks into project {title!r}"):
-            _import(conn, project.id, batch, import_timeout)
-        result.created += len(batch)
+    def blind_task(aid: str) -> dict[str, Any]:
+        article_flags = [f for f in flags[aid] if f not in ("draft failed", "draft invalid")]
+        return {"data": task_data(articles[aid], None, article_flags, blind=True), "meta": {"article_id": aid}}
+
+    def run_imports(project_id: int, where: str, aids: list[str], build: Callable[[str], dict[str, Any]]) -> None:
+        with ThreadPoolExecutor(max_workers=1) as pool:  # one import in flight: SQLite takes one writer
+            pending = None
+            for chunk in _batches(aids, batch_size):
+                batch = [build(aid) for aid in chunk]
+                if pending is not None:
+                    result.created += pending.result()
+                pending = pool.submit(_import, conn, project_id, batch, import_timeout, where)
+            if pending is not None:
+                result.created += pending.result()
+
+    run_imports(project.id, repr(title), new_assisted, assisted_task)
     if new_blind:
         if blind_project is None:
             blind_project = _ensure_project(
@@ -352,13 +366,14 @@ def push(
                 show_overlap_first=True,
             )
             result.blind_project_id = blind_project.id
-        for batch in _batches(new_blind, batch_size):
-            with conn.errors(f"importing {len(batch)} blind tasks into project {blind_title!r}"):
-                _import(conn, blind_project.id, batch, import_timeout)
-            result.created += len(batch)
-            result.blind_created += len(batch)
+        before = result.created
+        run_imports(blind_project.id, repr(blind_title), new_blind, blind_task)
+        result.blind_created = result.created - before
 
     # New model versions on tasks that exist already (never on blind ones).
+    for aid in by_article:
+        if aid in assisted_tasks:
+            prepare(aid)
     versions = {p["model_version"] for ps in predictions.values() for p in ps}
     have = _existing_predictions(conn, project.id, versions, n_assisted) if assisted_tasks else set()
     extra = [
