@@ -201,9 +201,13 @@ class ChatClient:
     ) -> dict[str, Any]:
         """The request body for these messages in the current output mode (also used for batch files)."""
         mode = mode or self.mode
+        sent = [dict(m) for m in messages]
+        if self.settings.system_in_user and len(sent) > 1 and sent[0]["role"] == "system":
+            system = sent.pop(0)["content"]
+            sent[0] = {**sent[0], "content": f"{system}\n\n{sent[0]['content']}"}
         out: dict[str, Any] = {
             "model": self.settings.model,
-            "messages": [dict(m) for m in messages],
+            "messages": sent,
             "max_tokens": self.settings.max_tokens,
         }
         temp = self.settings.temperature if temperature is None else temperature

@@ -37,6 +37,7 @@ class LLMSettings(BaseModel):
     seed: int | None = 0
     logprobs: bool = True
     drop_schema_keywords: list[str] = Field(default_factory=list)  # JSON-schema keywords this endpoint cannot take
+    system_in_user: bool = False  # for chat templates without a system role (Gemma): prepend it to the user turn
     prices: dict[str, Price] = Field(default_factory=lambda: dict(BUILTIN_PRICES))
 
     @property

