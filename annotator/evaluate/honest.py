@@ -89,6 +89,13 @@ def _slice_value(metrics: Mapping[str, Any], slice_name: str, field: str, metric
     return f.get(metric), (f.get("ci95") or {}).get(metric)
 
 
+def _p(p: float | None, resamples: int | None) -> str:
+    """A bootstrap p cannot go below 2/(resamples + 1): at that floor, say "≤" rather than pretend."""
+    if p is not None and resamples and p <= 2 / (resamples + 1) + 1e-12:
+        return f"≤ {p:.3f}"
+    return _fmt(p)
+
+
 def _slice_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for name, a in metrics["anchoring"].items():
@@ -102,7 +109,7 @@ def _slice_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
             _fmt(ceiling.get(a["metric"]), (ceiling.get("ci95") or {}).get(a["metric"])),
             _fmt(assisted, assisted_ci),
             _fmt(a["difference"], a["ci95"]),
-            _fmt(a["p_value"]),
+            _p(a["p_value"], (metrics.get("bootstrap") or {}).get("resamples")),
         ])
     return rows
 
