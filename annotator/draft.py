@@ -75,6 +75,9 @@ class DraftSummary(BaseModel):
     requests: int = 0
     mode: str = ""
     seconds: float = 0.0
+    batch_submitted: int = 0  # articles sent in a new batch this run
+    batch_pending: int = 0  # articles waiting in submitted batches
+    requeued: int = 0  # batch lines that failed or expired, submitted again
 
     @property
     def ok(self) -> bool:
@@ -90,7 +93,8 @@ class DraftSummary(BaseModel):
             f"flags: {flagged}; output mode: {self.mode or 'n/a'}; requests sent: {self.requests}",
             f"tokens paid this run: in {self.paid.input_tokens} (cached {self.paid.cached_tokens}), out {self.paid.output_tokens}; "
             f"cost {cost}; {self.seconds:.1f} s",
-        ])
+        ] + ([f"batch: {self.batch_submitted} articles submitted, {self.batch_pending} pending, {self.requeued} re-queued; "
+              "run the same command again to collect"] if self.batch_pending or self.requeued else []))
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -238,7 +242,7 @@ class Drafter:
         self.schema = json_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
 
-    def _key(self, messages: Sequence[Mapping[str, str]], temperature: float, seed: int | None) -> str:
+    def key(self, messages: Sequence[Mapping[str, str]], temperature: float, seed: int | None) -> str:
         s = self.client.settings
         return cache_key({
             "model": s.model, "endpoint": self.options.endpoint_id or s.endpoint, "prompt": self.prompt.hash,
@@ -248,7 +252,7 @@ class Drafter:
 
     async def _call(self, messages: list[dict[str, str]], temperature: float, seed: int | None,
                     used: dict[str, Any]) -> Completion:
-        key = self._key(messages, temperature, seed)
+        key = self.key(messages, temperature, seed)
         hit = self.cache.get(key)
         if hit is not None:
             used["hits"] += 1
@@ -262,10 +266,9 @@ class Drafter:
             self.summary.mode = completion.mode
         return completion
 
-    async def _answer(self, system: str, user: str, temperature: float, seed: int | None,
+    async def _answer(self, messages: list[dict[str, str]], temperature: float, seed: int | None,
                       used: dict[str, Any]) -> tuple[dict[str, Any] | None, Completion | None, str | None]:
         """(answer, completion, error) after at most one repair round-trip."""
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         completion = await self._call(messages, temperature, seed, used)
         used["usage"] = used["usage"] + completion.usage
         try:
@@ -285,12 +288,17 @@ class Drafter:
         except ValueError as exc:
             return None, None, f"{INVALID}: still invalid after one repair: {exc} (first answer: {problem})"
 
-    async def draft(self, article: Article) -> Draft:
+    def request(self, article: Article) -> tuple[list[dict[str, str]], list[str]]:
+        """The messages for one article, and the flags its input earns (truncated, possible_injection)."""
         examples = pick_examples(article, self.pool, self.options.shots) if self.pool else []
         system = self.prompt.system_message(self.tax, examples)
         user, truncated = self.prompt.user_message(article, self.options.max_article_tokens)
         flags = (["truncated"] if truncated else []) + (["possible_injection"] if looks_like_injection(
             f"{article.title}\n{article.text}") else [])
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}], flags
+
+    async def draft(self, article: Article) -> Draft:
+        messages, flags = self.request(article)
         s = self.client.settings
         k = max(1, self.options.samples)
         temperature = s.temperature if k == 1 else max(s.temperature, 0.7)
@@ -300,7 +308,7 @@ class Drafter:
         for i in range(k):
             seed = None if s.seed is None else s.seed + i
             try:
-                answer, completion, error = await self._answer(system, user, temperature, seed, used)
+                answer, completion, error = await self._answer(messages, temperature, seed, used)
             except LLMRefused:
                 raise
             except LLMError as exc:
@@ -326,6 +334,37 @@ class Drafter:
         if not confidence:
             confidence = agreement if k > 1 else {f.name: None for f in self.tax.label_fields}
         return Draft(**base, labels=labels, rationale=rationale, confidence=confidence, error=None)
+
+
+async def _draft_all(drafter: Drafter, todo: Sequence[Article], writer: JsonlWriter, summary: DraftSummary,
+                     bar: _Progress | None) -> None:
+    """Draft `todo` with `concurrency` workers; each draft is appended and flushed as it completes."""
+    queue: asyncio.Queue[Article] = asyncio.Queue()
+    for a in todo:
+        queue.put_nowait(a)
+
+    async def worker() -> None:
+        while not queue.empty():
+            article = queue.get_nowait()
+            d = await drafter.draft(article)
+            writer.write(d)
+            if d.error:
+                summary.failed[d.error.split(":", 1)[0]] += 1
+                print(f"annotator: article {article.id}: {d.error}", file=sys.stderr)
+            else:
+                summary.drafted += 1
+                if d.usage.get("requests") == 0:
+                    summary.from_cache += 1
+            summary.flagged.update(d.flags)
+            if bar:
+                bar.step()
+
+    tasks = [asyncio.create_task(worker()) for _ in range(max(1, drafter.options.concurrency))]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
 
 
 def _done_ids(path: Path, model_version: str, prompt_hash: str, tax_hash: str) -> set[str]:
@@ -372,37 +411,12 @@ async def draft_async(articles: Iterable[Article], output: str | Path, settings:
     pool = load_examples(options.examples, {a.id: a for a in articles}, tax) if options.examples else []
     cache = AnswerCache(options.cache)
     start = time.monotonic()
-    queue: asyncio.Queue[Article] = asyncio.Queue()
-    for a in todo:
-        queue.put_nowait(a)
     bar = _Progress(len(todo), summary) if progress and todo else None
     try:
         async with ChatClient(settings) as client:
             drafter = Drafter(client, prompt, tax, options, cache, summary, pool)
             with JsonlWriter(output) as writer:
-
-                async def worker() -> None:
-                    while not queue.empty():
-                        article = queue.get_nowait()
-                        d = await drafter.draft(article)
-                        writer.write(d)
-                        if d.error:
-                            summary.failed[d.error.split(":", 1)[0]] += 1
-                            print(f"annotator: article {article.id}: {d.error}", file=sys.stderr)
-                        else:
-                            summary.drafted += 1
-                            if d.usage.get("requests") == 0:
-                                summary.from_cache += 1
-                        summary.flagged.update(d.flags)
-                        if bar:
-                            bar.step()
-
-                tasks = [asyncio.create_task(worker()) for _ in range(max(1, options.concurrency))]
-                try:
-                    await asyncio.gather(*tasks)
-                finally:
-                    for t in tasks:
-                        t.cancel()
+                await _draft_all(drafter, todo, writer, summary, bar)
             summary.mode = summary.mode or client.mode
             if client.dropped_keywords:
                 summary.mode += f" (without {', '.join(sorted(client.dropped_keywords))})"
@@ -441,8 +455,6 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
 
         raise ConfigError(f"[draft] options: {_validation_message(exc)}") from None
     if batch:
-        from annotator.llm.batch import run_batch
-
         return run_batch(articles_path, output, settings, options, on_error=on_error)
     if settings.api_key is None and settings.base_url is None:
         from annotator.llm.local import local_server, local_settings
@@ -452,3 +464,93 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
             options = options.model_copy(update={"endpoint_id": f"local:{name}", "concurrency": 1})
             return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
     return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def batch_state_path(output: str | Path) -> Path:
+    """Where submitted batches are remembered: beside the drafts file."""
+    output = Path(output)
+    return output.with_name(output.name + ".batches.json")
+
+
+async def _batch_async(articles: Sequence[Article], output: Path, settings: LLMSettings, options: DraftOptions,
+                       summary: DraftSummary) -> None:
+    from annotator.llm.batch import collect, submit
+
+    prompt, tax = load_prompt(options.prompt), load_taxonomy(options.taxonomy)
+    state_path = batch_state_path(output)
+    batches = json.loads(state_path.read_text())["batches"] if state_path.exists() else []
+    done = _done_ids(output, f"{prompt.version}@{settings.model}", prompt.hash, tax.hash)
+    pool = load_examples(options.examples, {a.id: a for a in articles}, tax) if options.examples else []
+    by_id = {a.id: a for a in articles}
+    summary.total = len(articles)
+    summary.skipped = len(done & by_id.keys())
+    cache = AnswerCache(options.cache)
+    start = time.monotonic()
+    try:
+        async with ChatClient(settings) as client:
+            drafter = Drafter(client, prompt, tax, options, cache, summary, pool)
+            temperature, seed = settings.temperature, settings.seed
+            pending, ready = [], []
+            for b in batches:
+                result = await collect(client, b["id"], b["mode"])
+                if result.pending:
+                    pending.append(b)
+                    summary.batch_pending += len(b["articles"])
+                    continue
+                for cid, completion in result.answers.items():
+                    article = by_id.get(cid)
+                    if article is None or article.id in done:
+                        continue
+                    messages, _ = drafter.request(article)
+                    cache.put(drafter.key(messages, temperature, seed), completion.model_dump(mode="json"))
+                    summary.paid = summary.paid + completion.usage
+                    ready.append(article)
+                summary.requeued += len(set(b["articles"]) - set(result.answers))
+            in_flight = {aid for b in pending for aid in b["articles"]}
+            merged = {a.id for a in ready}
+            todo = [a for a in articles if a.id not in done and a.id not in in_flight and a.id not in merged]
+            # Anything already answered in the cache (an earlier live run) needs no batch line.
+            cached = [a for a in todo if cache.get(drafter.key(drafter.request(a)[0], temperature, seed)) is not None]
+            with JsonlWriter(output) as writer:
+                await _draft_all(drafter, ready + cached, writer, summary, None)  # repairs, if any, go live
+            todo = [a for a in todo if a not in cached]
+            _save_batches(state_path, pending)  # finished batches are merged: forget them
+            if todo:
+                requests = [(a.id, client.body(drafter.request(a)[0], drafter.schema, temperature=temperature, seed=seed))
+                            for a in todo]
+                batch_id = await submit(client, requests)
+                pending.append({"id": batch_id, "mode": client.mode, "articles": [a.id for a in todo],
+                                "model_version": drafter.model_version, "submitted_at": time.time()})
+                _save_batches(state_path, pending)  # at once: a created batch is never forgotten
+                summary.batch_submitted = len(todo)
+                summary.batch_pending += len(todo)
+            summary.mode = client.mode + " (batch)"
+    finally:
+        cache.close()
+        summary.seconds = time.monotonic() - start
+
+
+def _save_batches(path: Path, batches: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"batches": batches}, indent=1))
+    tmp.replace(path)
+
+
+def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettings, options: DraftOptions, *,
+              on_error: Callable[[str], None] | None = None) -> DraftSummary:
+    """One step of a batch job: collect and merge finished batches, submit what is still missing.
+
+    Run it again until nothing is pending; failed and expired lines go into the next batch.
+    """
+    if options.samples > 1:
+        from annotator.errors import ConfigError
+
+        raise ConfigError("--samples with --batch is not supported; draft live for agreement-based confidence")
+    report = on_error or (lambda m: print(m, file=sys.stderr))
+    articles, bad = read_articles(articles_path, report)
+    summary = DraftSummary(rejected_inputs=bad)
+    asyncio.run(_batch_async(articles, Path(output), settings, options, summary))
+    return summary

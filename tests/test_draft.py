@@ -286,3 +286,40 @@ def test_embedded_local_model_drafts_one_article(tmp_path, monkeypatch, capsys):
         assert code == 1 and d.labels == {}
     pid = Path(".annotator/llama-server.pid")
     assert not pid.exists()  # the server was stopped
+
+
+def test_batch_submits_then_collects_merges_and_requeues_failed_lines(llm_env, write_articles, capsys):
+    llm_env.faults.batch_polls = 1
+    llm_env.faults.batch_fail_ids = ("art-001",)
+    llm_env.faults.batch_expire_after = 3  # of 4 lines: the last one expires unanswered
+    articles = str(write_articles(4))
+    state = Path("drafts.jsonl.batches.json")
+
+    assert run(articles, "--batch") == 0
+    assert [len(b["articles"]) for b in json.loads(state.read_text())["batches"]] == [4]
+    assert not Path("drafts.jsonl").exists() or drafts() == []
+    assert "4 articles submitted" in capsys.readouterr().out
+    assert run(articles, "--batch") == 0  # still in progress: nothing new submitted
+    assert llm_env.stats["counts"]["batches_created"] == 1
+
+    assert run(articles, "--batch") == 0  # done: 2 merged, 1 failed + 1 expired go into a new batch
+    assert sorted(d.article_id for d in drafts()) == ["art-000", "art-002"]
+    (b,) = json.loads(state.read_text())["batches"]
+    assert sorted(b["articles"]) == ["art-001", "art-003"]
+    assert "2 re-queued" in capsys.readouterr().out
+
+    llm_env.faults.batch_fail_ids = ()
+    llm_env.faults.batch_expire_after = None
+    assert run(articles, "--batch") == 0
+    assert run(articles, "--batch") == 0
+    out = drafts()
+    assert sorted(d.article_id for d in out) == [f"art-{i:03d}" for i in range(4)]  # each once
+    assert all(d.error is None and validate_labels(TAX, d.labels) == [] for d in out)
+    assert json.loads(state.read_text())["batches"] == []
+    assert llm_env.stats["chat_requests"] == 0  # everything went through the batch
+    # Batch answers are billed at half price.
+    from annotator.llm import cost, load_settings, price_for
+
+    u = out[0].usage
+    full = cost(price_for("gpt-4o-mini", load_settings({}).prices), u["input_tokens"], u["cached_tokens"], u["output_tokens"])
+    assert u["cost_usd"] == pytest.approx(full / 2)
