@@ -344,15 +344,22 @@ def calibration_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int,
         return None
     cv, rv = np.clip(conf[has], 0.0, 1.0), right[has].astype(np.float64)
     bins = np.minimum((cv * N_BINS).astype(np.int64), N_BINS - 1)
-    onehot = np.zeros((len(cv), N_BINS))
-    onehot[np.arange(len(cv)), bins] = 1
-    dense = _per_article(art[keep[has]], np.hstack([onehot, onehot * cv[:, None], onehot * rv[:, None]]), n_articles)
+    # Resamples need only (right - confidence) per bin and the count: ECE = sum_b |sum(right - conf)| / n.
+    gap = np.zeros((len(cv), N_BINS + 1))
+    gap[np.arange(len(cv)), bins] = rv - cv
+    gap[:, N_BINS] = 1
+    dense = _per_article(art[keep[has]], gap, n_articles)
+    count = np.bincount(bins, minlength=N_BINS)
+    info = {
+        "count": count,
+        "confidence": _div(np.bincount(bins, weights=cv, minlength=N_BINS), count),
+        "accuracy": _div(np.bincount(bins, weights=rv, minlength=N_BINS), count),
+    }
 
     def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
-        count, csum, rsum = t[..., :N_BINS], t[..., N_BINS : 2 * N_BINS], t[..., 2 * N_BINS :]
-        return {"ece": _div(np.abs(rsum - csum).sum(-1), count.sum(-1)), "count": count, "confidence": _div(csum, count), "accuracy": _div(rsum, count)}
+        return {"ece": _div(np.abs(t[..., :N_BINS]).sum(-1), t[..., N_BINS])}
 
-    return Measure(scored.field, int(has.sum()), dense, finish)
+    return Measure(scored.field, int(has.sum()), dense, finish, info=info)
 
 
 def label_fields(tax: Taxonomy) -> tuple[Field, ...]:

@@ -120,9 +120,9 @@ def _calibration(m: Measure, point: Mapping[str, np.ndarray], samples: Mapping[s
         {
             "lower": i / N_BINS,
             "upper": (i + 1) / N_BINS,
-            "n": int(point["count"][i]),
-            "confidence": _num(point["confidence"][i]),
-            "accuracy": _num(point["accuracy"][i]),
+            "n": int(m.info["count"][i]),
+            "confidence": _num(m.info["confidence"][i]),
+            "accuracy": _num(m.info["accuracy"][i]),
         }
         for i in range(N_BINS)
     ]
