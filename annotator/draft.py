@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from annotator.cache import AnswerCache, cache_key
-from annotator.errors import LLMError, LLMRefused, RecordError
+from annotator.errors import ConfigError, LLMError, LLMRefused, RecordError
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
 from annotator.prompt import DEFAULT_PROMPT, Example, Prompt, load_prompt
 from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
@@ -383,6 +383,8 @@ def _done_ids(path: Path, model_version: str, prompt_hash: str, tax_hash: str) -
 
 def read_articles(path: str | Path, on_error: Callable[[str], None]) -> tuple[list[Article], int]:
     """Articles in file order, first occurrence of an id wins; bad lines are reported and counted."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: no such articles file")
     bad = 0
     seen: dict[str, Article] = {}
 
@@ -451,8 +453,6 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
     try:
         options = DraftOptions.model_validate({**cfg.get("draft", {}), **{k: v for k, v in overrides.items() if v is not None}})
     except ValidationError as exc:
-        from annotator.errors import ConfigError
-
         raise ConfigError(f"[draft] options: {_validation_message(exc)}") from None
     if batch:
         return run_batch(articles_path, output, settings, options, on_error=on_error)
@@ -546,8 +546,6 @@ def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettin
     Run it again until nothing is pending; failed and expired lines go into the next batch.
     """
     if options.samples > 1:
-        from annotator.errors import ConfigError
-
         raise ConfigError("--samples with --batch is not supported; draft live for agreement-based confidence")
     report = on_error or (lambda m: print(m, file=sys.stderr))
     articles, bad = read_articles(articles_path, report)

@@ -145,6 +145,7 @@ class _State:
             self.files: dict[str, dict[str, Any]] = {}
             self.batches: dict[str, dict[str, Any]] = {}
             self.last_request: dict[str, Any] | None = None
+            self.last_by_article: dict[str, dict[str, Any]] = {}
 
     def take_token(self) -> float:
         """0 if the request may pass, else seconds until it could."""
@@ -297,6 +298,7 @@ class _Server(ThreadingHTTPServer):
                 "by_article": dict(st.by_article),
                 "events": list(st.events),
                 "last_request": st.last_request,
+                "last_by_article": dict(st.last_by_article),
             }
 
     # ----------------------------------------------------------------- answers
@@ -313,6 +315,7 @@ class _Server(ThreadingHTTPServer):
         with st.lock:
             n = st.counts["chat"] = st.counts["chat"] + 1
             st.last_request = req
+            st.last_by_article[article] = req
             script = f.scripts.get(article)
             step = None
             if script:

@@ -88,7 +88,7 @@ def test_invalid_answer_gets_one_repair_quoting_the_error(llm_env, write_article
     d = {d.article_id: d for d in drafts()}["art-001"]
     assert d.error is None and "repaired" in d.flags and validate_labels(TAX, d.labels) == []
     assert llm_env.stats["by_article"]["art-001"] == 2
-    repair = llm_env.stats["last_request"]["messages"]
+    repair = llm_env.stats["last_by_article"]["art-001"]["messages"]
     assert [m["role"] for m in repair] == ["system", "user", "assistant", "user"]
     expected = {BROKEN: "not valid JSON", TRUNCATED: "cut off", BAD_LABEL: "Definitely not a label", DUPLICATE: "duplicate"}
     assert expected[first] in repair[-1]["content"]
@@ -141,7 +141,7 @@ def test_injection_stays_inside_the_delimiters_and_is_flagged(llm_env, write_art
     d = {d.article_id: d for d in drafts()}["evil"]
     assert "possible_injection" in d.flags
     assert "possible_injection" not in {d.article_id: d for d in drafts()}["art-000"].flags
-    user = llm_env.stats["last_request"]["messages"][1]["content"]
+    user = llm_env.stats["last_by_article"]["evil"]["messages"][1]["content"]
     tags = re.findall(r"<(article-[0-9a-f]{12})>", user)
     assert tags and all(t == tags[0] for t in tags)
     opening, closing = f"<{tags[0]}>", f"</{tags[0]}>"
