@@ -113,10 +113,11 @@ def _draft_costs(path: Path) -> tuple[float | None, dict[str, int]]:
     tokens: Counter[str] = Counter()
     for d in iter_jsonl(path, Draft, on_error=lambda e: None):
         u = d.usage or {}
+        if not u.get("requests"):
+            continue
         for k in ("input_tokens", "cached_tokens", "output_tokens"):
             tokens[k] += int(u.get(k) or 0)
-        if u.get("requests"):
-            total = None if total is None or u.get("cost_usd") is None else total + float(u["cost_usd"])
+        total = None if total is None or u.get("cost_usd") is None else total + float(u["cost_usd"])
     return total, dict(tokens)
 
 
@@ -247,7 +248,7 @@ def run_demo(
                  f"  open {base}/projects/{res.project_id}/data  and log in as {summary.login}",
                  "  'Label All Tasks' opens the next task: the draft's answers are already selected and its rationale is in",
                  "  the box (the line above the fields names the draft and its confidence; a red line flags a possible",
-                 "  prompt injection or a failed draft). Correct what is wrong, then Submit (Ctrl+Enter) or Skip."]
+                 "  prompt injection or a failed draft). Correct what is wrong, then Submit (Ctrl+Enter) or Skip (Ctrl+Space)."]
         if res.blind_project_id:
             lines.append(f"  blind tasks (no draft shown, {blind_reviewers} reviewers each): project {project + ' (blind)'!r}, "
                          f"{base}/projects/{res.blind_project_id}/data")
