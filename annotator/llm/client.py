@@ -100,10 +100,10 @@ class RateGate:
         self.throttled += 1
         now = time.monotonic()
         self._resume_at = max(self._resume_at, now + (retry_after if retry_after is not None else 1.0))
-        self.interval = min(max(self.interval * 1.5, 0.01), 60.0)
+        self.interval = min(max(self.interval * 1.25, 0.01), 60.0)
 
     def speed_up(self) -> None:
-        self.interval = max(self._floor, self.interval * 0.97)
+        self.interval = max(self._floor, self.interval * 0.98)
 
 
 def _retry_after(response: Any) -> float | None:
