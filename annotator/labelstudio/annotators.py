@@ -32,6 +32,8 @@ class Annotator(BaseModel):
 
 def ensure_annotator(conn: Connection, email: str) -> Annotator:
     """The organisation member with this email, signed up through the invite link if new."""
+    if "@" not in email:
+        raise LabelStudioError(f"annotator {email!r}: Label Studio users are emails (e.g. {email}@example.org)")
     with conn.errors("listing users"):
         for u in conn.ls.users.list():
             if u.email == email:
