@@ -8,7 +8,7 @@ from fixtures_labelstudio import make_articles, make_drafts
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.annotators import post_reviews
 from annotator.labelstudio.client import find_project
-from annotator.labelstudio.config import label_config
+from annotator.labelstudio.config import label_config, to_result
 from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import existing_tasks, push
 from annotator.records import Review
@@ -163,3 +163,9 @@ def test_pull_since_only_returns_what_changed(ls_conn, project_title):
     )
     later = pull(ls_conn, tax, project_title, since=mark)
     assert [r.article_id for r in later.reviews] == [articles[1].id]
+    # An edited annotation counts as changed.
+    mark = max(r.updated_at for r in later.reviews)
+    edited = first.reviews[0]
+    ls_conn.request("PATCH", f"api/annotations/{edited.annotation_id}/", json={"result": to_result(tax, drafts[2].labels, "edited")})
+    again = pull(ls_conn, tax, project_title, since=mark)
+    assert [(r.article_id, r.rationale) for r in again.reviews] == [(articles[0].id, "edited")]
