@@ -170,7 +170,15 @@ def start(data_dir: str | Path | None = None, port: int | None = None, timeout: 
     """Start a server on 127.0.0.1 (or return the one already running for this data dir)."""
     data_dir = Path(data_dir or DEFAULT_DATA_DIR).resolve()
     running = read_state(data_dir)
-    if running and _alive(running.pid) and healthy(running.url):
+    if running and _alive(running.pid):
+        deadline = time.monotonic() + 60  # it may still be starting
+        while not healthy(running.url):
+            if time.monotonic() > deadline or not _alive(running.pid):
+                raise LabelStudioError(
+                    f"a Label Studio for {data_dir} (pid {running.pid}) runs but does not answer {running.url}/health: "
+                    f"see {running.log}, or stop it with `annotator labelstudio down --data-dir {data_dir}`"
+                )
+            time.sleep(0.5)
         return running
     template = _template(log)
     meta = json.loads((template / _TEMPLATE_META).read_text())
