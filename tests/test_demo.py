@@ -27,8 +27,6 @@ from annotator.labelstudio.push import BLIND_SUFFIX, existing_tasks
 from annotator.records import Article, Draft, GoldRecord, Review, read_jsonl
 from annotator.taxonomy import load_taxonomy, validate_labels
 
-pytestmark = [pytest.mark.slow, pytest.mark.labelstudio]
-
 TAX = load_taxonomy("oecd_aim")
 PROJECT = "demo under test"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -78,6 +76,8 @@ def _run(args: list[str]) -> tuple[int, str, str]:
 # --------------------------------------------------------------------------- failure, then resume
 
 
+@pytest.mark.slow
+@pytest.mark.labelstudio
 def test_a_stage_that_fails_is_named_with_what_to_do_and_the_next_run_finishes(runs, labelstudio) -> None:
     code, out, _ = runs["stopped"]
     assert code == 2
@@ -109,6 +109,8 @@ def test_a_stage_that_fails_is_named_with_what_to_do_and_the_next_run_finishes(r
         assert summary["outputs"][key] in out and Path(summary["outputs"][key]).exists()
 
 
+@pytest.mark.slow
+@pytest.mark.labelstudio
 def test_articles_are_the_samples_and_are_listed(runs) -> None:
     articles = read_jsonl(runs["out"] / "articles.jsonl", Article)
     assert sorted(a.id for a in articles) == sorted(GOLD)
@@ -117,6 +119,8 @@ def test_articles_are_the_samples_and_are_listed(runs) -> None:
         assert a.id in out and a.title in out
 
 
+@pytest.mark.slow
+@pytest.mark.labelstudio
 def test_drafts_are_valid_and_paid_once(runs) -> None:
     drafts = read_jsonl(runs["out"] / "drafts.jsonl", Draft)
     assert sorted(d.article_id for d in drafts) == sorted(GOLD)
@@ -125,6 +129,8 @@ def test_drafts_are_valid_and_paid_once(runs) -> None:
     assert runs["fake"].stats["answered"] == len(GOLD)
 
 
+@pytest.mark.slow
+@pytest.mark.labelstudio
 def test_label_studio_holds_one_task_per_article_with_a_blind_slice(runs, ls_conn) -> None:
     project = find_project(ls_conn, PROJECT)
     blind_project = find_project(ls_conn, PROJECT + BLIND_SUFFIX)
@@ -136,6 +142,8 @@ def test_label_studio_holds_one_task_per_article_with_a_blind_slice(runs, ls_con
     assert {drafts[a].labels[TAX.primary] for a in blind} == {d.labels[TAX.primary] for d in drafts.values()}
 
 
+@pytest.mark.slow
+@pytest.mark.labelstudio
 def test_reviews_are_two_per_assisted_task_and_three_per_blind_one(runs) -> None:
     reviews = read_jsonl(runs["out"] / "reviews.jsonl", Review)
     by_article: dict[str, list[Review]] = defaultdict(list)
@@ -155,6 +163,8 @@ def test_reviews_are_two_per_assisted_task_and_three_per_blind_one(runs) -> None
     assert agree / len(reviews) > 0.6
 
 
+@pytest.mark.slow
+@pytest.mark.labelstudio
 def test_eval_report_scores_the_drafts_against_the_reviews(runs) -> None:
     out = runs["out"]
     metrics = json.loads((out / "report" / "metrics.json").read_text())
@@ -171,6 +181,8 @@ def test_eval_report_scores_the_drafts_against_the_reviews(runs) -> None:
     assert (out / "report" / "summary.md").read_text().startswith("## Eval")
 
 
+@pytest.mark.slow
+@pytest.mark.labelstudio
 def test_gold_splits_hold_every_article_as_the_lead_decided(runs) -> None:
     out, stdout = runs["out"], runs["finished"][1]
     lead = re.search(r"policy: lead \((\S+) decides", stdout).group(1)
@@ -190,6 +202,8 @@ def test_gold_splits_hold_every_article_as_the_lead_decided(runs) -> None:
     assert "Agreement" in (out / "gold" / "README.md").read_text() or "agreement" in (out / "gold" / "README.md").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.labelstudio
 def test_a_second_run_resumes_and_makes_nothing_twice(runs, ls_conn) -> None:
     out = runs["out"]
     before = {name: (out / "gold" / f"{name}.jsonl").read_bytes() for name in ("train", "validation", "test")}
@@ -214,6 +228,8 @@ def test_a_second_run_resumes_and_makes_nothing_twice(runs, ls_conn) -> None:
 # --------------------------------------------------------------------------- what an annotator sees
 
 
+@pytest.mark.slow
+@pytest.mark.labelstudio
 def test_an_annotator_sees_the_draft_preselected_and_a_blind_task_without_it(env, work: Path, labelstudio, ls_conn) -> None:
     """Open tasks in headless Chromium, logged in as the demo prints; save what it shows."""
     from playwright.sync_api import sync_playwright
@@ -274,3 +290,36 @@ def test_an_annotator_sees_the_draft_preselected_and_a_blind_task_without_it(env
             assert "Draft " not in body and drafts[blind_id].rationale[:40] not in body
         finally:
             browser.close()
+
+
+# --------------------------------------------------------------------------- demo-down
+
+
+def test_demo_down_ends_a_leftover_model_server_and_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed outright leaves the embedded model server and its pid file; `demo --down` ends it."""
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".annotator").mkdir()
+    pid_file = tmp_path / ".annotator" / "llama-server.pid"
+    # Stands in for `python -m llama_cpp.server ...` (same command line marker, no model needed).
+    leftover = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", "llama_cpp.server"])
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        pid_file.write_text(str(bystander.pid))  # a recycled pid naming something else is left alone
+        code, out, _ = _run(["--down", "--labelstudio-dir", str(tmp_path / "ls")])
+        assert code == 0 and "embedded model server: not running" in out and "was not running" in out
+        assert bystander.poll() is None and not pid_file.exists()
+
+        pid_file.write_text(str(leftover.pid))
+        code, out, _ = _run(["--down", "--labelstudio-dir", str(tmp_path / "ls")])
+        assert code == 0 and "embedded model server: stopped a leftover one" in out
+        assert leftover.wait(timeout=10) is not None and not pid_file.exists()
+        assert bystander.poll() is None
+    finally:
+        for p in (leftover, bystander):
+            if p.poll() is None:
+                os.kill(p.pid, 15)
+                p.wait()
