@@ -385,6 +385,9 @@ def _closing(s: DemoSummary, echo: Echo) -> None:
     skipped_review = next((st for st in s.stages if st.name == "simulated review" and st.status == "skipped"), None)
     if s.failed:
         echo(f"the demo stopped at stage '{s.failed.name}' (see above); run it again to pick up where it stopped")
+    elif not s.ok:
+        names = ", ".join(repr(st.name) for st in s.stages if st.status == "problems")
+        echo(f"the loop ran to the end, but {names} reported problems (see above): exit code 1")
     elif skipped_review:
         echo("after reviewing in the browser, run the same command again: it pulls your reviews, evaluates and exports")
     else:
