@@ -45,5 +45,5 @@ test: install browser
 	$(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-clean:
+clean: demo-down
 	rm -rf $(VENV) .annotator .pytest_cache .ruff_cache
