@@ -62,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     summary = run_demo(
         args.out, simulate_review=args.simulate_review, project=args.project, labelstudio_dir=args.labelstudio_dir,
-        taxonomy=args.taxonomy, blind_share=args.blind_share, blind_reviewers=args.blind_reviewers, model=args.model,
+        blind_share=args.blind_share, blind_reviewers=args.blind_reviewers, model=args.model,
         base_url=args.base_url, config=args.config, on_error=lambda msg: print(msg, file=sys.stderr),
     )
     return summary.exit_code
@@ -78,7 +78,6 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
                                              ".annotator/labelstudio; without it LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY win when set)")
     p.add_argument("--blind-share", type=float, default=0.1, help="share of articles reviewed blind (default: 0.1)")
     p.add_argument("--blind-reviewers", type=int, default=3, help="reviewers per blind task (default: 3)")
-    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
     p.add_argument("--model", help="model name (default: as `annotator draft`)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL; with no key and no URL, "
                                       "the embedded local model)")
