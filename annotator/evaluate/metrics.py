@@ -231,9 +231,10 @@ def _set_codes(ref: list[Any], cand: list[Any], code: Mapping[Any, int]) -> tupl
 
     Label sets repeat a lot, so each distinct one is encoded once.
     """
-    index: dict[tuple[Any, ...], int] = {}
-    ids_r = np.fromiter((index.setdefault(tuple(vs), len(index)) for vs in ref), dtype=np.int64, count=len(ref))
-    ids_c = np.fromiter((index.setdefault(tuple(vs), len(index)) for vs in cand), dtype=np.int64, count=len(cand))
+    keys = list(map(tuple, chain(ref, cand)))
+    index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    ids = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
+    ids_r, ids_c = ids[: len(ref)], ids[len(ref) :]
     distinct = np.zeros((len(index), len(code)), dtype=bool)
     for vs, k in index.items():
         distinct[k, [code[v] for v in vs]] = True
