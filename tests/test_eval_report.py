@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -56,7 +58,11 @@ def test_eval_writes_the_three_files_and_escapes_untrusted_text(tmp_path: Path) 
     assert "<script" not in html.lower() and "<img" not in html
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; Robot" in html  # the title is shown, as text
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
-    assert html.count("<svg") >= len(TAX.single_fields) and "http" not in html.split("<body>")[1].replace("http://www.w3.org/2000/svg", "")
+    assert "http" not in html.split("<body>")[1].replace("http://www.w3.org/2000/svg", "")  # self-contained
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert len(svgs) >= len(TAX.single_fields) + len(TAX.multi_fields) + 1  # confusion, F1 bars, reliability
+    for svg in svgs:
+        ElementTree.fromstring(svg)  # well-formed, so browsers draw it
     summary = (out / "summary.md").read_text()
     assert f"| {PRIMARY} | 40 | accuracy | 0.750 [" in summary
 
