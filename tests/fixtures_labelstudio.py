@@ -21,7 +21,7 @@ from annotator.taxonomy import Taxonomy
 @pytest.fixture(scope="session")
 def labelstudio(tmp_path_factory: pytest.TempPathFactory) -> server.ServerState:
     data_dir = tmp_path_factory.mktemp("labelstudio")
-    state = server.start(data_dir, log=print)
+    state = server.start(data_dir, log=print, tie_to_parent=True)
     yield state
     server.stop(data_dir)
 

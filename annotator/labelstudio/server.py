@@ -166,8 +166,27 @@ def _alive(pid: int) -> bool:
     return b"label-studio" in cmdline or b"label_studio" in cmdline
 
 
-def start(data_dir: str | Path | None = None, port: int | None = None, timeout: float = 180, log=print) -> ServerState:
-    """Start a server on 127.0.0.1 (or return the one already running for this data dir)."""
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started us dies (Linux), so that a test
+    session killed before its teardown leaves no server behind."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start(
+    data_dir: str | Path | None = None,
+    port: int | None = None,
+    timeout: float = 180,
+    log=print,
+    tie_to_parent: bool = False,
+) -> ServerState:
+    """Start a server on 127.0.0.1 (or return the one already running for this data dir).
+
+    `tie_to_parent` stops the server when the calling process dies (tests); without it the
+    server outlives the command that started it (`annotator labelstudio up`).
+    """
     data_dir = Path(data_dir or DEFAULT_DATA_DIR).resolve()
     running = read_state(data_dir)
     if running and _alive(running.pid):
@@ -206,6 +225,7 @@ def start(data_dir: str | Path | None = None, port: int | None = None, timeout: 
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped as one, outlives `annotator labelstudio up`
+            preexec_fn=_die_with_parent if tie_to_parent else None,
         )
     deadline = time.monotonic() + timeout
     while not healthy(url):
