@@ -62,12 +62,13 @@ def _ls_bin() -> Path:
 def ensure_installed(log=print) -> Path:
     """Install label-studio==VERSION into its own venv on first use; return the executable."""
     exe = _ls_bin()
-    if exe.exists():
+    if exe.exists() and list(venv_dir().glob(f"lib/python*/site-packages/label_studio-{VERSION}.dist-info")):
         return exe
     log(f"installing label-studio {VERSION} into {venv_dir()} (first use, a few minutes)")
     venv_dir().parent.mkdir(parents=True, exist_ok=True)
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv_dir())], check=True)
+        if not (venv_dir() / "bin" / "pip").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv_dir())], check=True)
         subprocess.run([str(venv_dir() / "bin" / "pip"), "install", "-q", f"label-studio=={VERSION}"], check=True)
     except subprocess.CalledProcessError as exc:
         raise LabelStudioError(f"could not install label-studio {VERSION} into {venv_dir()}: {exc}") from None
