@@ -79,8 +79,8 @@ def _run(args: list[str]) -> tuple[int, str, str]:
 @pytest.mark.slow
 @pytest.mark.labelstudio
 def test_a_stage_that_fails_is_named_with_what_to_do_and_the_next_run_finishes(runs, labelstudio) -> None:
-    code, out, _ = runs["stopped"]
-    assert code == 2
+    code, out, err = runs["stopped"]
+    assert code == 2 and "sk-wrong-key" not in out + err
     assert "stage 'draft' failed" in out and "OPENAI_API_KEY" in out.split("stage 'draft' failed")[1]
     assert "run the demo again" in out
     assert "the demo stopped at stage 'draft'" in out
