@@ -519,6 +519,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rpm", type=float)
     p.add_argument("--burst", type=float)
     p.add_argument("--error-rate", type=float, default=0.0)
+    p.add_argument("--fail-first", type=int, default=0, help="answer the first N chat requests 500")
+    p.add_argument("--rate-limit-first", type=int, default=0, help="answer the first N chat requests 429")
+    p.add_argument("--retry-after", type=float, default=0.2, help="seconds announced by those 429s")
+    p.add_argument("--drop-first", type=int, default=0, help="close the connection of the first N chat requests")
+    p.add_argument("--batch-polls", type=int, default=1, help="polls a batch answers in_progress before it completes")
     p.add_argument("--broken-rate", type=float, default=0.0)
     p.add_argument("--truncated-rate", type=float, default=0.0)
     p.add_argument("--bad-label-rate", type=float, default=0.0)
@@ -534,7 +539,8 @@ def main(argv: list[str] | None = None) -> None:
                     broken_rate=args.broken_rate, truncated_rate=args.truncated_rate, bad_label_rate=args.bad_label_rate,
                     duplicate_rate=args.duplicate_rate, reject_json_schema=args.reject_json_schema,
                     reject_keywords=tuple(args.reject_keyword), logprobs=args.logprobs, api_key=args.api_key,
-                    model=args.model)
+                    model=args.model, fail_first=args.fail_first, rate_limit_first=args.rate_limit_first,
+                    retry_after=args.retry_after, drop_first=args.drop_first, batch_polls=args.batch_polls)
     if args.scripts:
         with open(args.scripts, encoding="utf-8") as fh:
             faults.scripts = json.load(fh)
