@@ -195,10 +195,10 @@ def _h_plots(r: EvalReport) -> str:
     for name, f in r.metrics["fields"].items():
         if f["kind"] == "single" and f["n"]:
             conf = f["confusion"]
-            plots.append(svg.heatmap([_label(v) for v in conf["labels"]], conf["matrix"], f"{name}: confusion (rows review, columns draft)"))
+            plots.append(svg.heatmap([_label(v) for v in conf["labels"]], conf["matrix"], f"{name}: confusion matrix"))
         elif f["kind"] == "multi" and f["n"]:
-            rows = [(v, d["f1"], *(d["ci95"]["f1"] or [None, None])) for v, d in f["per_label"].items()]
-            plots.append(svg.hbars(rows, f"{name}: F1 per value", note=f"{name}: F1 per value (support = reviews with it)"))
+            rows = [(f"{v} ({d['support']})", d["f1"], *(d["ci95"]["f1"] or [None, None])) for v, d in f["per_label"].items()]
+            plots.append(svg.hbars(rows, f"{name}: F1 per value (reviews with it), 95% intervals"))
     for name, c in r.metrics["calibration"].items():
         plots.append(svg.reliability(c["bins"], f"{name}: reliability (ECE {fmt(c['ece'])})"))
     titled = "".join(f"<figure>{p}</figure>" for p in plots)

@@ -32,15 +32,19 @@ def _short(s: str, n: int = 28) -> str:
 def heatmap(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str, row_title: str = "review", col_title: str = "draft") -> str:
     """Confusion matrix: rows shaded by share of the row, counts in the cells."""
     k = len(labels)
-    cell, left, top = 46, 170, 120
-    body = [_text(left + k * cell / 2, 14, col_title, "middle", 'font-weight="bold"'), _text(12, top - 8, row_title, "start", 'font-weight="bold"')]
+    cell, left, top = 46, 200, 140
+    body = [
+        _text(4, 14, title, "start", 'font-weight="bold"'),
+        _text(left + k * cell / 2, 34, col_title, "middle", 'font-weight="bold"'),
+        _text(4, top - 8, row_title, "start", 'font-weight="bold"'),
+    ]
     for j, lab in enumerate(labels):
         x = left + j * cell + cell / 2
         body.append(f'<text transform="translate({x:.1f},{top - 6}) rotate(-45)" {FONT}>{escape(_short(lab, 22))}</text>')
     for i, row in enumerate(matrix):
         total = sum(row) or 1
         y = top + i * cell
-        body.append(_text(left - 6, y + cell / 2 + 4, _short(labels[i], 26), "end"))
+        body.append(_text(left - 6, y + cell / 2 + 4, _short(labels[i], 30), "end"))
         for j, v in enumerate(row):
             share = v / total
             fill = f"rgba(31,119,180,{0.08 + 0.85 * share:.3f})" if v else "#f6f6f6"
@@ -48,21 +52,21 @@ def heatmap(labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str, 
             body.append(f'<rect x="{left + j * cell}" y="{y}" width="{cell}" height="{cell}" fill="{fill}"{stroke}/>')
             color = "#fff" if share > 0.55 else "#222"
             body.append(_text(left + j * cell + cell / 2, y + cell / 2 + 4, str(v), "middle", f'fill="{color}"'))
-    return _svg(left + k * cell + 20, top + k * cell + 10, body, title)
+    return _svg(max(left + k * cell + 20, 7 * len(title)), top + k * cell + 10, body, title)
 
 
 def hbars(rows: Sequence[tuple[str, float | None, float | None, float | None]], title: str, note: str = "") -> str:
     """Horizontal bars on [0, 1] with 95% interval whiskers: (label, value, low, high)."""
-    left, width, bar, gap = 230, 300, 14, 6
+    left, width, bar, gap = 290, 300, 14, 6
     height = 30 + len(rows) * (bar + gap) + 20
-    body = [_text(left, 16, note or title, "start", 'font-weight="bold"')]
+    body = [_text(4, 16, note or title, "start", 'font-weight="bold"')]
     for t in (0, 0.5, 1):
         x = left + t * width
         body.append(f'<line x1="{x}" y1="24" x2="{x}" y2="{height - 18}" stroke="#ddd"/>')
         body.append(_text(x, height - 4, f"{t:g}", "middle"))
     for i, (label, value, lo, hi) in enumerate(rows):
         y = 28 + i * (bar + gap)
-        body.append(_text(left - 6, y + bar - 3, _short(label, 36), "end"))
+        body.append(_text(left - 6, y + bar - 3, _short(label, 46), "end"))
         if value is None:
             body.append(_text(left + 4, y + bar - 3, "undefined", "start", 'fill="#888"'))
             continue
@@ -75,8 +79,9 @@ def hbars(rows: Sequence[tuple[str, float | None, float | None, float | None]], 
 
 def reliability(bins: Sequence[dict], title: str) -> str:
     """Reliability diagram: accuracy per confidence bin against the diagonal of perfect calibration."""
-    size, pad = 260, 40
+    size, pad, top = 260, 40, 30
     body = [
+        _text(4, 14, title, "start", 'font-weight="bold"'),
         f'<rect x="{pad}" y="10" width="{size}" height="{size}" fill="none" stroke="#999"/>',
         f'<line x1="{pad}" y1="{10 + size}" x2="{pad + size}" y2="10" stroke="#aaa" stroke-dasharray="4 3"/>',
         _text(pad + size / 2, size + 40, "stated confidence", "middle"),
@@ -94,4 +99,5 @@ def reliability(bins: Sequence[dict], title: str) -> str:
         body.append(f'<rect x="{x + 1:.1f}" y="{10 + size - h:.1f}" width="{w - 2:.1f}" height="{h:.1f}" fill="#4c8bc0" opacity="0.8"><title>n={int(b["n"])}</title></rect>')
         cy = 10 + size - b["confidence"] * size
         body.append(f'<circle cx="{x + w / 2:.1f}" cy="{cy:.1f}" r="3" fill="#d62728"/>')
-    return _svg(pad + size + 20, size + 50, body, title)
+    inner = "".join(body[1:])
+    return _svg(max(pad + size + 20, 7 * len(title)), size + 50 + top, [body[0], f'<g transform="translate(0,{top})">{inner}</g>'], title)
