@@ -245,6 +245,7 @@ def test_sigkill_then_rerun_finishes_only_what_is_missing(llm_env, write_article
     assert llm_env.stats["chat_requests"] <= 40 + 4
 
 
+@pytest.mark.slow
 def test_the_key_is_written_nowhere(llm_env, write_articles, tmp_path):
     llm_env.faults.scripts = {"art-001": [BROKEN, BAD_LABEL], "art-002": [HTTP_500] * 3}
     Path("annotator.toml").write_text(FAST)
