@@ -134,3 +134,4 @@ def test_a_429_slows_every_worker(fake_openai):
     assert len(results) == 30 and stats["answered"] == 30
     assert elapsed >= 2.8  # the limit was respected: 30 requests at 10/s
     assert stats["counts"].get("status:429", 0) <= 30  # at most one rejection per answer, not a storm
+    assert client.gate.throttled == stats["counts"]["status:429"] and client.gate.interval > 0  # one shared pace
