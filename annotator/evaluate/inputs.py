@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from annotator.errors import ConfigError, RecordError
+from annotator.evaluate.gcpause import paused_gc
 from annotator.records import Article, Draft, GoldRecord, Review, iter_jsonl
 from annotator.taxonomy import Taxonomy, validate_labels
 
@@ -55,15 +56,16 @@ def read_labelled(path: str | Path, model: type[R], tax: Taxonomy, report: Calla
     def bad(exc: RecordError) -> None:
         report(str(exc))
 
-    for record in iter_jsonl(path, model, on_error=bad):
-        if getattr(record, "error", None):
+    with paused_gc():
+        for record in iter_jsonl(path, model, on_error=bad):
+            if getattr(record, "error", None):
+                out.append(record)
+                continue
+            problems = check(record.labels)
+            if problems:
+                report(f"{path}: article {record.article_id}: {'; '.join(problems)} (skipped)")
+                continue
             out.append(record)
-            continue
-        problems = check(record.labels)
-        if problems:
-            report(f"{path}: article {record.article_id}: {'; '.join(problems)} (skipped)")
-            continue
-        out.append(record)
     return out
 
 

@@ -18,6 +18,7 @@ from scipy import stats
 from annotator.evaluate.align import Pair, align
 from annotator.evaluate.alt_test import DEFAULT_EPSILON
 from annotator.evaluate.bootstrap import bootstrap, ci95
+from annotator.evaluate.gcpause import gc_paused
 from annotator.evaluate.honest import add_honest
 from annotator.evaluate.metrics import (
     ERROR,
@@ -268,6 +269,7 @@ def worst_disagreements(
 # --------------------------------------------------------------------------- evaluate
 
 
+@gc_paused
 def evaluate(
     drafts: Iterable[Draft],
     reviews: Iterable[Review | GoldRecord],
