@@ -74,6 +74,9 @@ def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log")
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", LOCAL_MODEL,
            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(LOCAL_CONTEXT),
            "--chat_format", "gemma",  # the GGUF carries no chat template; llama-2's would be guessed
+           # Keeping logits for every prompt token (the server's default, for logprobs) copies
+           # 262k floats per token: gigabytes and most of the time for a 2,500-token prompt.
+           "--logits_all", "False",
            "--n_threads", str(os.cpu_count() or 2), "--verbose", "False"]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -135,6 +138,7 @@ def local_settings(settings: LLMSettings, url: str, name: str, *, model_given: b
         # llama.cpp unrolls maxLength into one grammar rule per character and refuses 1200 of them;
         # max_tokens bounds the rationale instead.
         "drop_schema_keywords": sorted({*settings.drop_schema_keywords, "maxLength"}),
-        "system_in_user": True,  # Gemma has no system role; llama-cpp-python's gemma format would drop it
+        "system_in_user": True,
+        "logprobs": False,  # off with logits_all; confidence comes from --samples agreement, or stays null  # Gemma has no system role; llama-cpp-python's gemma format would drop it
         "prices": {**settings.prices, name: Price(input=0.0, cached_input=0.0, output=0.0)},
     })
