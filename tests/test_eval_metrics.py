@@ -6,6 +6,7 @@ package (nominal alpha), NLTK's agreement module (alpha with MASI distance).
 
 from __future__ import annotations
 
+import gc
 import random
 
 import krippendorff
@@ -252,3 +253,15 @@ def test_rationale_accepted_and_edit_similarity() -> None:
     text = evaluate(drafts, reviews, TAX, n_boot=20).metrics["fields"]["rationale"]
     assert text["accepted_as_is"] == 0.5  # whitespace differences do not count as an edit
     assert text["edit_similarity"] == pytest.approx((1 + 0.75) / 2)  # 2*LCS/total words: 2*3/8
+
+
+def test_intervals_do_not_depend_on_the_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resamples are drawn in chunks to bound memory; the chunking must not change a single draw."""
+    from annotator.evaluate import bootstrap
+
+    drafts, reviews = _random_pairs(6, n=150)
+    whole = evaluate(drafts, reviews, TAX, n_boot=120, seed=4).metrics["fields"]
+    monkeypatch.setattr(bootstrap, "CHUNK_ELEMENTS", 150 * 7)  # 7 resamples per chunk
+    chunked = evaluate(drafts, reviews, TAX, n_boot=120, seed=4).metrics["fields"]
+    assert chunked == whole
+    assert gc.isenabled()  # scoring pauses the garbage collector, and switches it back on
