@@ -97,6 +97,10 @@ def test_without_a_blind_slice_the_report_says_so(tmp_path: Path) -> None:
     summary = (tmp_path / "summary.md").read_text()
     assert "No blind slice: every reviewer saw the draft" in summary
     assert "time saved by drafts: not measured" in summary
+    # said once, not once per field, and no empty blind-against-assisted plot
+    assert not [line for line in summary.splitlines() if line.startswith("- ") and "no blind reviews" in line]
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("No blind slice") == 1 and "model–reviewer agreement, 95% intervals" not in html
 
 
 def test_a_gold_file_eval_has_no_review_sections(tmp_path: Path) -> None:

@@ -172,7 +172,14 @@ def _intro(metrics: Mapping[str, Any]) -> str:
     return text
 
 
+def _has_blind(metrics: Mapping[str, Any]) -> bool:
+    return bool((metrics.get("slices") or {}).get("blind"))
+
+
 def _notes(metrics: Mapping[str, Any]) -> list[str]:
+    """Per-field anchoring notes; without a blind slice the intro already says it once for all fields."""
+    if not _has_blind(metrics):
+        return []
     return [f"{name}: {a['note']}" for name, a in metrics["anchoring"].items() if a.get("note")]
 
 
@@ -232,7 +239,7 @@ def honest_html(metrics: Mapping[str, Any]) -> str:
         f"<p>{_md_inline(_intro(metrics))}</p>"
         + _html_table(SLICE_HEADER, _slice_rows(metrics))
         + notes
-        + f"<figure>{blind_vs_assisted_svg(metrics)}</figure>"
+        + (f"<figure>{blind_vs_assisted_svg(metrics)}</figure>" if _has_blind(metrics) else "")
         + f"<p><b>Time:</b> {escape(time_saved_sentence(metrics['lead_time']))}.</p>"
         + f"<h3>Could the model replace a reviewer? (alternative annotator test, blind reviews, ε = {_eps(metrics)})</h3>"
         + _html_table(ALT_HEADER, _alt_rows(metrics))
