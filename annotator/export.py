@@ -15,14 +15,13 @@ import json
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from annotator.errors import ConfigError, TaxonomyError
-from annotator.records import Article, GoldRecord, Review, iter_jsonl, write_jsonl
+from annotator.records import Article, GoldRecord, Review, iter_jsonl, newer_key, write_jsonl
 from annotator.splits import (
     NEAR_DATE_DAYS,
     NEAR_DATE_THRESHOLD,
@@ -74,21 +73,6 @@ def is_completed(review: Review) -> bool:
     return not review.skipped and not extra.get("was_cancelled") and not extra.get("cancelled")
 
 
-def _when(review: Review) -> datetime | None:
-    if not review.updated_at:
-        return None
-    try:
-        stamp = datetime.fromisoformat(review.updated_at)
-    except ValueError:
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)  # naive stamps are taken as UTC
-
-
-def _sort_key(review: Review) -> tuple[bool, datetime | str]:
-    stamp = _when(review)
-    return (stamp is not None, stamp or "")
-
-
 def _canon(tax: Taxonomy, labels: Mapping[str, Any]) -> dict[str, Any]:
     """Labels in a comparable form: multi fields as a tuple in taxonomy order."""
     out: dict[str, Any] = {}
@@ -111,9 +95,9 @@ def latest_per_annotator(reviews: Sequence[Review]) -> list[Review]:
     by_person: dict[str, Review] = {}
     for i, r in enumerate(reviews):
         key = r.annotator or f"#{i}"
-        if key not in by_person or _sort_key(r) >= _sort_key(by_person[key]):
+        if key not in by_person or newer_key(r) >= newer_key(by_person[key]):
             by_person[key] = r
-    return sorted(by_person.values(), key=_sort_key)
+    return sorted(by_person.values(), key=newer_key)
 
 
 def _conflict(tax: Taxonomy, reviews: Sequence[Review], policy: str, reason: str, fields: Iterable[str]) -> Conflict:
@@ -198,8 +182,8 @@ def adjudicate(tax: Taxonomy, reviews: Sequence[Review], policy: str, leads: Ite
         if by_leads:
             return _unanimous(tax, by_leads, reviews, "lead", "the leads' reviews disagree")
         return _unanimous(tax, reviews, reviews, "lead", "reviewers disagree and no lead has reviewed")
-    top = _sort_key(reviews[-1])
-    tied = [r for r in reviews if _sort_key(r) == top] if top[0] else list(reviews)
+    top = newer_key(reviews[-1])
+    tied = [r for r in reviews if newer_key(r) == top] if top[0] else list(reviews)
     return _unanimous(tax, tied, reviews, "latest", "disagreeing reviews with no distinct latest updated_at")
 
 
@@ -210,7 +194,7 @@ def gold_record(tax: Taxonomy, decision: Decision, article: Article, *, policy: 
     """A gold line: labels, the article it labels, and where the labels came from."""
     reviews = decision.reviews
     stamps = sorted(r.updated_at for r in reviews if r.updated_at)
-    versions = [r.model_version for r in sorted(reviews, key=_sort_key) if r.model_version]
+    versions = [r.model_version for r in sorted(reviews, key=newer_key) if r.model_version]
     return GoldRecord(
         article_id=decision.article_id,
         labels=decision.labels,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,6 +72,26 @@ class GoldRecord(_Record):
     article_id: str
     labels: dict[str, LabelValue] = Field(default_factory=dict)
     rationale: str | None = None
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def newer_key(record: BaseModel) -> tuple[bool, datetime]:
+    """Sort key for "which of two reviews of one article is newer", shared by eval and export.
+
+    Compares `updated_at` as instants (naive stamps taken as UTC), not as strings, so stamps
+    written with different offsets order correctly; a record without a readable stamp is older
+    than any with one.
+    """
+    stamp = getattr(record, "updated_at", None)
+    try:
+        when = datetime.fromisoformat(stamp) if stamp else None
+    except ValueError:
+        when = None
+    if when is None:
+        return (False, _EPOCH)
+    return (True, when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
 R = TypeVar("R", bound=BaseModel)

@@ -114,3 +114,14 @@ def test_review_validates_as_gold() -> None:
     gold = GoldRecord.model_validate(review.model_dump())
     assert gold.labels == {"classification": "AI hazard"}
     assert gold.task_id == 7
+
+
+def test_newer_review_is_decided_by_instant_not_by_string() -> None:
+    from annotator.records import newer_key
+
+    # 09:30 at +02:00 is 07:30 UTC: earlier than 08:00Z, although it sorts later as a string.
+    east = Review(article_id="a", annotator="x", updated_at="2026-01-01T09:30:00+02:00")
+    utc = Review(article_id="a", annotator="x", updated_at="2026-01-01T08:00:00Z")
+    undated = Review(article_id="a", annotator="x")
+    assert max([utc, east], key=newer_key) is utc
+    assert max([undated, east], key=newer_key) is east

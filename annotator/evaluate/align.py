@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, NamedTuple
 
-from annotator.records import Draft, GoldRecord, LabelValue, Review
+from annotator.records import Draft, GoldRecord, LabelValue, Review, newer_key
 
 _NO_CONFIDENCE: Mapping[str, float | None] = {}
 
@@ -66,7 +66,7 @@ def _last_by_key(records: Iterable[Any], key: Any) -> tuple[dict[Any, Any], int]
         k = key(r)
         if k in out:
             dupes += 1
-            if (getattr(r, "updated_at", None) or "") < (getattr(out[k], "updated_at", None) or ""):
+            if newer_key(r) < newer_key(out[k]):
                 continue
         out[k] = r
     return out, dupes
