@@ -10,7 +10,7 @@ from fake_openai_server import FakeOpenAIServer
 from fixtures_llm import FAKE_KEY
 
 from annotator.errors import LLMError, LLMRefused
-from annotator.llm import ChatClient, LLMSettings, Price, cost, load_settings, price_for
+from annotator.llm import ChatClient, LLMSettings, Price, answer_json, cost, load_settings, price_for
 from annotator.taxonomy import draft_model, json_schema, load_taxonomy
 
 TAX = load_taxonomy("oecd_aim")
@@ -135,3 +135,11 @@ def test_a_429_slows_every_worker(fake_openai):
     assert elapsed >= 2.8  # the limit was respected: 30 requests at 10/s
     assert stats["counts"].get("status:429", 0) <= 30  # at most one rejection per answer, not a storm
     assert client.gate.throttled == stats["counts"]["status:429"] and client.gate.interval > 0  # one shared pace
+
+
+def test_an_answer_with_a_raw_line_break_in_a_string_still_parses():
+    # What the embedded Gemma 3 270M wrote for 7 of the 26 samples (the string ends with a raw newline).
+    text = '{"classification": "AI incident", "rationale": "damage to property.\n" ,"severity": "AI incident"}'
+    assert answer_json(text) == {"classification": "AI incident", "rationale": "damage to property.\n", "severity": "AI incident"}
+    with pytest.raises(ValueError):
+        answer_json('{"rationale": "cut off')

@@ -349,7 +349,11 @@ class ChatClient:
 
 
 def answer_json(text: str) -> Any:
-    """Parse an answer, tolerating a Markdown code fence around it (plain mode)."""
+    """Parse an answer, tolerating a Markdown code fence around it (plain mode).
+
+    Raw line breaks and tabs inside strings are accepted (`strict=False`): small local models
+    end rationales with one, the grammar lets it through, and the meaning is not in doubt.
+    """
     stripped = text.strip()
     fence = re.match(r"^```(?:json)?\s*\n(.*)\n```$", stripped, re.DOTALL)
-    return json.loads(fence.group(1) if fence else stripped)
+    return json.loads(fence.group(1) if fence else stripped, strict=False)
