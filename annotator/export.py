@@ -23,6 +23,9 @@ from pydantic import BaseModel, Field, ValidationError
 from annotator.errors import ConfigError, TaxonomyError
 from annotator.records import Article, GoldRecord, Review, iter_jsonl, newer_key, write_jsonl
 from annotator.splits import (
+    NAMES_COSINE,
+    NAMES_MIN_SHARED,
+    NAMES_WORD_FLOOR,
     NEAR_DATE_DAYS,
     NEAR_DATE_THRESHOLD,
     SPLITS,
@@ -455,7 +458,8 @@ def _data_card(manifest: Mapping[str, Any], tax: Taxonomy, metrics_lines: list[s
         f"Split {'/'.join(str(round(manifest['split'][s] * 100)) for s in SPLITS)} (train/validation/test), seed "
         f"{manifest['seed']}, stratified by `{tax.primary}`; near-duplicates (same URL, same text, or the same story "
         f"with content-word Jaccard >= {STORY_THRESHOLD}, or >= {NEAR_DATE_THRESHOLD} when published within "
-        f"{NEAR_DATE_DAYS} days of each other) stay in one split.",
+        f"{NEAR_DATE_DAYS} days of each other, or at least {NAMES_MIN_SHARED} shared names and figures with cosine "
+        f">= {NAMES_COSINE} and word Jaccard >= {NAMES_WORD_FLOOR}) stay in one split.",
         "",
         *table,
         "",
@@ -472,8 +476,8 @@ def _data_card(manifest: Mapping[str, Any], tax: Taxonomy, metrics_lines: list[s
         "",
         "## Known limits",
         "",
-        "- Near-duplicates are found by word overlap: a translation or a retelling in other words of a story "
-        "already in another split is not caught.",
+        "- Near-duplicates are found by word and name overlap: a translation without shared names or figures, "
+        "or a retelling in other words and names, of a story already in another split is not caught.",
         "- Splits stay stable across exports only when exporting into the same folder (its `manifest.json` "
         "holds the assignments); a new seed or split ratio splits afresh.",
         "- Reviewers saw the model's draft unless a task was blind, so labels lean towards the drafts "
@@ -631,7 +635,8 @@ def export(
         "seed": seed,
         "split": dict(ratios),
         "similarity": {"threshold": STORY_THRESHOLD, "near_date_threshold": NEAR_DATE_THRESHOLD,
-                       "near_date_days": NEAR_DATE_DAYS},
+                       "near_date_days": NEAR_DATE_DAYS, "names_min_shared": NAMES_MIN_SHARED,
+                       "names_cosine": NAMES_COSINE, "names_word_floor": NAMES_WORD_FLOOR},
         "formats": list(formats),
         "sources": {
             "reviews": {"path": str(reviews_path), "sha256": _sha256(reviews_path)},
