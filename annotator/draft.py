@@ -457,13 +457,25 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
     if batch:
         return run_batch(articles_path, output, settings, options, on_error=on_error)
     if settings.api_key is None and settings.base_url is None:
-        from annotator.llm.local import local_server, local_settings
+        from annotator.llm.local import LOCAL_MODEL, local_server, local_settings
 
-        with local_server() as (url, name):
-            settings = local_settings(settings, url, name, model_given=model is not None)
-            options = options.model_copy(update={"endpoint_id": f"local:{name}", "concurrency": 1})
+        options = options.model_copy(update={"endpoint_id": f"local:{LOCAL_MODEL}", "concurrency": 1})
+        settings = local_settings(settings, "http://127.0.0.1/not-started", LOCAL_MODEL, model_given=model is not None)
+        if _all_drafted(articles_path, output, settings.model, options):
+            # Nothing to send (a re-run): starting and stopping the server would only cost seconds.
+            return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
+        with local_server() as (url, _):
+            settings = settings.model_copy(update={"base_url": url})
             return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
     return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
+
+
+def _all_drafted(articles_path: str | Path, output: str | Path, model: str, options: DraftOptions) -> bool:
+    """Whether `output` already holds every article under this model and prompt (bad lines are reported later)."""
+    prompt, tax = load_prompt(options.prompt), load_taxonomy(options.taxonomy)
+    done = _done_ids(Path(output), f"{prompt.version}@{model}", prompt.hash, tax.hash)
+    articles, _ = read_articles(articles_path, lambda message: None)
+    return all(a.id in done for a in articles)
 
 
 # --------------------------------------------------------------------------- batch

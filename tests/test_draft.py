@@ -287,6 +287,11 @@ def test_embedded_local_model_drafts_one_article(tmp_path, monkeypatch, capsys):
         assert code == 1 and d.labels == {}
     pid = Path(".annotator/llama-server.pid")
     assert not pid.exists()  # the server was stopped
+    log = Path(".annotator/llama-server.log").read_bytes()
+    assert log  # the server logs as it starts
+    # A re-run with every article drafted sends nothing, so it starts no server.
+    assert run("articles.jsonl", "-o", "drafts.jsonl") == 0
+    assert drafts() == [d] and Path(".annotator/llama-server.log").read_bytes() == log
 
 
 def test_batch_submits_then_collects_merges_and_requeues_failed_lines(llm_env, write_articles, capsys):
