@@ -15,6 +15,7 @@ from typing import Any
 
 from annotator.evaluate.alt_test import DEFAULT_EPSILON, alt_tests
 from annotator.evaluate.anchoring import anchoring, blind_coverage, lead_time, time_saved_sentence
+from annotator.evaluate.tables import fmt, md_table
 from annotator.records import Draft, GoldRecord, Review
 from annotator.taxonomy import Taxonomy
 
@@ -74,14 +75,6 @@ def kappa_notes(fields: Mapping[str, Any], scope: str = "") -> list[str]:
 # --------------------------------------------------------------------------- shared pieces
 
 
-def _fmt(value: float | None, ci: Sequence[float | None] | None = None, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if ci and ci[0] is not None and ci[1] is not None:
-        return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-    return f"{value:.{digits}f}"
-
-
 def _slice_value(metrics: Mapping[str, Any], slice_name: str, field: str, metric: str, fallback: float | None) -> tuple[float | None, Any]:
     f = (((metrics.get("slices") or {}).get(slice_name) or {}).get("fields") or {}).get(field)
     if not f:
@@ -93,7 +86,7 @@ def _p(p: float | None, resamples: int | None) -> str:
     """A bootstrap p cannot go below 2/(resamples + 1): at that floor, say "≤" rather than pretend."""
     if p is not None and resamples and p <= 2 / (resamples + 1) + 1e-12:
         return f"≤ {p:.3f}"
-    return _fmt(p)
+    return fmt(p)
 
 
 def _slice_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
@@ -105,10 +98,10 @@ def _slice_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
         rows.append([
             name,
             a["metric"],
-            _fmt(blind, blind_ci),
-            _fmt(ceiling.get(a["metric"]), (ceiling.get("ci95") or {}).get(a["metric"])),
-            _fmt(assisted, assisted_ci),
-            _fmt(a["difference"], a["ci95"]),
+            fmt(blind, blind_ci),
+            fmt(ceiling.get(a["metric"]), (ceiling.get("ci95") or {}).get(a["metric"])),
+            fmt(assisted, assisted_ci),
+            fmt(a["difference"], a["ci95"]),
             _p(a["p_value"], (metrics.get("bootstrap") or {}).get("resamples")),
         ])
     return rows
@@ -133,7 +126,7 @@ def _chance_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
             if f.get("kind") != "single" or not f.get("n"):
                 continue
             ci = f.get("ci95") or {}
-            rows.append([name, label, str(f["n"]), *(_fmt(f.get(k), ci.get(k)) for k in ("accuracy", "cohen_kappa", "gwet_ac1", "pabak"))])
+            rows.append([name, label, str(f["n"]), *(fmt(f.get(k), ci.get(k)) for k in ("accuracy", "cohen_kappa", "gwet_ac1", "pabak"))])
     return rows
 
 
@@ -147,7 +140,7 @@ def _alt_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
             rows.append([name, "0", "–", "–", f"not run: {t['missing']}"])
             continue
         verdict = "passed" if t["passed"] else "failed"
-        rows.append([name, str(t["annotators"]), _fmt(t["winning_rate"], digits=2), _fmt(t["advantage_probability"], digits=2), verdict + (f" ({t['note']})" if t.get("note") else "")])
+        rows.append([name, str(t["annotators"]), fmt(t["winning_rate"], digits=2), fmt(t["advantage_probability"], digits=2), verdict + (f" ({t['note']})" if t.get("note") else "")])
     return rows
 
 
@@ -186,11 +179,6 @@ def _notes(metrics: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- markdown
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows])
-
-
 def honest_markdown(metrics: Mapping[str, Any]) -> str:
     """summary.md's leading section; empty for a gold-file eval (no reviews, blind or not)."""
     if "anchoring" not in metrics:
@@ -198,13 +186,13 @@ def honest_markdown(metrics: Mapping[str, Any]) -> str:
     parts = [
         "## Blind (unassisted) agreement first",
         _intro(metrics),
-        _md_table(SLICE_HEADER, _slice_rows(metrics)),
+        md_table(SLICE_HEADER, _slice_rows(metrics)),
         "\n".join(f"- {n}" for n in _notes(metrics)),
         f"**Time:** {time_saved_sentence(metrics['lead_time'])}.",
         f"### Could the model replace a reviewer? (alternative annotator test, blind reviews, ε = {_eps(metrics)})",
-        _md_table(ALT_HEADER, _alt_rows(metrics)),
+        md_table(ALT_HEADER, _alt_rows(metrics)),
         "### Chance-robust agreement (single fields)",
-        _md_table(CHANCE_HEADER, _chance_rows(metrics)),
+        md_table(CHANCE_HEADER, _chance_rows(metrics)),
     ]
     return "\n\n".join(p for p in parts if p)
 

@@ -19,18 +19,10 @@ from annotator.evaluate import svg
 from annotator.evaluate.honest import honest_html, honest_markdown
 from annotator.evaluate.metrics import MULTI_METRICS, SINGLE_METRICS, TEXT_METRICS
 from annotator.evaluate.report import EvalReport
+from annotator.evaluate.tables import fmt, md_table
 
 HEADLINE = {"single": "accuracy", "multi": "micro_f1", "text": "edit_similarity"}
 COLUMNS = {"single": tuple(SINGLE_METRICS), "multi": MULTI_METRICS, "text": TEXT_METRICS}
-
-
-def fmt(value: float | None, ci: list[float | None] | None = None) -> str:
-    """`0.83 [0.80, 0.86]`, or `–` where a metric is undefined."""
-    if value is None:
-        return "–"
-    if ci and ci[0] is not None and ci[1] is not None:
-        return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-    return f"{value:.3f}"
 
 
 def _label(v: Any) -> str:
@@ -77,12 +69,6 @@ def _kind_tables(fields: Mapping[str, Any]) -> list[tuple[str, list[str], list[l
     return out
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
     """Cells are escaped here; the only markup allowed through is our own <br> and **FAIL**."""
 
@@ -106,12 +92,12 @@ def _md_head(r: EvalReport) -> str:
         f"## Eval: {m['taxonomy']['name']} v{m['taxonomy']['version']}\n\n"
         f"{c['pairs']} draft–review pairs on {c['articles']} articles; {m['errors']['n']} failed drafts (scored as disagreement); "
         f"{c['skipped']} skipped reviews; 95% intervals from {m['bootstrap']['resamples']} bootstrap resamples of articles "
-        f"(seed {m['bootstrap']['seed']}). {verdict}\n\n" + _md_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(m))
+        f"(seed {m['bootstrap']['seed']}). {verdict}\n\n" + md_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(m))
     )
 
 
 def _md_all(r: EvalReport) -> str:
-    parts = [f"### {t}\n\n{_md_table(h, rows)}" for t, h, rows in _kind_tables(r.metrics["fields"])]
+    parts = [f"### {t}\n\n{md_table(h, rows)}" for t, h, rows in _kind_tables(r.metrics["fields"])]
     return "\n\n".join(parts)
 
 
@@ -119,7 +105,7 @@ def _md_human(r: EvalReport) -> str:
     h = r.metrics.get("human_agreement")
     if not h:
         return ""
-    parts = [f"### {t}\n\n{_md_table(hd, rows)}" for t, hd, rows in _kind_tables(h["fields"])]
+    parts = [f"### {t}\n\n{md_table(hd, rows)}" for t, hd, rows in _kind_tables(h["fields"])]
     return f"## Reviewer–reviewer agreement (the ceiling)\n\n{h['n_pairs']} reviewer pairs on {h['n_articles']} articles.\n\n" + "\n\n".join(parts)
 
 
@@ -139,7 +125,7 @@ def _md_compare(r: EvalReport) -> str:
     return (
         f"## Compared with the baseline drafts\n\n{cmp['difference']}, on {cmp['n_pairs']} pairs. McNemar on `{mc['field']}`: "
         f"baseline alone right {mc['baseline_only_right']}, candidate alone right {mc['candidate_only_right']}, p = {fmt(mc['p_value'])}.\n\n"
-        + _md_table(["field", "metric", "baseline", "candidate", "difference [95% CI]"], _compare_rows(cmp))
+        + md_table(["field", "metric", "baseline", "candidate", "difference [95% CI]"], _compare_rows(cmp))
     )
 
 
