@@ -210,11 +210,12 @@ def load_examples(path: str | Path, articles: Mapping[str, Article], tax: Taxono
 class _Progress:
     """One stderr line every couple of seconds (rewritten in place on a terminal)."""
 
-    def __init__(self, total: int, summary: DraftSummary, stream: Any = sys.stderr) -> None:
-        self.total, self.summary, self.stream = total, summary, stream
+    def __init__(self, total: int, summary: DraftSummary, stream: Any = None) -> None:
+        # sys.stderr looked up now, not when the module was imported: it may have been replaced since
+        self.total, self.summary, self.stream = total, summary, stream or sys.stderr
         self.start = self.last = time.monotonic()
         self.done = 0
-        self.tty = getattr(stream, "isatty", lambda: False)()
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
 
     def step(self, force: bool = False) -> None:
         self.done += 1
