@@ -91,12 +91,14 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 def cmd_export(args: argparse.Namespace) -> int:
     from annotator.export import export
+    from annotator.prompt import load_prompt
 
+    formats = [x.strip() for x in args.format.split(",") if x.strip()]
     summary = export(
         args.reviews, args.articles, args.output,
         taxonomy=args.taxonomy, policy=args.policy, leads=[x.strip() for x in args.leads.split(",") if x.strip()],
-        split=args.split, seed=args.seed, formats=[x.strip() for x in args.format.split(",") if x.strip()],
-        prompt=args.prompt, eval_path=args.eval, on_error=lambda msg: print(msg, file=sys.stderr),
+        split=args.split, seed=args.seed, formats=formats,
+        prompt=load_prompt(args.prompt) if "chat" in formats else None, eval_path=args.eval, on_error=lambda msg: print(msg, file=sys.stderr),
     )
     print(summary.describe())
     return 0 if summary.ok else 1

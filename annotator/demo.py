@@ -324,11 +324,12 @@ def run_demo(
             r.status, r.detail = "skipped", "no completed reviews yet: nothing to export"
             return
         from annotator.export import export
+        from annotator.prompt import load_prompt
 
         # Where reviewers disagree the lead decides: with simulated reviews, the first simulated reviewer.
         leads = [_reviewers(1)[0].name] if simulate_review else []
         s = export(paths["reviews"], paths["articles"], paths["gold"], taxonomy=tax, policy="lead" if leads else "majority",
-                   leads=leads, eval_path=paths["metrics"] if paths["metrics"].exists() else None, on_error=report)
+                   leads=leads, prompt=load_prompt(), eval_path=paths["metrics"] if paths["metrics"].exists() else None, on_error=report)
         r.status = "done" if s.ok else "problems"
         r.detail = (f"policy: {f'lead ({leads[0]} decides where reviewers disagree)' if leads else 'majority'}\n"
                     + s.describe())

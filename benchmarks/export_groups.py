@@ -16,8 +16,8 @@ import random
 import sys
 import time
 
+from annotator.export.splits import assign_splits, near_duplicate_groups
 from annotator.records import Article
-from annotator.splits import assign_splits, near_duplicate_groups
 
 
 def corpus(n: int, seed: int = 0) -> list[Article]:

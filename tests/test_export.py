@@ -15,8 +15,7 @@ import pytest
 
 from annotator.cli import main
 from annotator.export import Conflict, Decision, adjudicate, export
-from annotator.records import Article, Review
-from annotator.splits import (
+from annotator.export.splits import (
     SPLITS,
     STORY_THRESHOLD,
     assign_splits,
@@ -26,6 +25,8 @@ from annotator.splits import (
     similar_pairs,
     story_tokens,
 )
+from annotator.prompt import load_prompt
+from annotator.records import Article, Review
 from annotator.taxonomy import draft_model, json_schema, load_taxonomy
 
 TAX = load_taxonomy("oecd_aim")
@@ -163,6 +164,8 @@ def run_export(tmp_path: Path, articles: list[dict[str, object]], reviews: list[
     r = write_jsonl(tmp_path / "reviews.jsonl", reviews)
     problems: list[str] = []
     kwargs.setdefault("formats", ["jsonl"])
+    if "chat" in kwargs["formats"]:  # type: ignore[operator]
+        kwargs.setdefault("prompt", load_prompt("incident@v1"))
     summary = export(r, a, tmp_path / out, on_error=problems.append, **kwargs)  # type: ignore[arg-type]
     return summary, problems
 

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from annotator.ingest import read_articles
-from annotator.records import Article
-from annotator.splits import (
+from annotator.export.splits import (
     NAMES_COMMON_MIN,
     NAMES_COSINE,
     NAMES_MIN_SHARED,
@@ -22,6 +20,8 @@ from annotator.splits import (
     story_names,
     story_tokens,
 )
+from annotator.ingest import read_articles
+from annotator.records import Article
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 SAMPLES = Path(__file__).resolve().parents[1] / "annotator" / "samples" / "articles"
