@@ -88,6 +88,7 @@ def test_multi_field_anchoring_shows_as_higher_micro_f1() -> None:
     assert entry["ci95"][0] > 0 < entry["difference"]
 
 
+@pytest.mark.slow
 def test_lead_time_ratio_interval_covers_the_simulated_ratio() -> None:
     # Lead times are log-normal with medians 60 s (assisted) and 120 s (blind) times each reviewer's
     # speed; reviewers are drawn alike in both slices, so the true ratio of medians is 0.5.
