@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from annotator.cache import AnswerCache, cache_key
-from annotator.errors import ConfigError, LLMError, LLMRefused, RecordError
+from annotator.errors import ConfigError, LLMError, LLMRefused, LLMUnavailable, RecordError
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
 from annotator.prompt import DEFAULT_PROMPT, Example, Prompt, load_prompt
 from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
@@ -312,9 +312,10 @@ class Drafter:
                 answer, completion, error = await self._answer(messages, temperature, seed, used)
             except LLMRefused:
                 raise
+            except LLMUnavailable as exc:
+                answer, completion, error = None, None, f"{UNAVAILABLE}: {exc}"
             except LLMError as exc:
-                reason = UNAVAILABLE if "gave up" in str(exc) else REFUSED
-                answer, completion, error = None, None, f"{reason}: {exc}"
+                answer, completion, error = None, None, f"{REFUSED}: {exc}"
             if answer is not None and completion is not None:
                 answers.append((answer, completion))
             elif error:

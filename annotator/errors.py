@@ -45,6 +45,13 @@ class LLMRefused(LLMError):
     """The endpoint refuses every request (401/403/404: key, access, URL or model): stop the run."""
 
 
+class LLMUnavailable(LLMError):
+    """The endpoint kept failing (timeouts, 5xx, 429, dropped connections) until the retries ran out.
+
+    Unlike a plain `LLMError` (this one request was refused, e.g. a 400), trying again later may work.
+    """
+
+
 class LabelStudioError(AnnotatorError):
     """Label Studio is unreachable, refused a request, or holds something unexpected."""
 

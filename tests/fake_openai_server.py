@@ -37,7 +37,7 @@ from typing import Any
 
 # Scripted answers: a dict is sent as JSON; these strings are special, any other string is sent raw.
 VALID, BROKEN, TRUNCATED, BAD_LABEL, DUPLICATE = "valid", "broken", "truncated", "bad_label", "duplicate"
-HTTP_500, HTTP_429, DROP = "http:500", "http:429", "drop"
+HTTP_500, HTTP_429, HTTP_400, DROP = "http:500", "http:429", "http:400", "drop"
 
 
 @dataclass
@@ -346,6 +346,8 @@ class _Server(ThreadingHTTPServer):
             return out(-1, "")
         if step == HTTP_500 or (live and roll < f.error_rate):
             return out(500, "The server had an error while processing your request.")
+        if step == HTTP_400:  # this one request refused, as a content filter refuses an article
+            return out(400, "The request was rejected by the content filter.")
         if step == HTTP_429:
             return out(429, "Rate limit reached for requests", self._retry_headers(f.retry_after))
         if step == DROP:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_openai_server import BAD_LABEL, BROKEN, DUPLICATE, HTTP_500, TRUNCATED, VALID
+from fake_openai_server import BAD_LABEL, BROKEN, DUPLICATE, HTTP_400, HTTP_500, TRUNCATED, VALID
 from fixtures_llm import FAKE_KEY
 
 from annotator.cli import main
@@ -121,6 +121,18 @@ def test_server_errors_fail_one_article_and_a_rerun_finishes_it(llm_env, write_a
     assert run(str(articles)) == 0
     final = [d for d in drafts() if d.article_id == "art-002"]
     assert final[-1].error is None and llm_env.stats["chat_requests"] == 3 + 3 + 1
+
+
+def test_a_refused_article_is_told_from_an_unavailable_endpoint(llm_env, write_articles, capsys):
+    # A 400 for one article (a content filter) is that article refused, not the endpoint down: no retries.
+    Path("annotator.toml").write_text(FAST)
+    llm_env.faults.scripts = {"art-001": [HTTP_400], "art-002": [HTTP_500] * 3}
+    assert run(str(write_articles(3))) == 1
+    by_id = {d.article_id: d for d in drafts()}
+    assert by_id["art-001"].error.startswith("refused: 400") and by_id["art-002"].error.startswith("unavailable: gave up")
+    assert by_id["art-000"].error is None
+    assert "refused 1" in capsys.readouterr().out
+    assert llm_env.stats["chat_requests"] == 1 + 1 + 3
 
 
 def test_random_500s_and_429s_lose_nothing(llm_env, write_articles):

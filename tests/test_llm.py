@@ -9,7 +9,7 @@ import pytest
 from fake_openai_server import FakeOpenAIServer
 from fixtures_llm import FAKE_KEY
 
-from annotator.errors import LLMError, LLMRefused
+from annotator.errors import LLMRefused, LLMUnavailable
 from annotator.llm import ChatClient, LLMSettings, Price, answer_json, cost, load_settings, price_for
 from annotator.taxonomy import draft_model, json_schema, load_taxonomy
 
@@ -79,7 +79,7 @@ def test_5xx_and_dropped_connections_are_retried(fake_openai):
 
 def test_timeouts_are_retried_then_given_up(fake_openai):
     fake_openai.faults.latency = 1.0
-    with pytest.raises(LLMError, match="gave up after 2 attempts: timeout"):
+    with pytest.raises(LLMUnavailable, match="gave up after 2 attempts: timeout"):
         ask(settings(fake_openai, timeout=0.3, max_attempts=2, backoff_cap=0.1))
 
 
@@ -123,6 +123,7 @@ def test_logprobs_come_back_when_the_endpoint_has_them(fake_openai):
     assert c.logprobs and "".join(t for t, _ in c.logprobs) == c.text
 
 
+@pytest.mark.slow
 def test_a_429_slows_every_worker(fake_openai):
     """10 requests a second allowed, 8 workers: the shared gate keeps rejected requests few."""
     fake_openai.faults.rpm = 600

@@ -27,7 +27,7 @@ import openai
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from annotator.errors import LLMError, LLMRefused
+from annotator.errors import LLMError, LLMRefused, LLMUnavailable
 from annotator.llm.config import LLMSettings, OutputMode
 from annotator.llm.pricing import cost, price_for
 
@@ -317,7 +317,8 @@ class ChatClient:
         temperature: float | None = None,
         seed: int | None = None,
     ) -> Completion:
-        """One answer for `messages`; raises `LLMError` when the endpoint refuses or keeps failing."""
+        """One answer for `messages`; raises `LLMRefused` (every request will fail), `LLMUnavailable`
+        (kept failing until the retries ran out) or `LLMError` (this request was refused)."""
         attempts = failures = 0
 
         def stop(state: RetryCallState) -> bool:  # adapting to the endpoint is not a failure
@@ -335,7 +336,7 @@ class ChatClient:
                         failures += not exc.adapting
                         raise
         except _Retryable as exc:
-            raise LLMError(f"gave up after {failures} attempts: {exc}") from None
+            raise LLMUnavailable(f"gave up after {failures} attempts: {exc}") from None
         finally:
             self.retries += max(0, attempts - 1)
         raise AssertionError("unreachable")
