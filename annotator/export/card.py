@@ -8,15 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from annotator.export.splits import (
-    NAMES_COSINE,
-    NAMES_MIN_SHARED,
-    NAMES_WORD_FLOOR,
-    NEAR_DATE_DAYS,
-    NEAR_DATE_THRESHOLD,
-    SPLITS,
-    STORY_THRESHOLD,
-)
+from annotator.export.splits import SPLITS
 from annotator.taxonomy import Taxonomy
 
 MIN_EXAMPLES = 10  # fewer examples of a label in a split than this, and a per-label score there means little
@@ -70,6 +62,7 @@ def data_card(manifest: Mapping[str, Any], tax: Taxonomy, metrics_lines: list[st
     src = manifest["sources"]
     totals = manifest["totals"]
     prompt = manifest.get("prompt")
+    sim = manifest["similarity"]
     lines = [
         f"# Gold data: {tax.title or tax.name}",
         "",
@@ -92,9 +85,9 @@ def data_card(manifest: Mapping[str, Any], tax: Taxonomy, metrics_lines: list[st
         "",
         f"Split {'/'.join(str(round(manifest['split'][s] * 100)) for s in SPLITS)} (train/validation/test), seed "
         f"{manifest['seed']}, stratified by `{tax.primary}`; near-duplicates (same URL, same text, or the same story "
-        f"with content-word Jaccard >= {STORY_THRESHOLD}, or >= {NEAR_DATE_THRESHOLD} when published within "
-        f"{NEAR_DATE_DAYS} days of each other, or at least {NAMES_MIN_SHARED} shared names and figures with cosine "
-        f">= {NAMES_COSINE} and word Jaccard >= {NAMES_WORD_FLOOR}) stay in one split.",
+        f"with content-word Jaccard >= {sim['threshold']}, or >= {sim['near_date_threshold']} when published within "
+        f"{sim['near_date_days']} days of each other, or at least {sim['names_min_shared']} shared names and figures with cosine "
+        f">= {sim['names_cosine']} and word Jaccard >= {sim['names_word_floor']}) stay in one split.",
         "",
         *table,
         "",
