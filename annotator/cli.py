@@ -141,11 +141,18 @@ def cmd_draft(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from annotator.errors import ConfigError
     from annotator.evaluate import evaluate, load_thresholds, write_report
     from annotator.evaluate.inputs import read_labelled, read_titles
+    from annotator.evaluate.model import schema
     from annotator.records import Draft, GoldRecord, Review
     from annotator.taxonomy import load_taxonomy
 
+    if args.schema:
+        print(json.dumps(schema(), indent=2))
+        return 0
+    if not args.drafts or not (args.reviews or args.gold):
+        raise ConfigError("eval needs --drafts and one of --reviews or --gold (or --schema alone)")
     tax = load_taxonomy(args.taxonomy)
     thresholds = load_thresholds(args.thresholds, tax) if args.thresholds else None
     bad: list[str] = []
@@ -163,11 +170,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     for path in write_report(result, args.output):
         print(path)
-    gate = result.metrics["thresholds"]
-    for check in (gate or {}).get("checks", []):
-        if not check["passed"]:
-            value = "not measured" if check["value"] is None else f"{check['value']:.3f}"
-            print(f"threshold missed: {check['field']}.{check['metric']} = {value} < {check['minimum']:g}", file=sys.stderr)
+    gate = result.metrics.thresholds
+    for check in gate.checks if gate else []:
+        if not check.passed:
+            value = "not measured" if check.value is None else f"{check.value:.3f}"
+            print(f"threshold missed: {check.field}.{check.metric} = {value} < {check.minimum:g}", file=sys.stderr)
     if bad:
         print(f"{len(bad)} input line(s) rejected; the eval ran on the rest", file=sys.stderr)
     return 0 if result.passed and not bad else 1
@@ -175,8 +182,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("eval", help="measure model-reviewer agreement: metrics.json, summary.md, report.html")
-    p.add_argument("--drafts", required=True, help="drafts file (from `annotator draft`)")
-    ref = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--drafts", help="drafts file (from `annotator draft`); required unless --schema")
+    ref = p.add_mutually_exclusive_group()
     ref.add_argument("--reviews", help="reviews file (from `annotator pull`)")
     ref.add_argument("--gold", help="gold file (records with article_id, labels, rationale; fields a record lacks are not scored)")
     p.add_argument("-o", "--output", default="report", help="report folder (default: report)")
@@ -190,6 +197,7 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--alt-epsilon", type=float, default=0.2,
         help="alternative annotator test margin: 0.2 expert reviewers, 0.15 skilled, 0.1 crowd (default: 0.2; see the README)",
     )
+    p.add_argument("--schema", action="store_true", help="print metrics.json's JSON Schema and exit")
     p.set_defaults(func=cmd_eval)
 
 

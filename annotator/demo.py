@@ -313,8 +313,11 @@ def run_demo(
         result = evaluate(drafts, reviews, tax, n_boot=bootstrap, titles=read_titles(paths["articles"], reject))
         write_report(result, paths["report"].parent)
         r.status = "problems" if bad else "done"
-        acc = (result.metrics["fields"].get(tax.primary) or {}).get("accuracy")
-        blind = ((result.metrics.get("slices") or {}).get("blind") or {}).get("fields", {}).get(tax.primary, {}).get("accuracy")
+        primary = result.metrics.fields.get(tax.primary)
+        acc = primary.metric("accuracy") if primary else None
+        blind_slice = result.metrics.blind()
+        blind_primary = blind_slice.fields.get(tax.primary) if blind_slice else None
+        blind = blind_primary.metric("accuracy") if blind_primary else None
         r.detail = (f"{paths['report']} (and metrics.json, summary.md): {tax.primary} accuracy of the drafts against the "
                     f"reviews {acc if acc is None else round(acc, 3)}"
                     + ("" if blind is None else f", on blind reviews only {round(blind, 3)}"))

@@ -87,7 +87,7 @@ def child(folder: Path, n_boot: int, taxonomy: str) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"bootstrap": n_boot, "read_s": t1 - t0, "evaluate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0,
                       "cpu_s": usage.ru_utime + usage.ru_stime - cpu0, "read_cpu_s": read_cpu, "peak_rss_mb": usage.ru_maxrss / 1024,
-                      "pairs": report.metrics["counts"]["pairs"]}))
+                      "pairs": report.metrics.counts.pairs}))
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/honest_speed.py [--articles 100000] [--blind-share 0.1] [--bootstrap 1000]
 
 Simulates drafts and reviews for every field of the OECD taxonomy (20 reviewers; blind articles
-get 3 reviewers, the others 1), then times `add_honest` once with the blind slice and once with
+get 3 reviewers, the others 1), then times `honest_figures` once with the blind slice and once with
 every review marked assisted (what `annotator eval` adds when nobody pushed a blind slice), and
 prints wall and CPU time (the CPU figure is the one to compare on a shared machine) and the
 process's peak RSS (mostly the simulated records themselves).
@@ -16,7 +16,7 @@ import random
 import resource
 import time
 
-from annotator.evaluate.honest import add_honest
+from annotator.evaluate.honest import honest_figures
 from annotator.records import Draft, GoldRecord
 from annotator.simulate import SimulatedReviewer, noisy_labels, simulate_reviews
 from annotator.taxonomy import load_taxonomy
@@ -46,16 +46,14 @@ def main() -> None:
     n_blind = sum(r.blind for r in reviews)
     print(f"simulated {args.articles} articles, {len(reviews)} reviews ({n_blind} blind) in {t1 - t0:.1f} s")
 
-    metrics: dict = {"fields": {}, "slices": {"blind": {}}, "warnings": []}
     t, c = time.perf_counter(), time.process_time()
-    add_honest(metrics, tax, drafts, reviews, n_boot=args.bootstrap)
-    print(f"add_honest with the blind slice, {args.bootstrap} resamples: {time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU")
+    honest_figures(tax, drafts, reviews, n_boot=args.bootstrap)
+    print(f"honest_figures with the blind slice, {args.bootstrap} resamples: {time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU")
 
     assisted = [r.model_copy(update={"blind": False}) for r in reviews]
-    metrics = {"fields": {}, "slices": {}, "warnings": []}
     t, c = time.perf_counter(), time.process_time()
-    add_honest(metrics, tax, drafts, assisted, n_boot=args.bootstrap)
-    print(f"add_honest without a blind slice: {time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU")
+    honest_figures(tax, drafts, assisted, n_boot=args.bootstrap)
+    print(f"honest_figures without a blind slice: {time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -66,7 +66,7 @@ def _nltk_masi_alpha(ref_sets, cand_sets) -> float:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_single_field_metrics_match_sklearn_and_krippendorff(seed: int) -> None:
     drafts, reviews = _random_pairs(seed)
-    fields = evaluate(drafts, reviews, TAX, n_boot=50).metrics["fields"]
+    fields = evaluate(drafts, reviews, TAX, n_boot=50).metrics.model_dump(mode="json")["fields"]
     for name in ("kind", "grade"):
         y_rev = [r.labels[name] or NONE for r in reviews]
         y_mod = [d.labels[name] or NONE for d in drafts]
@@ -89,7 +89,7 @@ def test_single_field_metrics_match_sklearn_and_krippendorff(seed: int) -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_multi_field_metrics_match_sklearn_and_nltk(seed: int) -> None:
     drafts, reviews = _random_pairs(seed)
-    got = evaluate(drafts, reviews, TAX, n_boot=50).metrics["fields"]["tags"]
+    got = evaluate(drafts, reviews, TAX, n_boot=50).metrics.model_dump(mode="json")["fields"]["tags"]
     ref_sets = [r.labels["tags"] for r in reviews]
     cand_sets = [d.labels["tags"] for d in drafts]
     used = sorted({t for s in ref_sets + cand_sets for t in s})
@@ -120,7 +120,7 @@ def test_masi_alpha_with_many_distinct_sets_matches_nltk_and_has_a_sane_interval
         drafts.append(Draft(article_id=str(i), labels={"k": "x", "tags": guess}))
         reviews.append(Review(article_id=str(i), labels={"k": "x", "tags": truth}))
     assert len({tuple(r.labels["tags"]) for r in reviews} | {tuple(d.labels["tags"]) for d in drafts}) > 512
-    got = field_metrics(align(drafts, reviews).pairs, tax, n_boot=300)["tags"]
+    got = field_metrics(align(drafts, reviews).pairs, tax, n_boot=300)["tags"].model_dump(mode="json")
     alpha = got["krippendorff_alpha_masi"]
     assert alpha == pytest.approx(_nltk_masi_alpha([r.labels["tags"] for r in reviews], [d.labels["tags"] for d in drafts]), abs=1e-6)
     lo, hi = got["ci95"]["krippendorff_alpha_masi"]
@@ -133,7 +133,7 @@ def test_bootstrap_interval_is_the_percentile_interval_of_article_resamples() ->
     drafts, reviews = _random_pairs(3, n=120)
     reviews += [Review(article_id=r.article_id, annotator="r2", labels=r.labels) for r in reviews[:30]]
     n_boot, seed = 200, 11
-    got = evaluate(drafts, reviews, TAX, n_boot=n_boot, seed=seed).metrics["fields"]["kind"]
+    got = evaluate(drafts, reviews, TAX, n_boot=n_boot, seed=seed).metrics.model_dump(mode="json")["fields"]["kind"]
     pairs = align(drafts, reviews).pairs
     articles = list(dict.fromkeys(p.article_id for p in pairs))
     by_article = {a: [p for p in pairs if p.article_id == a] for a in articles}
@@ -154,11 +154,11 @@ def test_one_class_only_reports_kappa_and_alpha_as_undefined_and_warns() -> None
     drafts = [Draft(article_id=str(i), labels={"kind": "a", "grade": None, "tags": []}) for i in range(40)]
     reviews = [Review(article_id=str(i), labels={"kind": "a", "grade": None, "tags": []}) for i in range(40)]
     report = evaluate(drafts, reviews, TAX, n_boot=20)
-    kind = report.metrics["fields"]["kind"]
+    kind = report.metrics.model_dump(mode="json")["fields"]["kind"]
     assert (kind["accuracy"], kind["macro_f1"]) == (1.0, 1.0)
     assert kind["cohen_kappa"] is None and kind["krippendorff_alpha"] is None  # sklearn gives nan, krippendorff raises
-    assert any("kappa misleads" in w for w in report.metrics["warnings"])
-    tags = report.metrics["fields"]["tags"]  # empty sets on both sides: agreement, with no positives to score F1 on
+    assert any("kappa misleads" in w for w in report.metrics.warnings)
+    tags = report.metrics.model_dump(mode="json")["fields"]["tags"]  # empty sets on both sides: agreement, with no positives to score F1 on
     assert (tags["jaccard"], tags["exact_match"]) == (1.0, 1.0)
     assert tags["micro_f1"] is None and tags["macro_f1"] is None and tags["krippendorff_alpha_masi"] is None
 
@@ -170,7 +170,7 @@ def test_dominant_class_warning_names_the_class_when_kappa_is_low_but_accuracy_h
         truth = "a" if i >= 12 else "b"
         drafts.append(Draft(article_id=str(i), labels={"kind": "a" if rng.random() < 0.97 else "b"}))
         reviews.append(Review(article_id=str(i), labels={"kind": truth}))
-    m = evaluate(drafts, reviews, TAX, n_boot=20).metrics
+    m = evaluate(drafts, reviews, TAX, n_boot=20).metrics.model_dump(mode="json")
     assert m["fields"]["kind"]["accuracy"] > 0.9 and m["fields"]["kind"]["cohen_kappa"] < 0.3
     assert any("'a' covers" in w for w in m["fields"]["kind"]["warnings"])
 
@@ -179,7 +179,7 @@ def test_error_drafts_disagree_on_every_field_and_are_listed() -> None:
     drafts = [Draft(article_id="ok", labels={"kind": "a", "grade": "low", "tags": ["t1"]}, rationale="same"),
               Draft(article_id="bad", error="timeout")]
     reviews = [Review(article_id=a, labels={"kind": "a", "grade": None, "tags": []}, rationale="same") for a in ("ok", "bad")]
-    m = evaluate(drafts, reviews, TAX, n_boot=20).metrics
+    m = evaluate(drafts, reviews, TAX, n_boot=20).metrics.model_dump(mode="json")
     assert m["errors"]["n"] == 1 and m["errors"]["article_ids"] == ["bad"]
     assert m["fields"]["kind"]["accuracy"] == 0.5  # the error is not an agreeing 'a'
     assert m["fields"]["grade"]["accuracy"] == 0.0  # nor an agreeing null
@@ -196,7 +196,7 @@ def test_missing_reviews_skipped_reviews_and_missing_drafts_are_counted_not_scor
         Review(article_id="1", labels={"kind": "b"}, skipped=True),
         Review(article_id="99", labels={"kind": "a"}),
     ]
-    m = evaluate(drafts, reviews, TAX, n_boot=20).metrics
+    m = evaluate(drafts, reviews, TAX, n_boot=20).metrics.model_dump(mode="json")
     assert m["counts"]["pairs"] == 1 and m["counts"]["skipped"] == 1
     assert m["counts"]["drafts_without_reference"] == 4  # 1..4 have no completed review
     assert m["counts"]["references_without_draft"] == 1
@@ -208,7 +208,7 @@ def test_gold_records_lacking_a_field_are_not_scored_for_it() -> None:
     drafts = [Draft(article_id=str(i), labels={"kind": "a", "grade": "low", "tags": ["t1"]}) for i in range(4)]
     gold = [GoldRecord(article_id="0", labels={"kind": "a"}), GoldRecord(article_id="1", labels={"kind": "b", "grade": "low"}),
             GoldRecord(article_id="2", labels={"kind": "a", "tags": []})]
-    m = evaluate(drafts, gold, TAX, n_boot=20).metrics["fields"]
+    m = evaluate(drafts, gold, TAX, n_boot=20).metrics.model_dump(mode="json")["fields"]
     assert (m["kind"]["n"], m["grade"]["n"], m["tags"]["n"], m["rationale"]["n"]) == (3, 1, 1, 0)
     assert m["grade"]["accuracy"] == 1.0 and m["tags"]["jaccard"] == 0.0
     assert m["rationale"]["accepted_as_is"] is None
@@ -219,7 +219,7 @@ def test_human_agreement_is_scored_like_the_model_on_reviewer_pairs() -> None:
     rng = random.Random(9)
     second = [Review(article_id=r.article_id, annotator="r2",
                      labels={**r.labels, "kind": r.labels["kind"] if rng.random() < 0.8 else rng.choice("abcd")}) for r in reviews[:120]]
-    m = evaluate(drafts, reviews + second, TAX, n_boot=20).metrics
+    m = evaluate(drafts, reviews + second, TAX, n_boot=20).metrics.model_dump(mode="json")
     h = m["human_agreement"]
     assert (h["n_pairs"], h["n_articles"]) == (120, 120)
     y1 = [r.labels["kind"] for r in reviews[:120]]
@@ -238,7 +238,7 @@ def test_calibration_ece_matches_a_direct_computation() -> None:
         reviews.append(Review(article_id=str(i), labels={"kind": "a"}))
         conf.append(c)
         right.append(ok)
-    cal = evaluate(drafts, reviews, TAX, n_boot=50).metrics["calibration"]["kind"]
+    cal = evaluate(drafts, reviews, TAX, n_boot=50).metrics.model_dump(mode="json")["calibration"]["kind"]
     conf_a, right_a = np.array(conf), np.array(right, dtype=float)
     bins = np.minimum((conf_a * 10).astype(int), 9)
     ece = sum(abs(right_a[bins == b].mean() - conf_a[bins == b].mean()) * (bins == b).mean() for b in range(10) if (bins == b).any())
@@ -250,7 +250,7 @@ def test_calibration_ece_matches_a_direct_computation() -> None:
 def test_rationale_accepted_and_edit_similarity() -> None:
     drafts = [Draft(article_id="1", rationale="An AI system  misidentified a man."), Draft(article_id="2", rationale="one two three four")]
     reviews = [Review(article_id="1", rationale="An AI system misidentified a man."), Review(article_id="2", rationale="one two five four")]
-    text = evaluate(drafts, reviews, TAX, n_boot=20).metrics["fields"]["rationale"]
+    text = evaluate(drafts, reviews, TAX, n_boot=20).metrics.model_dump(mode="json")["fields"]["rationale"]
     assert text["accepted_as_is"] == 0.5  # whitespace differences do not count as an edit
     assert text["edit_similarity"] == pytest.approx((1 + 0.75) / 2)  # 2*LCS/total words: 2*3/8
 
@@ -260,8 +260,8 @@ def test_intervals_do_not_depend_on_the_chunk_size(monkeypatch: pytest.MonkeyPat
     from annotator.evaluate import bootstrap
 
     drafts, reviews = _random_pairs(6, n=150)
-    whole = evaluate(drafts, reviews, TAX, n_boot=120, seed=4).metrics["fields"]
+    whole = evaluate(drafts, reviews, TAX, n_boot=120, seed=4).metrics.model_dump(mode="json")["fields"]
     monkeypatch.setattr(bootstrap, "CHUNK_ELEMENTS", 150 * 7)  # 7 resamples per chunk
-    chunked = evaluate(drafts, reviews, TAX, n_boot=120, seed=4).metrics["fields"]
+    chunked = evaluate(drafts, reviews, TAX, n_boot=120, seed=4).metrics.model_dump(mode="json")["fields"]
     assert chunked == whole
     assert gc.isenabled()  # scoring pauses the garbage collector, and switches it back on

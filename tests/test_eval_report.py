@@ -126,7 +126,7 @@ def test_compare_reports_the_paired_difference_and_mcnemar(tmp_path: Path) -> No
 def test_blind_reviews_get_slices_in_the_shape_of_fields() -> None:
     drafts = [Draft(article_id=str(i), labels=_labels(CLASSES[0])) for i in range(20)]
     reviews = [Review(article_id=str(i), annotator="a", labels=_labels(CLASSES[i % 2]), blind=i < 8) for i in range(20)]
-    m = evaluate(drafts, reviews, TAX, n_boot=20).metrics
+    m = evaluate(drafts, reviews, TAX, n_boot=20).metrics.model_dump(mode="json")
     for name, n in (("blind", 8), ("assisted", 12)):
         block = m["slices"][name]
         assert block["n_pairs"] == n

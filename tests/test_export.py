@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from annotator.cli import main
+from annotator.errors import ConfigError
+from annotator.evaluate import evaluate, write_report
 from annotator.export import Conflict, Decision, adjudicate, export
 from annotator.export.splits import (
     SPLITS,
@@ -26,7 +28,7 @@ from annotator.export.splits import (
     story_tokens,
 )
 from annotator.prompt import load_prompt
-from annotator.records import Article, Review
+from annotator.records import Article, Draft, Review
 from annotator.taxonomy import draft_model, json_schema, load_taxonomy
 
 TAX = load_taxonomy("oecd_aim")
@@ -506,10 +508,13 @@ def test_chat_leaves_out_answers_that_do_not_validate_and_says_so(tmp_path: Path
 
 def test_manifest_and_data_card(tmp_path: Path) -> None:
     articles, reviews = _stratified_input(10)
-    metrics = tmp_path / "metrics.json"
-    metrics.write_text(json.dumps({"fields": {PRIMARY: {"kind": "single", "n": 40, "kappa": 0.712345, "accuracy": 0.9,
-                                                        "ci95": {"kappa": [0.6, 0.8]}}, "severity": "n/a"},
-                                   "human_agreement": {"n_pairs": 5, "fields": {PRIMARY: {"n": 5, "ac1": 0.654321}}}}))
+    # A real eval report: drafts that disagree with the reviews on 4 of 40 articles, and a second reviewer on 5 of them.
+    typed = [Review.model_validate(r) for r in reviews]
+    drafts = [Draft(article_id=r.article_id, labels={**r.labels, PRIMARY: r.labels[PRIMARY] if i >= 4 else CLASSES[-1 - CLASSES.index(r.labels[PRIMARY])]})
+              for i, r in enumerate(typed)]
+    second = [r.model_copy(update={"annotator": "bea"}) for r in typed[:5]]
+    write_report(evaluate(drafts, typed + second, TAX, n_boot=20), tmp_path / "report")
+    metrics = tmp_path / "report" / "metrics.json"
     run_export(tmp_path, articles, reviews, eval_path=metrics, policy="lead", leads=["lea"], seed=3)
     gold = tmp_path / "gold"
     manifest = json.loads((gold / "manifest.json").read_text())
@@ -520,7 +525,13 @@ def test_manifest_and_data_card(tmp_path: Path) -> None:
     # 10 per class at 80/10/10: validation and test hold 1 each, too few to measure.
     assert any(w.startswith(f"{PRIMARY}=AI incident: fewer than") for w in manifest["warnings"])
     card = (gold / "README.md").read_text()
-    assert "| classification | 40 | 0.712 | 0.900 |" in card and "| classification | 5 | 0.654 |" in card
+    assert f"| {PRIMARY} | 45 | {37 / 45:.3f} |" in card  # model against reviewer: 8 of 45 pairs disagree
+    assert f"| {PRIMARY} | 5 | 1.000 |" in card  # reviewer against reviewer
+    # A file that is not an eval report is refused in one line, before anything is written.
+    (tmp_path / "bad.json").write_text(json.dumps({"fields": {}}))
+    with pytest.raises(ConfigError, match="bad.json: not an eval report's metrics.json"):
+        run_export(tmp_path, articles, reviews, out="bad", eval_path=tmp_path / "bad.json")
+    assert not (tmp_path / "bad").exists()
     assert TAX.version in card and "Known limits" in card
 
 

@@ -40,16 +40,16 @@ def test_small_panel_by_hand_ties_count_for_both() -> None:
     #   d = [0,0,1,−1]: mean 0, sd √(2/3), se √(2/3)/2, t = −0.2/0.40825 = −0.4899 (df 3); model wins 3/4.
     # No p is small: nobody rejected, winning rate 0, advantage probability (0.75·3)/3 = 0.75.
     result = alt_test(TIE_MODEL, TIE_PANEL, epsilon=0.2, min_articles=4)
-    per = result["per_annotator"]
-    assert per["A"]["model_win_rate"] == per["C"]["model_win_rate"] == 0.75
-    assert per["A"]["reviewer_win_rate"] == 1.0 and per["C"]["reviewer_win_rate"] == 0.75
-    assert per["A"]["p_value"] == pytest.approx(stats.t.cdf(0.2, 3))
-    assert per["B"]["p_value"] == pytest.approx(stats.t.cdf(0.2, 3))
-    assert per["C"]["p_value"] == pytest.approx(stats.t.cdf(-0.2 / (math.sqrt(2 / 3) / 2), 3))
-    assert result["annotators"] == 3
-    assert result["winning_rate"] == 0.0
-    assert result["advantage_probability"] == pytest.approx(0.75)
-    assert result["passed"] is False
+    per = result.per_annotator
+    assert per["A"].model_win_rate == per["C"].model_win_rate == 0.75
+    assert per["A"].reviewer_win_rate == 1.0 and per["C"].reviewer_win_rate == 0.75
+    assert per["A"].p_value == pytest.approx(stats.t.cdf(0.2, 3))
+    assert per["B"].p_value == pytest.approx(stats.t.cdf(0.2, 3))
+    assert per["C"].p_value == pytest.approx(stats.t.cdf(-0.2 / (math.sqrt(2 / 3) / 2), 3))
+    assert result.annotators == 3
+    assert result.winning_rate == 0.0
+    assert result.advantage_probability == pytest.approx(0.75)
+    assert result.passed is False
 
 
 def test_small_panel_by_hand_model_beats_every_reviewer() -> None:
@@ -67,12 +67,12 @@ def test_small_panel_by_hand_model_beats_every_reviewer() -> None:
     result = alt_test({i: "x" for i in range(1, 13)}, panel, epsilon=0.2, min_articles=12)
     t = (-1 / 3 - 0.2) / (math.sqrt(8 / 33) / math.sqrt(12))
     for name in "ABC":
-        assert result["per_annotator"][name]["p_value"] == pytest.approx(stats.t.cdf(t, 11))
-        assert result["per_annotator"][name]["model_wins"] is True
+        assert result.per_annotator[name].p_value == pytest.approx(stats.t.cdf(t, 11))
+        assert result.per_annotator[name].model_wins is True
     assert stats.t.cdf(t, 11) == pytest.approx(0.00160, abs=5e-5)
-    assert result["winning_rate"] == 1.0
-    assert result["advantage_probability"] == 1.0
-    assert result["passed"] is True
+    assert result.winning_rate == 1.0
+    assert result.advantage_probability == 1.0
+    assert result.passed is True
 
 
 def test_benjamini_yekutieli_is_stricter_than_each_test_alone() -> None:
@@ -87,13 +87,13 @@ def test_benjamini_yekutieli_is_stricter_than_each_test_alone() -> None:
     result = alt_test({i: "x" for i in range(12)}, panel, epsilon=0.0, min_articles=12)
     t = -0.25 / (math.sqrt(27 / 132) / math.sqrt(12))
     for name in "ABC":
-        assert result["per_annotator"][name]["p_value"] == pytest.approx(stats.t.cdf(t, 11))
-        assert result["per_annotator"][name]["p_value"] < 0.05
-        assert result["per_annotator"][name]["model_wins"] is False
+        assert result.per_annotator[name].p_value == pytest.approx(stats.t.cdf(t, 11))
+        assert result.per_annotator[name].p_value < 0.05
+        assert result.per_annotator[name].model_wins is False
     assert stats.t.cdf(t, 11) == pytest.approx(0.0409, abs=5e-4)
-    assert result["winning_rate"] == 0.0 and result["passed"] is False
+    assert result.winning_rate == 0.0 and result.passed is False
     # With the default ε = 0.2 the same panel is a clear win: t = (−0.25 − 0.2)/0.13056 = −3.4467, p = 0.0027.
-    assert alt_test({i: "x" for i in range(12)}, panel, min_articles=12)["winning_rate"] == 1.0
+    assert alt_test({i: "x" for i in range(12)}, panel, min_articles=12).winning_rate == 1.0
 
 
 def test_no_spread_takes_the_t_statistics_limit() -> None:
@@ -101,25 +101,25 @@ def test_no_spread_takes_the_t_statistics_limit() -> None:
     # is below ε with certainty (t → −∞, p = 0); against ε = 0 it is not below (p = 1).
     panel = {name: {i: "x" for i in range(30)} for name in "AB"}
     model = {i: "x" for i in range(30)}
-    assert alt_test(model, panel)["per_annotator"]["A"]["p_value"] == 0.0
-    assert alt_test(model, panel, epsilon=0.0)["per_annotator"]["A"]["p_value"] == 1.0
+    assert alt_test(model, panel).per_annotator["A"].p_value == 0.0
+    assert alt_test(model, panel, epsilon=0.0).per_annotator["A"].p_value == 1.0
 
 
 def test_reviewers_with_fewer_than_30_articles_are_not_tested() -> None:
     panel = {name: {i: "x" for i in range(29)} for name in "AB"}
     result = alt_test({i: "x" for i in range(29)}, panel)
-    assert result["annotators"] == 0
-    assert result["winning_rate"] is None and result["passed"] is None
-    assert "30" in result["missing"] and "1 more" in result["missing"]
-    assert result["per_annotator"]["A"] == {"articles": 29, "tested": False}
+    assert result.annotators == 0
+    assert result.winning_rate is None and result.passed is None
+    assert "30" in result.missing and "1 more" in result.missing
+    assert result.per_annotator["A"].model_dump(exclude_none=True) == {"articles": 29, "tested": False}
 
 
 def test_too_few_reviewers_says_what_is_missing() -> None:
-    assert "no blind reviews" in alt_test({1: "x"}, {})["missing"]
-    assert "single reviewer" in alt_test({i: "x" for i in range(40)}, {"A": {i: "x" for i in range(40)}})["missing"]
+    assert "no blind reviews" in alt_test({1: "x"}, {}).missing
+    assert "single reviewer" in alt_test({i: "x" for i in range(40)}, {"A": {i: "x" for i in range(40)}}).missing
     # two reviewers but never on the same article
     panel = {"A": {i: "x" for i in range(40)}, "B": {i: "x" for i in range(40, 80)}}
-    assert "two or more reviewers" in alt_test({i: "x" for i in range(80)}, panel)["missing"]
+    assert "two or more reviewers" in alt_test({i: "x" for i in range(80)}, panel).missing
 
 
 # --------------------------------------------------------------------------- the paper's behaviour
@@ -146,10 +146,10 @@ def test_a_model_no_better_than_chance_fails(seed: int) -> None:
     rng = random.Random(1000 + seed)
     drafts = [Draft(article_id=g.article_id, labels={PRIMARY.name: rng.choice(PRIMARY.value_ids)}) for g in truth]
     result = _blind_panel(truth, drafts, noise=0.15, seed=seed)
-    assert result["annotators"] == 5
-    assert result["passed"] is False
-    assert result["winning_rate"] == 0.0
-    assert result["advantage_probability"] < 0.5
+    assert result.annotators == 5
+    assert result.passed is False
+    assert result.winning_rate == 0.0
+    assert result.advantage_probability < 0.5
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -157,10 +157,10 @@ def test_a_model_that_matches_the_truth_passes_against_noisy_reviewers(seed: int
     truth = _truth(150, seed)
     drafts = [Draft(article_id=g.article_id, labels=dict(g.labels)) for g in truth]
     result = _blind_panel(truth, drafts, noise=0.3, seed=seed)
-    assert result["annotators"] == 5
-    assert result["passed"] is True
-    assert result["winning_rate"] >= 0.8
-    assert result["advantage_probability"] > 0.8
+    assert result.annotators == 5
+    assert result.passed is True
+    assert result.winning_rate >= 0.8
+    assert result.advantage_probability > 0.8
 
 
 def test_assisted_reviews_are_not_used() -> None:
@@ -170,5 +170,5 @@ def test_assisted_reviews_are_not_used() -> None:
     reviewers = [SimulatedReviewer(name=f"r{i}", noise=0.3, anchoring=0.9) for i in range(5)]
     reviews = simulate_reviews(TAX, truth, drafts, reviewers, assisted_reviewers=3, seed=0)
     result = alt_tests(TAX, {d.article_id: d for d in drafts}, reviews)[PRIMARY.name]
-    assert result["winning_rate"] is None
-    assert "no blind reviews" in result["missing"]
+    assert result.winning_rate is None
+    assert "no blind reviews" in result.missing

@@ -63,16 +63,16 @@ def test_interval_covers_the_true_anchoring_effect_and_zero_without_anchoring() 
     for rep in range(replicates):
         drafts, reviews = _world(600, rep, strength)
         entry = anchoring(TAX, drafts, reviews, n_boot=400, seed=rep)[PRIMARY.name]
-        assert entry["metric"] == "accuracy"
-        assert entry["difference"] == pytest.approx(entry["assisted"] - entry["blind"])
-        covered += _covers(entry["ci95"], expected)
-        excluded_zero += entry["ci95"][0] > 0 and entry["p_value"] < 0.05
+        assert entry.metric == "accuracy"
+        assert entry.difference == pytest.approx(entry.assisted - entry.blind)
+        covered += _covers(entry.ci95, expected)
+        excluded_zero += entry.ci95[0] > 0 and entry.p_value < 0.05
 
         drafts, reviews = _world(600, 1000 + rep, 0.0)
         none = anchoring(TAX, drafts, reviews, n_boot=400, seed=rep)
-        covered_zero += _covers(none[PRIMARY.name]["ci95"], 0.0)
-        assert none[MULTI.name]["metric"] == "micro_f1"
-        covered_zero_multi += _covers(none[MULTI.name]["ci95"], 0.0)
+        covered_zero += _covers(none[PRIMARY.name].ci95, 0.0)
+        assert none[MULTI.name].metric == "micro_f1"
+        covered_zero_multi += _covers(none[MULTI.name].ci95, 0.0)
     # A 95% interval should cover ~38 of 40; fewer than 34 would happen by chance < 1% of the time.
     assert covered >= 34, f"true effect {expected:.3f} covered in {covered}/{replicates}"
     assert covered_zero >= 34, f"0 covered in {covered_zero}/{replicates} without anchoring"
@@ -84,8 +84,8 @@ def test_interval_covers_the_true_anchoring_effect_and_zero_without_anchoring() 
 def test_multi_field_anchoring_shows_as_higher_micro_f1() -> None:
     drafts, reviews = _world(800, 7, 0.6)
     entry = anchoring(TAX, drafts, reviews, n_boot=300, seed=1)[MULTI.name]
-    assert entry["metric"] == "micro_f1"
-    assert entry["ci95"][0] > 0 < entry["difference"]
+    assert entry.metric == "micro_f1"
+    assert entry.ci95[0] > 0 < entry.difference
 
 
 @pytest.mark.slow
@@ -103,9 +103,9 @@ def test_lead_time_ratio_interval_covers_the_simulated_ratio() -> None:
         lt = lead_time(reviews, n_boot=400, seed=rep)
         b = [r.lead_time_s for r in reviews if r.blind]
         a = [r.lead_time_s for r in reviews if not r.blind]
-        assert lt["blind_median_s"] == statistics.median(b) and lt["assisted_median_s"] == statistics.median(a)
-        assert lt["ratio"] == pytest.approx(statistics.median(a) / statistics.median(b))
-        covered += _covers(lt["ci95"], 0.5)
+        assert lt.blind_median_s == statistics.median(b) and lt.assisted_median_s == statistics.median(a)
+        assert lt.ratio == pytest.approx(statistics.median(a) / statistics.median(b))
+        covered += _covers(lt.ci95, 0.5)
     assert covered >= 25, f"ratio 0.5 covered in {covered}/30"
 
 
@@ -114,9 +114,9 @@ def test_lead_time_uses_completed_reviews_and_says_the_time_saved() -> None:
     reviews += [Review(article_id=f"s{i}", annotator="x", blind=False, lead_time_s=60.0) for i in range(10)]
     reviews += [Review(article_id=f"s{i}", annotator="y", blind=False, skipped=True, lead_time_s=5000.0) for i in range(10)]
     lt = lead_time(reviews, n_boot=200)
-    assert lt["blind_median_s"] == 115.0 and lt["assisted_median_s"] == 60.0 and lt["n_assisted"] == 10
-    assert lt["ratio"] == pytest.approx(60 / 115)
-    lo, hi = lt["ci95"]
+    assert lt.blind_median_s == 115.0 and lt.assisted_median_s == 60.0 and lt.n_assisted == 10
+    assert lt.ratio == pytest.approx(60 / 115)
+    lo, hi = lt.ci95
     assert lo <= 60 / 115 <= hi
     sentence = time_saved_sentence(lt)
     assert sentence.startswith("drafts cut review time by 48%") and "95% CI" in sentence
@@ -126,10 +126,10 @@ def test_without_a_blind_slice_the_report_says_what_is_missing() -> None:
     drafts = {"a": Draft(article_id="a", labels={PRIMARY.name: PRIMARY.value_ids[0]})}
     reviews = [Review(article_id="a", annotator="x", labels={PRIMARY.name: PRIMARY.value_ids[0]}, lead_time_s=30.0)]
     entry = anchoring(TAX, drafts, reviews, n_boot=50)[PRIMARY.name]
-    assert entry["blind"] is None and entry["difference"] is None and entry["ci95"] is None and entry["n_assisted"] == 1
-    assert "no blind reviews" in entry["note"]
+    assert entry.blind is None and entry.difference is None and entry.ci95 is None and entry.n_assisted == 1
+    assert "no blind reviews" in entry.note
     lt = lead_time(reviews)
-    assert lt["ratio"] is None and "blind" in lt["missing"]
+    assert lt.ratio is None and "blind" in lt.missing
     assert "not measured" in time_saved_sentence(lt)
 
 
@@ -137,11 +137,11 @@ def test_a_small_blind_slice_is_too_few_to_conclude() -> None:
     drafts, reviews = _world(20, 3, 0.3)
     n_blind = sum(r.blind for r in reviews)
     assert 0 < n_blind < 30
-    assert "too few to conclude" in anchoring(TAX, drafts, reviews, n_boot=50)[PRIMARY.name]["note"]
+    assert "too few to conclude" in anchoring(TAX, drafts, reviews, n_boot=50)[PRIMARY.name].note
     coverage = blind_coverage(TAX, reviews)
-    assert coverage["n_reviews"] == n_blind
-    assert set(coverage["reviews_per_class"]) == set(PRIMARY.value_ids)
-    assert coverage["too_few"] == list(PRIMARY.value_ids)
+    assert coverage.n_reviews == n_blind
+    assert set(coverage.reviews_per_class) == set(PRIMARY.value_ids)
+    assert coverage.too_few == list(PRIMARY.value_ids)
 
 
 def test_error_drafts_count_as_disagreement_in_both_slices() -> None:
@@ -153,4 +153,4 @@ def test_error_drafts_count_as_disagreement_in_both_slices() -> None:
         Review(article_id="a", annotator="y", labels={PRIMARY.name: value}, blind=True),
     ]
     entry = anchoring(TAX, drafts, reviews, n_boot=50)[PRIMARY.name]
-    assert entry["assisted"] == 0.5 and entry["blind"] == 0.0
+    assert entry.assisted == 0.5 and entry.blind == 0.0

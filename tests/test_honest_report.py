@@ -81,7 +81,7 @@ def test_low_kappa_with_high_raw_agreement_is_said_in_words(tmp_path: Path) -> N
     drafts = [Draft(article_id=f"a{i}", labels={PRIMARY.name: top}) for i in range(100)]
     reviews = [Review(article_id=f"a{i}", annotator="ana", labels={PRIMARY.name: top if i >= 5 else other}) for i in range(100)]
     report = evaluate(drafts, reviews, TAX, n_boot=100)
-    note = next(w for w in report.metrics["warnings"] if "kappa is low" in w)
+    note = next(w for w in report.metrics.warnings if "kappa is low" in w)
     assert note.startswith(f"{PRIMARY.name}: kappa is low (0.00) while raw agreement is high (0.95)")
     assert "Gwet's AC1 0.95" in note
     write_report(report, tmp_path)
@@ -91,8 +91,8 @@ def test_low_kappa_with_high_raw_agreement_is_said_in_words(tmp_path: Path) -> N
 def test_without_a_blind_slice_the_report_says_so(tmp_path: Path) -> None:
     drafts, reviews = _simulated(200, blind_share=0.0)
     report = evaluate(drafts, reviews, TAX, n_boot=100)
-    assert all("no blind reviews" in a["note"] for a in report.metrics["anchoring"].values())
-    assert all(t["winning_rate"] is None for t in report.metrics["alt_test"].values())
+    assert all("no blind reviews" in (a.note or "") for a in (report.metrics.anchoring or {}).values())
+    assert report.metrics.alt_test and all(t.winning_rate is None for t in report.metrics.alt_test.values())
     write_report(report, tmp_path)
     summary = (tmp_path / "summary.md").read_text()
     assert "No blind slice: every reviewer saw the draft" in summary
@@ -107,7 +107,7 @@ def test_a_gold_file_eval_has_no_review_sections(tmp_path: Path) -> None:
     drafts, reviews = _simulated(100)
     gold = [GoldRecord(article_id=r.article_id, labels=r.labels, rationale=r.rationale) for r in reviews]
     report = evaluate(drafts, gold, TAX, n_boot=50)
-    assert "anchoring" not in report.metrics and "alt_test" not in report.metrics
-    assert "gwet_ac1" in report.metrics["fields"][PRIMARY.name]
+    assert report.metrics.anchoring is None and report.metrics.alt_test is None and report.metrics.lead_time is None
+    assert report.metrics.fields[PRIMARY.name].gwet_ac1 is not None
     write_report(report, tmp_path)
     assert "Blind (unassisted)" not in (tmp_path / "summary.md").read_text()

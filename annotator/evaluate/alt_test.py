@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats
 
 from annotator.evaluate.anchoring import completed
+from annotator.evaluate.model import AltTest
 from annotator.records import Draft, Review
 from annotator.taxonomy import Taxonomy
 
@@ -43,7 +44,7 @@ def alt_test(
     q: float = Q_FDR,
     min_articles: int = MIN_ARTICLES,
     score: Scorer = accuracy,
-) -> dict[str, Any]:
+) -> AltTest:
     """Run the test. `model` maps article → the model's answer (articles it did not label are absent);
     `reviewers` maps reviewer → article → answer, blind reviews only. A `None` answer is an answer.
 
@@ -92,13 +93,13 @@ def alt_test(
 
     result: dict[str, Any] = {"epsilon": epsilon, "annotators": len(tested)}
     if not tested:
-        return result | {
+        return AltTest.model_validate(result | {
             "winning_rate": None,
             "advantage_probability": None,
             "passed": None,
             "missing": _what_is_missing(reviewers, per_annotator, usable, model, min_articles),
             "per_annotator": per_annotator,
-        }
+        })
     adjusted = stats.false_discovery_control(p_values, method="by")
     for name, p_adj in zip(tested, adjusted, strict=True):
         per_annotator[name]["p_adjusted"] = float(p_adj)
@@ -116,7 +117,7 @@ def alt_test(
             f"only {len(tested)} reviewer(s) could be tested; the authors recommend at least 3, "
             "with fewer the test checks the model against single people rather than a group"
         )
-    return result
+    return AltTest.model_validate(result)
 
 
 def _one_sided_p(diff: np.ndarray, epsilon: float) -> float:
@@ -156,17 +157,17 @@ def alt_tests(
     reviews: Iterable[Review],
     *,
     epsilon: float = DEFAULT_EPSILON,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, AltTest]:
     """`alt_test.<single field>` from records: blind completed reviews only; a draft with an error
     gave no answer, so its article is not one the model labelled (counted in `model_errors`)."""
     blind = [r for r in completed(reviews) if r.blind]
     errors = sorted({r.article_id for r in blind if r.article_id in drafts and drafts[r.article_id].error is not None})
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, AltTest] = {}
     for f in tax.single_fields:
         model = {a: d.labels.get(f.name) for a, d in drafts.items() if d.error is None and f.name in d.labels}
         panel: dict[str, dict[Hashable, Any]] = {}
         for r in blind:
             if f.name in r.labels:
                 panel.setdefault(r.annotator, {})[r.article_id] = r.labels[f.name]
-        out[f.name] = alt_test(model, panel, epsilon=epsilon) | {"model_errors": len(errors)}
+        out[f.name] = alt_test(model, panel, epsilon=epsilon).model_copy(update={"model_errors": len(errors)})
     return out

@@ -15,12 +15,12 @@ whose chunks bound memory whatever the number of resamples).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from annotator.evaluate.bootstrap import resample_counts
 from annotator.evaluate.metrics import ERROR
+from annotator.evaluate.model import Anchoring, Coverage, LeadTime
 from annotator.records import Draft, Review
 from annotator.taxonomy import Taxonomy
 
@@ -133,7 +133,7 @@ def anchoring(
     *,
     n_boot: int = 1000,
     seed: int = 0,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Anchoring]:
     """`anchoring.<field>` for every single and multi field: model–reviewer agreement on assisted
     and on blind reviews (`accuracy` for single fields, `micro_f1` for multi fields), their
     difference (assisted − blind: how much more reviewers agree with a draft they can see), `ci95`
@@ -146,48 +146,49 @@ def anchoring(
     stats_a, n_a = _per_article(tax, drafts, assisted)
     draws = _ratio(_resample_sums(stats_a, n_boot, seed)) - _ratio(_resample_sums(stats_b, n_boot, seed + 1))
     point_a, point_b = _ratio(stats_a.sum(axis=0)), _ratio(stats_b.sum(axis=0))
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Anchoring] = {}
     for i, f in enumerate(tax.label_fields):
         a, b = point_a[i], point_b[i]
-        entry: dict[str, Any] = {
-            "metric": "accuracy" if f.kind == "single" else "micro_f1",
-            "assisted": _num(a),
-            "blind": _num(b),
-            "difference": _num(a - b),
-            "ci95": _interval(draws[:, i]) if np.isfinite(a - b) else None,
-            "p_value": _bootstrap_p(draws[:, i]) if np.isfinite(a - b) else None,
-            "n_assisted": n_a,
-            "n_blind": n_b,
-        }
+        note = None
         if n_b < MIN_BLIND:
-            entry["note"] = f"too few to conclude: {n_b} blind reviews (at least {MIN_BLIND} needed)"
+            note = f"too few to conclude: {n_b} blind reviews (at least {MIN_BLIND} needed)"
         elif not np.isfinite(b):
-            entry["note"] = "no blind review scored this field, or neither side gave it a value"
+            note = "no blind review scored this field, or neither side gave it a value"
         elif not np.isfinite(a):
-            entry["note"] = "no assisted review scored this field, or neither side gave it a value"
-        out[f.name] = entry
+            note = "no assisted review scored this field, or neither side gave it a value"
+        out[f.name] = Anchoring(
+            metric="accuracy" if f.kind == "single" else "micro_f1",
+            assisted=_num(a),
+            blind=_num(b),
+            difference=_num(a - b),
+            ci95=_interval(draws[:, i]) if np.isfinite(a - b) else None,
+            p_value=_bootstrap_p(draws[:, i]) if np.isfinite(a - b) else None,
+            n_assisted=n_a,
+            n_blind=n_b,
+            note=note,
+        )
     return out
 
 
-def _without_blind(kind: str, n_assisted: int) -> dict[str, Any]:
-    return {
-        "metric": "accuracy" if kind == "single" else "micro_f1",
-        "assisted": None,
-        "blind": None,
-        "difference": None,
-        "ci95": None,
-        "p_value": None,
-        "n_assisted": n_assisted,
-        "n_blind": 0,
-        "note": "no blind reviews: push with --blind-share to measure anchoring",
-    }
+def _without_blind(kind: str, n_assisted: int) -> Anchoring:
+    return Anchoring(
+        metric="accuracy" if kind == "single" else "micro_f1",
+        assisted=None,
+        blind=None,
+        difference=None,
+        ci95=None,
+        p_value=None,
+        n_assisted=n_assisted,
+        n_blind=0,
+        note="no blind reviews: push with --blind-share to measure anchoring",
+    )
 
 
 def _num(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def blind_coverage(tax: Taxonomy, reviews: Iterable[Review], *, min_reviews: int = MIN_BLIND) -> dict[str, Any]:
+def blind_coverage(tax: Taxonomy, reviews: Iterable[Review], *, min_reviews: int = MIN_BLIND) -> Coverage:
     """Blind reviews per class of the primary field (as the reviewers labelled it), and the classes
     with too few of them for a conclusion about that class."""
     primary = tax.field(tax.primary)
@@ -197,13 +198,13 @@ def blind_coverage(tax: Taxonomy, reviews: Iterable[Review], *, min_reviews: int
         value = r.labels.get(primary.name)
         if value is not None:
             counts[value] = counts.get(value, 0) + 1
-    return {
-        "field": primary.name,
-        "n_reviews": len(blind),
-        "reviews_per_class": counts,
-        "too_few": [v for v, n in counts.items() if n < min_reviews],
-        "min_reviews": min_reviews,
-    }
+    return Coverage(
+        field=primary.name,
+        n_reviews=len(blind),
+        reviews_per_class=counts,
+        too_few=[v for v, n in counts.items() if n < min_reviews],
+        min_reviews=min_reviews,
+    )
 
 
 # --------------------------------------------------------------------------- lead time
@@ -234,50 +235,50 @@ def _median_draws(reviews: Sequence[Review], n_boot: int, seed: int) -> np.ndarr
     return np.concatenate(draws) if draws else np.zeros(0)
 
 
-def lead_time(reviews: Iterable[Review], *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def lead_time(reviews: Iterable[Review], *, n_boot: int = 1000, seed: int = 0) -> LeadTime:
     """Median review time on blind and on assisted tasks, over completed reviews that recorded one,
     and `ratio` = assisted / blind with a `ci95` from resampling articles within each slice: a ratio
     of 0.6 means drafts cut review time by 40%."""
     blind, assisted = split_slices(reviews)
     blind = [r for r in blind if r.lead_time_s is not None]
     assisted = [r for r in assisted if r.lead_time_s is not None]
-    out: dict[str, Any] = {
-        "blind_median_s": float(np.median([r.lead_time_s for r in blind])) if blind else None,
-        "assisted_median_s": float(np.median([r.lead_time_s for r in assisted])) if assisted else None,
-        "n_blind": len(blind),
-        "n_assisted": len(assisted),
-        "ratio": None,
-        "ci95": None,
-    }
+    out = LeadTime(
+        blind_median_s=float(np.median([r.lead_time_s for r in blind])) if blind else None,
+        assisted_median_s=float(np.median([r.lead_time_s for r in assisted])) if assisted else None,
+        n_blind=len(blind),
+        n_assisted=len(assisted),
+        ratio=None,
+        ci95=None,
+    )
     if not blind or not assisted:
         missing = [name for name, rs in (("blind", blind), ("assisted", assisted)) if not rs]
-        out["missing"] = f"no completed {' or '.join(missing)} reviews with a lead time"
+        out.missing = f"no completed {' or '.join(missing)} reviews with a lead time"
         return out
-    if out["blind_median_s"] <= 0:
-        out["missing"] = "the blind median review time is 0 s; no ratio"
+    if out.blind_median_s is None or out.assisted_median_s is None or out.blind_median_s <= 0:
+        out.missing = "the blind median review time is 0 s; no ratio"
         return out
     a, b = _median_draws(assisted, n_boot, seed), _median_draws(blind, n_boot, seed + 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         draws = a / b
-    out["ratio"] = out["assisted_median_s"] / out["blind_median_s"]
-    out["ci95"] = _interval(draws)
+    out.ratio = out.assisted_median_s / out.blind_median_s
+    out.ci95 = _interval(draws)
     if len(blind) < MIN_BLIND:
-        out["note"] = f"too few to conclude: {len(blind)} blind reviews with a lead time (at least {MIN_BLIND} needed)"
+        out.note = f"too few to conclude: {len(blind)} blind reviews with a lead time (at least {MIN_BLIND} needed)"
     return out
 
 
-def time_saved_sentence(lt: Mapping[str, Any]) -> str:
+def time_saved_sentence(lt: LeadTime) -> str:
     """The summary's sentence: "drafts cut review time by X% (95% CI a–b%)", or why it cannot be said."""
-    if lt.get("ratio") is None:
-        return f"time saved by drafts: not measured ({lt.get('missing', 'no data')})"
-    ratio, ci = lt["ratio"], lt.get("ci95")
+    if lt.ratio is None or lt.assisted_median_s is None or lt.blind_median_s is None:
+        return f"time saved by drafts: not measured ({lt.missing or 'no data'})"
+    ratio, ci = lt.ratio, lt.ci95
     verb = "cut" if ratio <= 1 else "lengthened"
     pct = abs(1 - ratio) * 100
     text = f"drafts {verb} review time by {pct:.0f}%"
     if ci:
         lo, hi = sorted(((1 - ci[1]) * 100, (1 - ci[0]) * 100))
         text += f" (95% CI {lo:.0f}% to {hi:.0f}% saved)"
-    text += f": median {lt['assisted_median_s']:.0f} s assisted against {lt['blind_median_s']:.0f} s blind"
-    if lt.get("note"):
-        text += f"; {lt['note']}"
+    text += f": median {lt.assisted_median_s:.0f} s assisted against {lt.blind_median_s:.0f} s blind"
+    if lt.note:
+        text += f"; {lt.note}"
     return text

@@ -1,14 +1,14 @@
 """Write an `EvalReport`: metrics.json (for tools), summary.md (for a pull request), report.html
 (one self-contained file for a lead, plots inline).
 
-Article titles, labels and rationales are untrusted: everything that reaches HTML is escaped.
-The HTML and Markdown are lists of section functions, so a new analysis adds a section without
-touching the others.
+Renderers take the report models (`annotator.evaluate.model`) and nothing else. Article titles,
+labels and rationales are untrusted: everything that reaches HTML is escaped. The HTML and
+Markdown are lists of section functions, so a new analysis adds a section without touching the
+others.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from html import escape
@@ -16,9 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from annotator.evaluate import svg
-from annotator.evaluate.honest import honest_html, honest_markdown
 from annotator.evaluate.metrics import MULTI_METRICS, SINGLE_METRICS, TEXT_METRICS
-from annotator.evaluate.report import EvalReport
+from annotator.evaluate.model import (
+    Agreement,
+    Compare,
+    EvalMetrics,
+    EvalReport,
+    FieldScores,
+    MultiField,
+    SingleField,
+    metrics_json,
+)
+from annotator.evaluate.render_honest import honest_html, honest_markdown
 from annotator.evaluate.tables import fmt, md_table
 
 HEADLINE = {"single": "accuracy", "multi": "micro_f1", "text": "edit_similarity"}
@@ -38,33 +47,33 @@ def _show(v: Any) -> str:
 # --------------------------------------------------------------------------- tables (shared)
 
 
-def _gate_rows(m: Mapping[str, Any]) -> list[list[str]]:
+def _gate_rows(m: EvalMetrics) -> list[list[str]]:
     """One row per field: the gated metrics (or the headline one), value with CI, minimum, result."""
-    checks: dict[str, list[dict[str, Any]]] = {}
-    for c in (m.get("thresholds") or {}).get("checks", []):
-        checks.setdefault(c["field"], []).append(c)
+    checks: dict[str, list[tuple[str, float | None, bool | None]]] = {}
+    for c in m.thresholds.checks if m.thresholds else []:
+        checks.setdefault(c.field, []).append((c.metric, c.minimum, c.passed))
     rows = []
-    for name, f in m["fields"].items():
-        gated = checks.get(name) or [{"metric": HEADLINE[f["kind"]], "minimum": None, "passed": None}]
+    for name, f in m.fields.items():
+        gated = checks.get(name) or [(HEADLINE[f.kind], None, None)]
         rows.append([
             name,
-            str(f["n"]),
-            "<br>".join(c["metric"] for c in gated),
-            "<br>".join(fmt(f.get(c["metric"]), f["ci95"].get(c["metric"]) if f["ci95"] else None) for c in gated),
-            "<br>".join("–" if c["minimum"] is None else f"≥ {c['minimum']:g}" for c in gated),
-            "<br>".join("–" if c["passed"] is None else ("pass" if c["passed"] else "**FAIL**") for c in gated),
+            str(f.n),
+            "<br>".join(metric for metric, _, _ in gated),
+            "<br>".join(fmt(f.metric(metric), f.interval(metric)) for metric, _, _ in gated),
+            "<br>".join("–" if minimum is None else f"≥ {minimum:g}" for _, minimum, _ in gated),
+            "<br>".join("–" if passed is None else ("pass" if passed else "**FAIL**") for _, _, passed in gated),
         ])
     return rows
 
 
-def _kind_tables(fields: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+def _kind_tables(fields: Mapping[str, FieldScores]) -> list[tuple[str, list[str], list[list[str]]]]:
     out = []
     for kind, title in (("single", "Single-valued fields"), ("multi", "Multi-valued fields"), ("text", "Free text")):
-        names = [n for n, f in fields.items() if f["kind"] == kind]
+        names = [n for n, f in fields.items() if f.kind == kind]
         if not names:
             continue
         cols = COLUMNS[kind]
-        rows = [[n, str(fields[n]["n"]), *(fmt(fields[n].get(c), (fields[n]["ci95"] or {}).get(c)) for c in cols)] for n in names]
+        rows = [[n, str(fields[n].n), *(fmt(fields[n].metric(c), fields[n].interval(c)) for c in cols)] for n in names]
         out.append((title, ["field", "n", *cols], rows))
     return out
 
@@ -86,53 +95,53 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 
 def _md_head(r: EvalReport) -> str:
     m = r.metrics
-    c = m["counts"]
-    verdict = "" if m.get("thresholds") is None else ("**All thresholds met.**" if r.passed else "**Thresholds missed.**")
+    c = m.counts
+    verdict = "" if m.thresholds is None else ("**All thresholds met.**" if r.passed else "**Thresholds missed.**")
     return (
-        f"## Eval: {m['taxonomy']['name']} v{m['taxonomy']['version']}\n\n"
-        f"{c['pairs']} draft–review pairs on {c['articles']} articles; {m['errors']['n']} failed drafts (scored as disagreement); "
-        f"{c['skipped']} skipped reviews; 95% intervals from {m['bootstrap']['resamples']} bootstrap resamples of articles "
-        f"(seed {m['bootstrap']['seed']}). {verdict}\n\n" + md_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(m))
+        f"## Eval: {m.taxonomy.name} v{m.taxonomy.version}\n\n"
+        f"{c.pairs} draft–review pairs on {c.articles} articles; {m.errors.n} failed drafts (scored as disagreement); "
+        f"{c.skipped} skipped reviews; 95% intervals from {m.bootstrap.resamples} bootstrap resamples of articles "
+        f"(seed {m.bootstrap.seed}). {verdict}\n\n" + md_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(m))
     )
 
 
 def _md_all(r: EvalReport) -> str:
-    parts = [f"### {t}\n\n{md_table(h, rows)}" for t, h, rows in _kind_tables(r.metrics["fields"])]
+    parts = [f"### {t}\n\n{md_table(h, rows)}" for t, h, rows in _kind_tables(r.metrics.fields)]
     return "\n\n".join(parts)
 
 
 def _md_human(r: EvalReport) -> str:
-    h = r.metrics.get("human_agreement")
+    h: Agreement | None = r.metrics.human_agreement
     if not h:
         return ""
-    parts = [f"### {t}\n\n{md_table(hd, rows)}" for t, hd, rows in _kind_tables(h["fields"])]
-    return f"## Reviewer–reviewer agreement (the ceiling)\n\n{h['n_pairs']} reviewer pairs on {h['n_articles']} articles.\n\n" + "\n\n".join(parts)
+    parts = [f"### {t}\n\n{md_table(hd, rows)}" for t, hd, rows in _kind_tables(h.fields)]
+    return f"## Reviewer–reviewer agreement (the ceiling)\n\n{h.n_pairs} reviewer pairs on {h.n_articles} articles.\n\n" + "\n\n".join(parts)
 
 
-def _compare_rows(cmp: Mapping[str, Any]) -> list[list[str]]:
+def _compare_rows(cmp: Compare) -> list[list[str]]:
     rows = []
-    for name, metrics in cmp["fields"].items():
+    for name, metrics in cmp.fields.items():
         for metric, d in metrics.items():
-            rows.append([name, metric, fmt(d["baseline"]), fmt(d["candidate"]), fmt(d["difference"], d["ci95"])])
+            rows.append([name, metric, fmt(d.baseline), fmt(d.candidate), fmt(d.difference, d.ci95)])
     return rows
 
 
 def _md_compare(r: EvalReport) -> str:
-    cmp = r.metrics.get("compare")
+    cmp = r.metrics.compare
     if not cmp:
         return ""
-    mc = cmp["mcnemar"]
+    mc = cmp.mcnemar
     return (
-        f"## Compared with the baseline drafts\n\n{cmp['difference']}, on {cmp['n_pairs']} pairs. McNemar on `{mc['field']}`: "
-        f"baseline alone right {mc['baseline_only_right']}, candidate alone right {mc['candidate_only_right']}, p = {fmt(mc['p_value'])}.\n\n"
+        f"## Compared with the baseline drafts\n\n{cmp.difference}, on {cmp.n_pairs} pairs. McNemar on `{mc.field}`: "
+        f"baseline alone right {mc.baseline_only_right}, candidate alone right {mc.candidate_only_right}, p = {fmt(mc.p_value)}.\n\n"
         + md_table(["field", "metric", "baseline", "candidate", "difference [95% CI]"], _compare_rows(cmp))
     )
 
 
 def _md_notes(r: EvalReport) -> str:
     m = r.metrics
-    lines = [f"- calibration `{n}`: ECE {fmt(c['ece'], c['ci95']['ece'])} over {c['n']} drafts with a confidence" for n, c in m["calibration"].items()]
-    lines += [f"- {w}" for w in m["warnings"]]
+    lines = [f"- calibration `{n}`: ECE {fmt(c.ece, c.ci95.get('ece'))} over {c.n} drafts with a confidence" for n, c in m.calibration.items()]
+    lines += [f"- {w}" for w in m.warnings]
     return "## Notes\n\n" + "\n".join(lines) if lines else ""
 
 
@@ -158,56 +167,55 @@ td.text{max-width:420px;white-space:pre-wrap;font-size:90%}"""
 
 def _h_head(r: EvalReport) -> str:
     m = r.metrics
-    c = m["counts"]
+    c = m.counts
     verdict = ""
-    if m.get("thresholds") is not None:
+    if m.thresholds is not None:
         verdict = '<p class="pass"><b>All thresholds met.</b></p>' if r.passed else '<p class="fail"><b>Thresholds missed.</b></p>'
     return (
-        f"<h1>Eval: {escape(m['taxonomy']['name'])} v{escape(m['taxonomy']['version'])}</h1>{verdict}"
-        f"<p>{c['pairs']} draft–review pairs on {c['articles']} articles · {m['errors']['n']} failed drafts (scored as disagreement) · "
-        f"{c['skipped']} skipped reviews · {c['references_without_draft']} reviewed articles without a draft · "
-        f"95% intervals: {m['bootstrap']['resamples']} bootstrap resamples of articles, seed {m['bootstrap']['seed']}.</p>"
+        f"<h1>Eval: {escape(m.taxonomy.name)} v{escape(m.taxonomy.version)}</h1>{verdict}"
+        f"<p>{c.pairs} draft–review pairs on {c.articles} articles · {m.errors.n} failed drafts (scored as disagreement) · "
+        f"{c.skipped} skipped reviews · {c.references_without_draft} reviewed articles without a draft · "
+        f"95% intervals: {m.bootstrap.resamples} bootstrap resamples of articles, seed {m.bootstrap.seed}.</p>"
         + _html_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(m))
-        + "".join(f'<div class="warn">{escape(w)}</div>' for w in m["warnings"])
+        + "".join(f'<div class="warn">{escape(w)}</div>' for w in m.warnings)
     )
 
 
 def _h_fields(r: EvalReport) -> str:
-    return "<h2>All metrics</h2>" + "".join(f"<h3>{escape(t)}</h3>{_html_table(h, rows)}" for t, h, rows in _kind_tables(r.metrics["fields"]))
+    return "<h2>All metrics</h2>" + "".join(f"<h3>{escape(t)}</h3>{_html_table(h, rows)}" for t, h, rows in _kind_tables(r.metrics.fields))
 
 
 def _h_plots(r: EvalReport) -> str:
     plots = []
-    for name, f in r.metrics["fields"].items():
-        if f["kind"] == "single" and f["n"]:
-            conf = f["confusion"]
-            plots.append(svg.heatmap([_label(v) for v in conf["labels"]], conf["matrix"], f"{name}: confusion matrix"))
-        elif f["kind"] == "multi" and f["n"]:
-            rows = [(f"{v} ({d['support']})", d["f1"], *(d["ci95"]["f1"] or [None, None])) for v, d in f["per_label"].items()]
+    for name, f in r.metrics.fields.items():
+        if isinstance(f, SingleField) and f.n:
+            plots.append(svg.heatmap([_label(v) for v in f.confusion.labels], f.confusion.matrix, f"{name}: confusion matrix"))
+        elif isinstance(f, MultiField) and f.n:
+            rows = [(f"{v} ({d.support})", d.f1, *(d.ci95.get("f1") or (None, None))) for v, d in f.per_label.items()]
             plots.append(svg.hbars(rows, f"{name}: F1 per value (reviews with it), 95% intervals"))
-    for name, c in r.metrics["calibration"].items():
-        plots.append(svg.reliability(c["bins"], f"{name}: reliability (ECE {fmt(c['ece'])})"))
+    for name, c in r.metrics.calibration.items():
+        plots.append(svg.reliability(c.bins, f"{name}: reliability (ECE {fmt(c.ece)})"))
     titled = "".join(f"<figure>{p}</figure>" for p in plots)
     return f'<h2>Where the model goes wrong</h2><div class="plots">{titled}</div>' if plots else ""
 
 
 def _h_human(r: EvalReport) -> str:
-    h = r.metrics.get("human_agreement")
+    h = r.metrics.human_agreement
     if not h:
         return ""
-    tables = "".join(f"<h3>{escape(t)}</h3>{_html_table(hd, rows)}" for t, hd, rows in _kind_tables(h["fields"]))
-    return f"<h2>Reviewer–reviewer agreement (the ceiling)</h2><p>{h['n_pairs']} reviewer pairs on {h['n_articles']} articles.</p>{tables}"
+    tables = "".join(f"<h3>{escape(t)}</h3>{_html_table(hd, rows)}" for t, hd, rows in _kind_tables(h.fields))
+    return f"<h2>Reviewer–reviewer agreement (the ceiling)</h2><p>{h.n_pairs} reviewer pairs on {h.n_articles} articles.</p>{tables}"
 
 
 def _h_compare(r: EvalReport) -> str:
-    cmp = r.metrics.get("compare")
+    cmp = r.metrics.compare
     if not cmp:
         return ""
-    mc = cmp["mcnemar"]
+    mc = cmp.mcnemar
     return (
-        f"<h2>Compared with the baseline drafts</h2><p>{escape(cmp['difference'])}, on {cmp['n_pairs']} pairs. "
-        f"McNemar on <code>{escape(mc['field'])}</code>: baseline alone right {mc['baseline_only_right']}, "
-        f"candidate alone right {mc['candidate_only_right']}, p = {fmt(mc['p_value'])}.</p>"
+        f"<h2>Compared with the baseline drafts</h2><p>{escape(cmp.difference)}, on {cmp.n_pairs} pairs. "
+        f"McNemar on <code>{escape(mc.field)}</code>: baseline alone right {mc.baseline_only_right}, "
+        f"candidate alone right {mc.candidate_only_right}, p = {fmt(mc.p_value)}.</p>"
         + _html_table(["field", "metric", "baseline", "candidate", "difference [95% CI]"], _compare_rows(cmp))
     )
 
@@ -218,24 +226,24 @@ def _h_examples(r: EvalReport) -> str:
     blocks = []
     for ex in r.examples:
         rows = "".join(
-            f'<tr class="{"" if f["agree"] else "disagree"}"><td>{escape(f["field"])}</td><td>{escape(_show(f["draft"]))}</td><td>{escape(_show(f["review"]))}</td></tr>'
-            for f in ex["fields"]
+            f'<tr class="{"" if f.agree else "disagree"}"><td>{escape(f.field)}</td><td>{escape(_show(f.draft))}</td><td>{escape(_show(f.review))}</td></tr>'
+            for f in ex.fields
         )
-        rows += f'<tr><td>rationale</td><td class="text">{escape(ex["draft_rationale"] or "")}</td><td class="text">{escape(ex["review_rationale"] or "")}</td></tr>'
-        title = escape(ex["title"] or "(no title: pass --articles)")
+        rows += f'<tr><td>rationale</td><td class="text">{escape(ex.draft_rationale or "")}</td><td class="text">{escape(ex.review_rationale or "")}</td></tr>'
+        title = escape(ex.title or "(no title: pass --articles)")
         blocks.append(
-            f"<h3>{title}</h3><p>article <code>{escape(ex['article_id'])}</code> · reviewer {escape(ex['reviewer'] or '–')} · "
-            f"disagreement {ex['score']:g}</p><table><thead><tr><th>field</th><th>draft</th><th>review</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<h3>{title}</h3><p>article <code>{escape(ex.article_id)}</code> · reviewer {escape(ex.reviewer or '–')} · "
+            f"disagreement {ex.score:g}</p><table><thead><tr><th>field</th><th>draft</th><th>review</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     return f"<h2>Worst disagreements</h2><p>Draft and review side by side; disagreeing fields are shaded.</p>{''.join(blocks)}"
 
 
 def _h_errors(r: EvalReport) -> str:
-    e = r.metrics["errors"]
-    if not e["n"]:
+    e = r.metrics.errors
+    if not e.n:
         return ""
-    ids = ", ".join(escape(a) for a in e["article_ids"][:30])
-    return f"<h2>Failed drafts</h2><p>{e['n']} drafts carry an error; they count as disagreement on every field. First ones: {ids}</p>"
+    ids = ", ".join(escape(a) for a in e.article_ids[:30])
+    return f"<h2>Failed drafts</h2><p>{e.n} drafts carry an error; they count as disagreement on every field. First ones: {ids}</p>"
 
 
 def _h_honest(r: EvalReport) -> str:
@@ -261,7 +269,7 @@ def write_report(report: EvalReport, outdir: str | Path) -> list[str]:
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     files = {
-        "metrics.json": json.dumps(report.metrics, indent=2, ensure_ascii=False) + "\n",
+        "metrics.json": metrics_json(report.metrics),
         "summary.md": summary_markdown(report),
         "report.html": report_html(report),
     }

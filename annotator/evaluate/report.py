@@ -1,15 +1,14 @@
-"""`evaluate`: drafts and references in, an `EvalReport` (metrics.json's content plus examples) out.
+"""`evaluate`: drafts and references in, an `EvalReport` (metrics.json's model plus examples) out.
 
-Pure: no files are read or written here (the CLI reads, `write_report` writes). The metrics dict
-is the contract other tools read; its layout is documented in the README's `## Evaluating`.
+Pure: no files are read or written here (the CLI reads, `write_report` writes). The models in
+`annotator.evaluate.model` are the contract other tools read; the README's `## Evaluating` draws
+their layout.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from dataclasses import field as dfield
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from annotator.evaluate.align import Pair, align
 from annotator.evaluate.alt_test import DEFAULT_EPSILON
 from annotator.evaluate.bootstrap import bootstrap, ci95
 from annotator.evaluate.gcpause import gc_paused
-from annotator.evaluate.honest import add_honest
+from annotator.evaluate.honest import honest_figures, kappa_notes
 from annotator.evaluate.metrics import (
     ERROR,
     N_BINS,
@@ -29,6 +28,31 @@ from annotator.evaluate.metrics import (
     label_fields,
     metric_names,
 )
+from annotator.evaluate.model import (
+    Agreement,
+    Bootstrap,
+    Calibration,
+    CalibrationBin,
+    Compare,
+    Confusion,
+    Counts,
+    Difference,
+    Disagreement,
+    Errors,
+    EvalMetrics,
+    EvalReport,
+    FieldRow,
+    FieldScores,
+    Gate,
+    Interval,
+    LabelScores,
+    McNemar,
+    MultiField,
+    SingleField,
+    Slice,
+    TaxonomyRef,
+    TextField,
+)
 from annotator.evaluate.thresholds import Thresholds, check_thresholds
 from annotator.records import Draft, GoldRecord, Review
 from annotator.taxonomy import Taxonomy
@@ -37,28 +61,16 @@ DOMINANT_SHARE = 0.9  # a class this common makes kappa and alpha swing on a han
 N_EXAMPLES = 25
 
 
-@dataclass
-class EvalReport:
-    metrics: dict[str, Any]
-    examples: list[dict[str, Any]] = dfield(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        """False when a threshold was given and missed."""
-        gate = self.metrics.get("thresholds")
-        return gate is None or bool(gate["passed"])
-
-
 def _num(x: Any) -> float | None:
     x = float(x)
     return None if math.isnan(x) or math.isinf(x) else round(x, 6)
 
 
-def _interval(samples: np.ndarray | None) -> list[float | None] | None:
+def _interval(samples: np.ndarray | None) -> Interval:
     if samples is None:
         return None
     lo, hi = ci95(samples)
-    return [_num(lo), _num(hi)]
+    return (_num(lo), _num(hi))
 
 
 def article_index(pairs: Sequence[Pair]) -> tuple[np.ndarray, int]:
@@ -75,28 +87,26 @@ def _label(v: Any) -> Any:
     return v  # None stays null in JSON; the draft-error marker is a string
 
 
-def _package(m: Measure, point: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": m.field.kind, "n": m.n}
+def _package(m: Measure, point: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]) -> FieldScores:
     names = metric_names(m.field)
-    for name in names:
-        out[name] = _num(point[name]) if m.n else None
-    out["ci95"] = {name: _interval(samples.get(name)) if m.n else None for name in names}
-    warnings: list[str] = []
+    figures: dict[str, Any] = {name: _num(point[name]) if m.n else None for name in names}
+    ci = {name: _interval(samples.get(name)) if m.n else None for name in names}
     if m.field.kind == "single":
         labels = m.info["labels"]
         conf = m.dense.sum(0, dtype=np.float64).reshape(len(labels), len(labels))
-        out["confusion"] = {"labels": [_label(v) for v in labels], "matrix": conf.astype(int).tolist()}
-        warnings += _kappa_warning(m.field.name, labels, conf, out)
-    elif m.field.kind == "multi":
-        per_label: dict[str, Any] = {}
-        for j, v in enumerate(m.info["labels"]):
-            row: dict[str, Any] = {k: _num(point[k][j]) for k in ("precision", "recall", "f1")}
-            row["support"] = int(point["support"][j])
-            row["ci95"] = {k: _interval(samples[k][:, j]) if k in samples else None for k in ("precision", "recall", "f1")}
-            per_label[v] = row
-        out["per_label"] = per_label
-    out["warnings"] = warnings
-    return out
+        return SingleField(n=m.n, **figures, ci95=ci, confusion=Confusion(labels=[_label(v) for v in labels], matrix=conf.astype(int).tolist()),
+                           warnings=_kappa_warning(m.field.name, labels, conf, figures))
+    if m.field.kind == "multi":
+        per_label = {
+            v: LabelScores(
+                **{k: _num(point[k][j]) for k in ("precision", "recall", "f1")},
+                support=int(point["support"][j]),
+                ci95={k: _interval(samples[k][:, j]) if k in samples else None for k in ("precision", "recall", "f1")},
+            )
+            for j, v in enumerate(m.info["labels"])
+        }
+        return MultiField(n=m.n, **figures, ci95=ci, per_label=per_label)
+    return TextField(n=m.n, **figures, ci95=ci)
 
 
 def _kappa_warning(name: str, labels: list[Any], conf: np.ndarray, out: Mapping[str, Any]) -> list[str]:
@@ -116,23 +126,23 @@ def _kappa_warning(name: str, labels: list[Any], conf: np.ndarray, out: Mapping[
     ]
 
 
-def _calibration(m: Measure, point: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def _calibration(m: Measure, point: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]) -> Calibration:
     bins = [
-        {
-            "lower": i / N_BINS,
-            "upper": (i + 1) / N_BINS,
-            "n": int(m.info["count"][i]),
-            "confidence": _num(m.info["confidence"][i]),
-            "accuracy": _num(m.info["accuracy"][i]),
-        }
+        CalibrationBin(
+            lower=i / N_BINS,
+            upper=(i + 1) / N_BINS,
+            n=int(m.info["count"][i]),
+            confidence=_num(m.info["confidence"][i]),
+            accuracy=_num(m.info["accuracy"][i]),
+        )
         for i in range(N_BINS)
     ]
-    return {"n": m.n, "ece": _num(point["ece"]), "ci95": {"ece": _interval(samples.get("ece"))}, "bins": bins}
+    return Calibration(n=m.n, ece=_num(point["ece"]), ci95={"ece": _interval(samples.get("ece"))}, bins=bins)
 
 
 def _score(
     pairs: Sequence[Pair], tax: Taxonomy, n_boot: int, seed: int, calibration: bool = False
-) -> tuple[dict[str, Any], dict[str, Any], list[Measure]]:
+) -> tuple[dict[str, FieldScores], dict[str, Calibration], list[Measure]]:
     art, n_articles = article_index(pairs)
     measures = [field_measure(pairs, art, n_articles, f) for f in label_fields(tax)]
     cal = [c for m in measures if calibration and m.n and m.field.kind != "text" and (c := calibration_measure(pairs, art, n_articles, m))]
@@ -143,7 +153,7 @@ def _score(
     return fields, calib, measures
 
 
-def field_metrics(pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def field_metrics(pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, FieldScores]:
     """`fields` for any set of pairs: every scored field -> its metrics, `n` and `ci95`.
 
     Apply it to any subset (blind reviews, one annotator, one source); the bootstrap resamples
@@ -152,25 +162,25 @@ def field_metrics(pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, s
     return _score(pairs, tax, n_boot, seed)[0]
 
 
-def agreement_block(pairs: Sequence[Pair], human_pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def agreement_block(pairs: Sequence[Pair], human_pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> Slice:
     """Model–reviewer `fields` plus reviewer–reviewer `human_agreement`, in the top-level shape."""
-    return {
-        "n_pairs": len(pairs),
-        "n_articles": len({p.article_id for p in pairs}),
-        "fields": field_metrics(pairs, tax, n_boot=n_boot, seed=seed),
-        "human_agreement": human_agreement(human_pairs, tax, n_boot=n_boot, seed=seed),
-    }
+    return Slice(
+        n_pairs=len(pairs),
+        n_articles=len({p.article_id for p in pairs}),
+        fields=field_metrics(pairs, tax, n_boot=n_boot, seed=seed),
+        human_agreement=human_agreement(human_pairs, tax, n_boot=n_boot, seed=seed),
+    )
 
 
-def human_agreement(human_pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any] | None:
+def human_agreement(human_pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> Agreement | None:
     """Reviewer–reviewer agreement, every pair of reviewers of an article: the model's ceiling."""
     if not human_pairs:
         return None
-    return {
-        "n_pairs": len(human_pairs),
-        "n_articles": len({p.article_id for p in human_pairs}),
-        "fields": field_metrics(human_pairs, tax, n_boot=n_boot, seed=seed),
-    }
+    return Agreement(
+        n_pairs=len(human_pairs),
+        n_articles=len({p.article_id for p in human_pairs}),
+        fields=field_metrics(human_pairs, tax, n_boot=n_boot, seed=seed),
+    )
 
 
 # --------------------------------------------------------------------------- compare
@@ -180,15 +190,15 @@ def _correct(p: Pair, name: str) -> bool:
     return not p.candidate.error and p.candidate.labels.get(name) == p.reference.labels.get(name)
 
 
-def mcnemar(baseline_right: Sequence[bool], candidate_right: Sequence[bool]) -> dict[str, Any]:
+def mcnemar(baseline_right: Sequence[bool], candidate_right: Sequence[bool], field: str) -> McNemar:
     """Exact McNemar test: a binomial test on the pairs where exactly one side was right."""
     b = sum(1 for x, y in zip(baseline_right, candidate_right, strict=True) if x and not y)
     c = sum(1 for x, y in zip(baseline_right, candidate_right, strict=True) if y and not x)
     p = stats.binomtest(min(b, c), b + c, 0.5).pvalue if b + c else 1.0
-    return {"n": len(baseline_right), "baseline_only_right": b, "candidate_only_right": c, "p_value": _num(p), "test": "exact McNemar"}
+    return McNemar(field=field, n=len(baseline_right), baseline_only_right=b, candidate_only_right=c, p_value=_num(p))
 
 
-def compare_drafts(candidate: Sequence[Pair], baseline: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def compare_drafts(candidate: Sequence[Pair], baseline: Sequence[Pair], tax: Taxonomy, *, n_boot: int = 1000, seed: int = 0) -> Compare:
     """Candidate minus baseline on the reviews both were paired with, on the same resamples."""
     by_key = {(p.article_id, p.reference.who): p for p in baseline}
     both = [(p, by_key[(p.article_id, p.reference.who)]) for p in candidate if (p.article_id, p.reference.who) in by_key]
@@ -199,47 +209,47 @@ def compare_drafts(candidate: Sequence[Pair], baseline: Sequence[Pair], tax: Tax
     mb = [field_measure(base, art, n_articles, f) for f in fields_]
     live = [m for m in mc + mb if m.n]
     samples = dict(zip(map(id, live), bootstrap(live, n_articles, n_boot, seed), strict=True))
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, Difference]] = {}
     for f, c, b in zip(fields_, mc, mb, strict=True):
         if not c.n:
             continue
         pc, pb, sc, sb = c.point(), b.point(), samples[id(c)], samples[id(b)]
         out[f.name] = {
-            name: {
-                "candidate": _num(pc[name]),
-                "baseline": _num(pb[name]),
-                "difference": _num(pc[name] - pb[name]),
-                "ci95": _interval(sc[name] - sb[name]) if name in sc else None,
-            }
+            name: Difference(
+                candidate=_num(pc[name]),
+                baseline=_num(pb[name]),
+                difference=_num(pc[name] - pb[name]),
+                ci95=_interval(sc[name] - sb[name]) if name in sc else None,
+            )
             for name in metric_names(f)
         }
     primary = tax.primary
     scored = [(c, b) for c, b in both if primary in c.reference.labels]
-    return {
-        "n_pairs": len(both),
-        "n_articles": n_articles,
-        "difference": "candidate (--drafts) minus baseline (--compare)",
-        "fields": out,
-        "mcnemar": {"field": primary, **mcnemar([_correct(b, primary) for _, b in scored], [_correct(c, primary) for c, _ in scored])},
-    }
+    return Compare(
+        n_pairs=len(both),
+        n_articles=n_articles,
+        difference="candidate (--drafts) minus baseline (--compare)",
+        fields=out,
+        mcnemar=mcnemar([_correct(b, primary) for _, b in scored], [_correct(c, primary) for c, _ in scored], primary),
+    )
 
 
 # --------------------------------------------------------------------------- examples
 
 
-def _field_rows(p: Pair, tax: Taxonomy) -> list[dict[str, Any]]:
+def _field_rows(p: Pair, tax: Taxonomy) -> list[FieldRow]:
     rows = []
     for f in tax.label_fields:
         if f.name in p.reference.labels:
             ref, cand = p.reference.labels.get(f.name), p.candidate.labels.get(f.name)
             same = sorted(ref or []) == sorted(cand or []) if f.kind == "multi" else ref == cand
-            rows.append({"field": f.name, "draft": cand, "review": ref, "agree": same})
+            rows.append(FieldRow(field=f.name, draft=cand, review=ref, agree=same))
     return rows
 
 
 def worst_disagreements(
     pairs: Sequence[Pair], measures: Sequence[Measure], tax: Taxonomy, titles: Mapping[str, str] | None = None, k: int = N_EXAMPLES
-) -> list[dict[str, Any]]:
+) -> list[Disagreement]:
     """The pairs that disagree most (the primary field counts double), for a lead to read why.
 
     Failed drafts are left out: they are listed on their own.
@@ -254,15 +264,15 @@ def worst_disagreements(
     out = []
     for i in order:
         p = pairs[i]
-        out.append({
-            "article_id": p.article_id,
-            "title": (titles or {}).get(p.article_id, ""),
-            "reviewer": p.reference.who,
-            "score": round(float(score[i]), 3),
-            "fields": _field_rows(p, tax),
-            "draft_rationale": p.candidate.rationale,
-            "review_rationale": p.reference.rationale,
-        })
+        out.append(Disagreement(
+            article_id=p.article_id,
+            title=(titles or {}).get(p.article_id, ""),
+            reviewer=p.reference.who,
+            score=round(float(score[i]), 3),
+            fields=_field_rows(p, tax),
+            draft_rationale=p.candidate.rationale,
+            review_rationale=p.reference.rationale,
+        ))
     return out
 
 
@@ -282,40 +292,37 @@ def evaluate(
     titles: Mapping[str, str] | None = None,
     alt_epsilon: float = DEFAULT_EPSILON,
 ) -> EvalReport:
-    """Score drafts against reviews or gold records; see the README for metrics.json's layout."""
+    """Score drafts against reviews or gold records; `EvalMetrics` (annotator.evaluate.model) is the layout."""
     references = list(reviews)
     drafts = list(drafts)
     al = align(drafts, references)
     fields, calibration, measures = _score(al.pairs, tax, n_boot, seed, calibration=True)
-    warnings = [w for f in fields.values() for w in f["warnings"]]
+    warnings = [w for f in fields.values() for w in f.warnings]
     if al.references_without_draft:
         warnings.append(f"{len(al.references_without_draft)} reviewed article(s) have no draft and are not scored, e.g. {al.references_without_draft[0]!r}")
     if al.error_articles:
         warnings.append(f"{len(al.error_articles)} draft(s) failed (error) and count as disagreement on every field")
-    metrics: dict[str, Any] = {
-        "taxonomy": {"name": tax.name, "version": tax.version},
-        "counts": {
-            "drafts": al.n_drafts,
-            "references": al.n_references,
-            "skipped": al.skipped,
-            "duplicates_replaced": al.duplicates,
-            "pairs": len(al.pairs),
-            "articles": len({p.article_id for p in al.pairs}),
-            "references_without_draft": len(al.references_without_draft),
-            "drafts_without_reference": al.drafts_without_reference,
-        },
-        "bootstrap": {"resamples": n_boot, "seed": seed, "unit": "article", "interval": "percentile 2.5-97.5"},
-        "errors": {"n": len(al.error_articles), "value": ERROR, "article_ids": al.error_articles[:100]},
-        "fields": fields,
-        "human_agreement": human_agreement(al.human_pairs, tax, n_boot=n_boot, seed=seed),
-        "calibration": calibration,
-        "slices": {},
-        "compare": None,
-        "thresholds": None,
-        "warnings": warnings,
-    }
+    metrics = EvalMetrics(
+        taxonomy=TaxonomyRef(name=tax.name, version=tax.version),
+        counts=Counts(
+            drafts=al.n_drafts,
+            references=al.n_references,
+            skipped=al.skipped,
+            duplicates_replaced=al.duplicates,
+            pairs=len(al.pairs),
+            articles=len({p.article_id for p in al.pairs}),
+            references_without_draft=len(al.references_without_draft),
+            drafts_without_reference=al.drafts_without_reference,
+        ),
+        bootstrap=Bootstrap(resamples=n_boot, seed=seed),
+        errors=Errors(n=len(al.error_articles), value=ERROR, article_ids=al.error_articles[:100]),
+        fields=fields,
+        human_agreement=human_agreement(al.human_pairs, tax, n_boot=n_boot, seed=seed),
+        calibration=calibration,
+        warnings=warnings,
+    )
     if any(p.blind for p in al.pairs):
-        metrics["slices"] = {
+        metrics.slices = {
             name: agreement_block(
                 [p for p in al.pairs if p.blind is want],
                 [h for h in al.human_pairs if h.blind is want],
@@ -325,11 +332,19 @@ def evaluate(
             )
             for name, want in (("blind", True), ("assisted", False))
         }
-    add_honest(metrics, tax, drafts, references, n_boot=n_boot, seed=seed, epsilon=alt_epsilon)
+    honest = honest_figures(tax, drafts, references, n_boot=n_boot, seed=seed, epsilon=alt_epsilon)
+    if honest is not None:
+        metrics.anchoring, metrics.lead_time, metrics.alt_test = honest.anchoring, honest.lead_time, honest.alt_test
+        if (blind := metrics.blind()) is not None:
+            blind.coverage = honest.coverage
+    notes = kappa_notes(metrics.fields)
+    if (blind := metrics.blind()) is not None:
+        notes += kappa_notes(blind.fields, scope="blind reviews")
+    metrics.warnings += [n for n in notes if n not in metrics.warnings]
     if compare is not None:
         other = align(compare, references)
-        metrics["compare"] = compare_drafts(al.pairs, other.pairs, tax, n_boot=n_boot, seed=seed)
+        metrics.compare = compare_drafts(al.pairs, other.pairs, tax, n_boot=n_boot, seed=seed)
     if thresholds:
         checks = check_thresholds(fields, thresholds)
-        metrics["thresholds"] = {"passed": all(c["passed"] for c in checks), "checks": checks}
-    return EvalReport(metrics, worst_disagreements(al.pairs, measures, tax, titles))
+        metrics.thresholds = Gate(passed=all(c.passed for c in checks), checks=checks)
+    return EvalReport(metrics=metrics, examples=worst_disagreements(al.pairs, measures, tax, titles))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from annotator.evaluate.model import CalibrationBin
+
 FONT = 'font-family="system-ui,sans-serif" font-size="11"'
 
 
@@ -77,7 +79,7 @@ def hbars(rows: Sequence[tuple[str, float | None, float | None, float | None]], 
     return _svg(left + width + 50, height, body, title)
 
 
-def reliability(bins: Sequence[dict], title: str) -> str:
+def reliability(bins: Sequence[CalibrationBin], title: str) -> str:
     """Reliability diagram: accuracy per confidence bin against the diagonal of perfect calibration."""
     size, pad, top = 260, 40, 30
     body = [
@@ -91,13 +93,13 @@ def reliability(bins: Sequence[dict], title: str) -> str:
         body.append(_text(pad + t * size, size + 24, f"{t:g}", "middle"))
         body.append(_text(pad - 4, 10 + size - t * size + 4, f"{t:g}", "end"))
     for b in bins:
-        if not b["n"] or b["accuracy"] is None:
+        if not b.n or b.accuracy is None or b.confidence is None:
             continue
-        x = pad + b["lower"] * size
-        w = (b["upper"] - b["lower"]) * size
-        h = b["accuracy"] * size
-        body.append(f'<rect x="{x + 1:.1f}" y="{10 + size - h:.1f}" width="{w - 2:.1f}" height="{h:.1f}" fill="#4c8bc0" opacity="0.8"><title>n={int(b["n"])}</title></rect>')
-        cy = 10 + size - b["confidence"] * size
+        x = pad + b.lower * size
+        w = (b.upper - b.lower) * size
+        h = b.accuracy * size
+        body.append(f'<rect x="{x + 1:.1f}" y="{10 + size - h:.1f}" width="{w - 2:.1f}" height="{h:.1f}" fill="#4c8bc0" opacity="0.8"><title>n={b.n}</title></rect>')
+        cy = 10 + size - b.confidence * size
         body.append(f'<circle cx="{x + w / 2:.1f}" cy="{cy:.1f}" r="3" fill="#d62728"/>')
     inner = "".join(body[1:])
     return _svg(max(pad + size + 20, 7 * len(title)), size + 50 + top, [body[0], f'<g transform="translate(0,{top})">{inner}</g>'], title)

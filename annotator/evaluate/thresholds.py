@@ -13,6 +13,7 @@ from typing import Any
 
 from annotator.errors import ConfigError
 from annotator.evaluate.metrics import label_fields, metric_names
+from annotator.evaluate.model import Check, FieldScores
 from annotator.taxonomy import Taxonomy
 
 Thresholds = dict[str, dict[str, float]]
@@ -47,17 +48,12 @@ def load_thresholds(path: str | Path, tax: Taxonomy) -> Thresholds:
     return parse_thresholds(raw, tax, str(path))
 
 
-def check_thresholds(fields: Mapping[str, Mapping[str, Any]], thresholds: Thresholds) -> list[dict[str, Any]]:
+def check_thresholds(fields: Mapping[str, FieldScores], thresholds: Thresholds) -> list[Check]:
     """One check per (field, metric); a metric that could not be measured fails its check."""
     checks = []
     for name, metrics in thresholds.items():
         for metric, minimum in metrics.items():
-            value = fields.get(name, {}).get(metric)
-            checks.append({
-                "field": name,
-                "metric": metric,
-                "minimum": minimum,
-                "value": value,
-                "passed": value is not None and value >= minimum,
-            })
+            scored = fields.get(name)
+            value = scored.metric(metric) if scored is not None else None
+            checks.append(Check(field=name, metric=metric, minimum=minimum, value=value, passed=value is not None and value >= minimum))
     return checks

@@ -1,6 +1,6 @@
 """The data card (`gold/README.md`): where the labels come from, counts per split, agreement, known limits.
 
-Pure: it takes the manifest the job writes and, optionally, the eval report's figures.
+Pure: it takes the manifest the job writes and, optionally, the eval report (`EvalMetrics`).
 """
 
 from __future__ import annotations
@@ -8,20 +8,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from annotator.evaluate.model import EvalMetrics, FieldScores
 from annotator.export.splits import SPLITS
 from annotator.taxonomy import Taxonomy
 
 MIN_EXAMPLES = 10  # fewer examples of a label in a split than this, and a per-label score there means little
 
 
-def _field_table(fields: Any, tax: Taxonomy) -> list[str]:
-    """A Markdown table of the numbers per field, whatever the metrics are called."""
-    if not isinstance(fields, dict):
-        return []
+def _field_table(fields: Mapping[str, FieldScores], tax: Taxonomy) -> list[str]:
+    """A Markdown table of the figures per field: `n` and every metric the report has a number for."""
     known = [f.name for f in tax.fields]
     names = [n for n in known if n in fields] + [n for n in fields if n not in known]
-    rows = [(n, {k: v for k, v in fields[n].items() if isinstance(v, int | float) and not isinstance(v, bool)})
-            for n in names if isinstance(fields[n], dict)]
+    rows = [(n, {k: v for k, v in fields[n].model_dump().items() if isinstance(v, int | float) and not isinstance(v, bool)})
+            for n in names]
     keys = list(dict.fromkeys(k for _, figures in rows for k in figures))
     if not keys:
         return []
@@ -29,15 +28,12 @@ def _field_table(fields: Any, tax: Taxonomy) -> list[str]:
             *[f"| {n} | " + " | ".join(_fmt(figures.get(k, "")) for k in keys) + " |" for n, figures in rows]]
 
 
-def metrics_lines(metrics: Any, tax: Taxonomy) -> list[str]:
-    """Agreement figures from an eval report (`annotator eval`'s metrics.json), read defensively."""
-    if not isinstance(metrics, dict):
-        return ["The eval report given holds no figures this card can read."]
-    human = metrics.get("human_agreement")
+def metrics_lines(metrics: EvalMetrics, tax: Taxonomy) -> list[str]:
+    """The card's agreement section from an eval report (`annotator eval`'s metrics.json)."""
     blocks = [
         ("Reviewer against reviewer, on articles reviewed more than once (how reliable the labels are)",
-         human.get("fields") if isinstance(human, dict) else None),
-        ("Model draft against reviewed label (how much reviewers changed)", metrics.get("fields")),
+         metrics.human_agreement.fields if metrics.human_agreement else {}),
+        ("Model draft against reviewed label (how much reviewers changed)", metrics.fields),
     ]
     lines: list[str] = []
     for title, fields in blocks:

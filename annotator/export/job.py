@@ -15,9 +15,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from annotator.errors import ConfigError, TaxonomyError
+from annotator.evaluate.model import load_metrics
 from annotator.export.adjudicate import POLICIES, Conflict, Decision, adjudicate, is_completed
 from annotator.export.card import MIN_EXAMPLES, data_card, metrics_lines
 from annotator.export.formats import (
@@ -152,8 +153,12 @@ def export(
     card_metrics = None
     if eval_path is not None:
         try:
-            card_metrics = metrics_lines(json.loads(Path(eval_path).read_text(encoding="utf-8")), tax)
-        except (OSError, ValueError) as exc:
+            card_metrics = metrics_lines(load_metrics(eval_path), tax)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{eval_path}: not an eval report's metrics.json ({where}: {first['msg']})") from None
+        except OSError as exc:
             raise ConfigError(f"{eval_path}: cannot read the eval report: {exc}") from None
 
     summary = ExportSummary(out_dir=str(out))
