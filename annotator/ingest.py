@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
 import re
 import sys
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, Field
 
 from annotator.errors import IngestError
+from annotator.normalise import article_id, clean_text, clean_title, clean_url, text_key
 from annotator.records import Article, JsonlWriter, iter_jsonl
 
 ErrorCallback = Callable[[str], None]
@@ -58,79 +56,6 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "published_at": ("published_at", "publisheddatetime", "published", "date", "datetime"),
     "language": ("language", "lang"),
 }
-
-_TRACKING_PARAMS = {
-    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
-    "_ga", "_gl", "ref", "ref_src", "ref_url", "cmpid", "smid", "ocid", "spm", "share", "s_cid", "cid",
-}  # fmt: skip
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def normalise_text(text: str) -> str:
-    """NFC, no invisible characters, single spaces, at most one blank line between paragraphs."""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = [" ".join(line.split()) for line in text.split("\n")]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
-
-
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"), None)
-
-
-def normalise_title(title: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", title).translate(_INVISIBLE).split())
-
-
-def normalise_url(url: str) -> str | None:
-    """The URL two copies of one page share: https, no `www.`, no tracking, fragment or trailing slash."""
-    url = url.strip()
-    if not url:
-        return None
-    if "://" not in url and url.lower().startswith("www."):
-        url = "https://" + url
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return url  # not a web URL (doi:, urn:, a bare path): compare it as it is
-    host = parts.hostname.lower().removeprefix("www.")
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
-    path = parts.path.rstrip("/")
-    query = sorted(_untracked(parts.query))
-    return f"https://{host}{path}" + (f"?{urlencode(query)}" if query else "")
-
-
-def clean_url(url: str) -> str:
-    """The URL as given minus tracking parameters and fragment: what the article record keeps."""
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        return url
-    return urlunsplit(parts._replace(query=urlencode(_untracked(parts.query)), fragment=""))
-
-
-def _untracked(query: str) -> list[tuple[str, str]]:
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return [(k, v) for k, v in pairs if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS]
-
-
-def text_key(text: str) -> str:
-    """What two copies of one text share, whatever their line wrapping and letter case."""
-    basis = " ".join(normalise_text(text).casefold().split())
-    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
-
-
-def article_id(url: str | None, text: str) -> str:
-    """`a_` + 16 hex: from the normalised URL when there is one, else from the normalised text."""
-    norm = normalise_url(url) if url else None
-    basis = f"url:{norm}" if norm else f"text:{text_key(text)}"
-    return "a_" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
-
 
 _LETTER = re.compile(r"[^\W\d_]")
 _HAN = re.compile("[\u4e00-\u9fff\u3400-\u4dbf]")
@@ -432,7 +357,7 @@ def _to_article(raw: _Raw) -> Article | Rejection:
     text = text or ""
     if raw.format in ("jsonl", "csv") and looks_like_html(text):  # scrapers often store the page's HTML
         text = html_to_text(text)
-    text = normalise_text(text)
+    text = clean_text(text)
     if not text:
         looked_for = ", ".join(_ALIASES["text"][:3])
         detail = f"empty or missing text ({looked_for}, ...)" if raw.format in ("jsonl", "csv") else "the article is empty"
@@ -441,10 +366,10 @@ def _to_article(raw: _Raw) -> Article | Rejection:
     language = str(f["language"]).strip().lower() if f.get("language") else guess_language(text)
     return Article(
         id=article_id(url, text),
-        title=normalise_title(str(f.get("title") or "")),
+        title=clean_title(str(f.get("title") or "")),
         text=text,
         url=url or None,
-        source=normalise_title(str(f["source"])) if f.get("source") else None,
+        source=clean_title(str(f["source"])) if f.get("source") else None,
         published_at=_when(f.get("published_at")),
         language=language,
         origin=raw.where,

@@ -23,10 +23,10 @@ from annotator.export.splits import (
     assign_splits,
     jaccard,
     near_duplicate_groups,
-    normalise_url,
     similar_pairs,
     story_tokens,
 )
+from annotator.normalise import story_url_key
 from annotator.prompt import load_prompt
 from annotator.records import Article, Draft, Review
 from annotator.taxonomy import draft_model, json_schema, load_taxonomy
@@ -300,7 +300,7 @@ def test_near_duplicate_groups_by_url_text_and_story() -> None:
     assert ["u1", "u2"] in groups and ["t1", "t2"] in groups
     assert ["npr", "register"] in groups and ["uber_a", "uber_b"] in groups
     assert ["epoch"] in groups and ["tesla"] in groups
-    assert normalise_url("https://example.com/a?id=3&utm_medium=x") != normalise_url("https://example.com/a?id=4")
+    assert story_url_key("https://example.com/a?id=3&utm_medium=x") != story_url_key("https://example.com/a?id=4")
 
 
 def test_retellings_without_shared_names_group_only_when_published_days_apart() -> None:

@@ -17,10 +17,9 @@ from annotator.ingest import (
     article_id,
     guess_language,
     ingest,
-    normalise_text,
-    normalise_url,
     read_articles,
 )
+from annotator.normalise import clean_text, url_key
 from annotator.records import Article, GoldRecord, read_jsonl
 from annotator.taxonomy import load_taxonomy, validate_labels
 
@@ -279,10 +278,10 @@ def test_url_normalisation() -> None:
         "https://news.example/story/42?fbclid=abc#comments",
         "  https://news.example:443/story/42  ",
     ]
-    assert {normalise_url(u) for u in same} == {"https://news.example/story/42"}
-    assert normalise_url("https://news.example/story?b=2&a=1") == normalise_url("https://news.example/story?a=1&b=2")
-    assert normalise_url("https://news.example/story?id=1") != normalise_url("https://news.example/story?id=2")
-    assert normalise_url("https://news.example/Story/42") != normalise_url("https://news.example/story/42")
+    assert {url_key(u) for u in same} == {"https://news.example/story/42"}
+    assert url_key("https://news.example/story?b=2&a=1") == url_key("https://news.example/story?a=1&b=2")
+    assert url_key("https://news.example/story?id=1") != url_key("https://news.example/story?id=2")
+    assert url_key("https://news.example/Story/42") != url_key("https://news.example/story/42")
 
 
 def test_id_from_url_ignores_tracking_and_text() -> None:
@@ -295,7 +294,7 @@ def test_id_from_url_ignores_tracking_and_text() -> None:
 def test_id_from_text_ignores_layout_but_not_content() -> None:
     assert article_id(None, "Same  text,\r\nwrapped.") == article_id("", "same text, wrapped.")
     assert article_id(None, "Same text.") != article_id(None, "Other text.")
-    assert normalise_text("café") == normalise_text("cafe\u0301")  # NFC: one spelling of é
+    assert clean_text("café") == clean_text("cafe\u0301")  # NFC: one spelling of é
 
 
 def test_ids_are_stable_across_runs_and_outputs(tmp_path) -> None:

@@ -28,11 +28,11 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
 from scipy import sparse
 
+from annotator.normalise import story_text_key, story_url_key, words
 from annotator.records import Article
 
 SPLITS = ("train", "validation", "test")
@@ -91,35 +91,9 @@ _NAME = re.compile(r"(?<![\w.])(?:[^\W\d_a-z][\w'&]*+(?!\.\w)|\d[\d,.]*\d|\d)")
 _DOMAIN_END = re.compile(r"\.[a-z]{2,}\b(?!\.\w)", re.IGNORECASE)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"'(|\u2022*#>\u201c\u2018\n]\s*)$")
 _YEAR = re.compile(r"(?:19|20)\d\d")
-_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|ref_src|cmpid|ocid)$", re.IGNORECASE)
 
 
-# --------------------------------------------------------------------------- normalisation
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold())
-
-
-def normalise_url(url: str | None) -> str | None:
-    """The URL without scheme, `www.`/`m.`/`amp.` host prefixes, AMP suffix, fragment and tracking
-    parameters, so that the same page reached through two links compares equal."""
-    if not url or not url.strip():
-        return None
-    parts = urlsplit(url.strip())
-    if not parts.hostname:
-        return url.strip().casefold()
-    host = parts.hostname.casefold()
-    for prefix in ("www.", "m.", "amp."):
-        host = host.removeprefix(prefix)
-    path = re.sub(r"(/amp|/index\.html?)?/*$", "", parts.path)
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k))
-    return host + path + (f"?{urlencode(query)}" if query else "")
-
-
-def normalise_text(text: str) -> str:
-    """Case, Unicode form, punctuation and spacing folded away: equal strings mean a copied text."""
-    return " ".join(_words(text))
+# --------------------------------------------------------------------------- story words and names
 
 
 def _stem(word: str) -> str:
@@ -134,9 +108,9 @@ def _story_words(text: str) -> list[str]:
     """Words, with runs of an unspaced script cut into character bigrams: word-level `\\w+` would
     make a whole Chinese sentence one word, which no other telling shares."""
     if text.isascii() or not _UNSPACED.search(text):
-        return _words(text)
+        return words(text)
     out: list[str] = []
-    for word in _words(text):
+    for word in words(text):
         for piece in _PIECE.findall(word) if _UNSPACED.search(word) else (word,):
             if not _UNSPACED.match(piece) or len(piece) == 1:
                 out.append(piece)
@@ -295,7 +269,7 @@ def near_duplicate_groups(articles: Sequence[Article]) -> list[list[str]]:
     uf = _UnionFind(len(articles))
     first_by_key: dict[tuple[str, str], int] = {}
     for i, a in enumerate(articles):
-        keys = [("url", normalise_url(a.url)), ("text", normalise_text(a.text))]
+        keys = [("url", story_url_key(a.url)), ("text", story_text_key(a.text))]
         for kind, key in keys:
             if not key:
                 continue
