@@ -81,6 +81,7 @@ def test_timeouts_are_retried_then_given_up(fake_openai):
     fake_openai.faults.latency = 1.0
     with pytest.raises(LLMUnavailable, match="gave up after 2 attempts: timeout"):
         ask(settings(fake_openai, timeout=0.3, max_attempts=2, backoff_cap=0.1))
+    assert fake_openai.stats["chat_requests"] == 2  # retried once, then stopped: not one try, not endless
 
 
 def test_wrong_key_fails_at_once_and_the_key_is_not_in_the_message(fake_openai):
