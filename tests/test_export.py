@@ -537,10 +537,17 @@ def test_manifest_and_data_card(tmp_path: Path) -> None:
 
 def test_export_is_idempotent(tmp_path: Path) -> None:
     articles, reviews = _format_input()
-    run_export(tmp_path, articles, reviews, formats=["jsonl", "csv", "chat"])
+    summary, problems = run_export(tmp_path, articles, reviews, formats=["jsonl", "csv", "chat"])
     first = {p.name: p.read_bytes() for p in (tmp_path / "gold").iterdir()}
-    run_export(tmp_path, articles, reviews, formats=["jsonl", "csv", "chat"])
+    # The first export wrote every file, holding every article: an export that wrote nothing (or
+    # nothing new) the second time would compare equal too.
+    expected = {f"{s}{suffix}" for s in SPLITS for suffix in (".jsonl", ".csv", ".chat.jsonl")}
+    assert set(first) == expected | {"conflicts.jsonl", "manifest.json", "README.md"} and not problems
+    exported = [json.loads(line)["article_id"] for s in SPLITS for line in first[f"{s}.jsonl"].decode().splitlines()]
+    assert sorted(exported) == sorted(str(a["id"]) for a in articles) and summary.articles_exported == len(articles)
+    again, problems = run_export(tmp_path, articles, reviews, formats=["jsonl", "csv", "chat"])
     assert {p.name: p.read_bytes() for p in (tmp_path / "gold").iterdir()} == first
+    assert again.model_dump() == summary.model_dump() and not problems
 
 
 def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
