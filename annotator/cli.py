@@ -17,8 +17,18 @@ from annotator.errors import AnnotatorError, NotBuiltYet
 Handler = Callable[[argparse.Namespace], int]
 
 
+TAXONOMY_HELP = "bundled taxonomy name or path to a .yaml file (default: [defaults] taxonomy in annotator.toml, else oecd_aim)"
+
+
 def _err(message: str) -> None:
     print(f"annotator: {message}", file=sys.stderr)
+
+
+def _taxonomy(args: argparse.Namespace) -> str:
+    """The taxonomy the command line names, else annotator.toml's default."""
+    from annotator.config import defaults
+
+    return getattr(args, "taxonomy", None) or defaults().taxonomy
 
 
 # --------------------------------------------------------------------------- taxonomy
@@ -32,7 +42,7 @@ def cmd_taxonomy(args: argparse.Namespace) -> int:
             tax = taxonomy.load_taxonomy(name)
             print(f"{name}\tv{tax.version}\t{tax.title}")
         return 0
-    tax = taxonomy.load_taxonomy(args.name)
+    tax = taxonomy.load_taxonomy(args.name or _taxonomy(args))
     if args.action == "schema":
         print(json.dumps(taxonomy.json_schema(tax), indent=2, ensure_ascii=False))
     else:
@@ -90,15 +100,16 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from annotator.config import defaults
     from annotator.export import export
     from annotator.prompt import load_prompt
 
     formats = [x.strip() for x in args.format.split(",") if x.strip()]
     summary = export(
         args.reviews, args.articles, args.output,
-        taxonomy=args.taxonomy, policy=args.policy, leads=[x.strip() for x in args.leads.split(",") if x.strip()],
+        taxonomy=_taxonomy(args), policy=args.policy, leads=[x.strip() for x in args.leads.split(",") if x.strip()],
         split=args.split, seed=args.seed, formats=formats,
-        prompt=load_prompt(args.prompt) if "chat" in formats else None, eval_path=args.eval, on_error=lambda msg: print(msg, file=sys.stderr),
+        prompt=load_prompt(args.prompt or defaults().prompt) if "chat" in formats else None, eval_path=args.eval, on_error=lambda msg: print(msg, file=sys.stderr),
     )
     print(summary.describe())
     return 0 if summary.ok else 1
@@ -115,8 +126,8 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--split", default="80/10/10", help="train/validation/test proportions (default: 80/10/10)")
     p.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
     p.add_argument("--format", default="jsonl,csv,parquet,chat", help="any of jsonl,csv,parquet,chat (default: all)")
-    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
-    p.add_argument("--prompt", default="incident@v1", help="prompt version for the chat format's system and user messages")
+    p.add_argument("--taxonomy", help=TAXONOMY_HELP)
+    p.add_argument("--prompt", help="prompt version for the chat format's system and user messages (default: [defaults] prompt in annotator.toml, else incident@v1)")
     p.add_argument("--eval", default=None, help="eval report metrics.json whose agreement figures go into the data card")
     p.set_defaults(func=cmd_export)
 
@@ -153,7 +164,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     if not args.drafts or not (args.reviews or args.gold):
         raise ConfigError("eval needs --drafts and one of --reviews or --gold (or --schema alone)")
-    tax = load_taxonomy(args.taxonomy)
+    tax = load_taxonomy(_taxonomy(args))
     thresholds = load_thresholds(args.thresholds, tax) if args.thresholds else None
     bad: list[str] = []
 
@@ -191,7 +202,7 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--thresholds", help="TOML of field -> metric -> minimum; exit 1 when any is missed (e.g. evals/thresholds.toml)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of articles for the 95%% intervals (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
-    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("--taxonomy", help=TAXONOMY_HELP)
     p.add_argument("--articles", help="articles file, for titles in the worst-disagreement list")
     p.add_argument(
         "--alt-epsilon", type=float, default=0.2,
@@ -210,7 +221,7 @@ def cmd_label_config(args: argparse.Namespace) -> int:
     from annotator.labelstudio.config import label_config
     from annotator.taxonomy import load_taxonomy
 
-    xml = label_config(load_taxonomy(args.taxonomy))
+    xml = label_config(load_taxonomy(_taxonomy(args)))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(xml, encoding="utf-8")
@@ -247,7 +258,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     from annotator.taxonomy import load_taxonomy
 
     result = push_files(
-        connect(), args.drafts, args.articles, load_taxonomy(args.taxonomy), args.project,
+        connect(), args.drafts, args.articles, load_taxonomy(_taxonomy(args)), args.project,
         on_problem=lambda msg: print(msg, file=sys.stderr), update_config=args.update_config,
         batch_size=args.batch_size, blind_share=args.blind_share, blind_reviewers=args.blind_reviewers, seed=args.seed,
     )
@@ -261,7 +272,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from annotator.records import write_jsonl
     from annotator.taxonomy import load_taxonomy
 
-    result = pull(connect(), load_taxonomy(args.taxonomy), args.project, since=args.since,
+    result = pull(connect(), load_taxonomy(_taxonomy(args)), args.project, since=args.since,
                   on_problem=lambda msg: print(msg, file=sys.stderr))
     write_jsonl(args.output, result.reviews)
     print(f"{args.output}: {result.describe()}")
@@ -270,7 +281,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def _add_labelstudio_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("label-config", help="generate the Label Studio labeling config from a taxonomy")
-    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("--taxonomy", help=TAXONOMY_HELP)
     p.add_argument("-o", "--output", help="file to write (default: print)")
     p.set_defaults(func=cmd_label_config)
 
@@ -284,7 +295,7 @@ def _add_labelstudio_parsers(sub: argparse._SubParsersAction) -> None:  # type: 
     p.add_argument("drafts", help="drafts file (from `annotator draft`)")
     p.add_argument("--project", required=True, help="project title (created if no project has it)")
     p.add_argument("--articles", help="articles file the drafts refer to (default: articles.jsonl next to the drafts)")
-    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("--taxonomy", help=TAXONOMY_HELP)
     p.add_argument("--update-config", action="store_true", help="replace the project's labeling config if it drifted")
     p.add_argument("--batch-size", type=int, default=500, help="tasks per import request (default: 500)")
     p.add_argument("--blind-share", type=float, default=0.0, help="share of new articles reviewed blind (default: 0)")
@@ -296,7 +307,7 @@ def _add_labelstudio_parsers(sub: argparse._SubParsersAction) -> None:  # type: 
     p.add_argument("--project", required=True, help="project title (its blind companion is pulled too)")
     p.add_argument("-o", "--output", default="reviews.jsonl", help="reviews file to write (default: reviews.jsonl)")
     p.add_argument("--since", help="only annotations updated after this ISO date-time")
-    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("--taxonomy", help=TAXONOMY_HELP)
     p.set_defaults(func=cmd_pull)
 
 
@@ -316,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("taxonomy", help="list taxonomies, show one's fields and values, print its JSON schema")
     p.add_argument("action", choices=["list", "show", "schema"])
-    p.add_argument("name", nargs="?", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("name", nargs="?", help=TAXONOMY_HELP)
     p.set_defaults(func=cmd_taxonomy)
 
     _add_demo_parser(sub)
@@ -335,8 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL; with no key and no URL, "
                                       "the embedded local model)")
     p.add_argument("--concurrency", type=int, help="requests in flight (default 8)")
-    p.add_argument("--prompt", help="prompt template NAME@VERSION (default incident@v1)")
-    p.add_argument("--taxonomy", help="bundled taxonomy name or .yaml path (default oecd_aim)")
+    p.add_argument("--prompt", help="prompt template NAME@VERSION (default: [defaults] prompt in annotator.toml, else incident@v1)")
+    p.add_argument("--taxonomy", help=TAXONOMY_HELP)
     p.add_argument("--cache", help="answer cache (default .annotator/cache.sqlite)")
     p.add_argument("--samples", type=int, help="answers per article; confidence from their agreement when the "
                                                 "endpoint returns no log-probabilities (default 1)")

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from annotator.config import DEFAULT_TAXONOMY
 from annotator.errors import AnnotatorError
 from annotator.records import Article, Draft, GoldRecord, iter_jsonl
 
@@ -80,7 +81,8 @@ class _StageFailed(Exception):
 
 
 def _describe_llm(config: str | Path | None, model: str | None, base_url: str | None) -> str:
-    from annotator.llm import load_settings, local, read_config
+    from annotator.config import read_config
+    from annotator.llm import load_settings, local
 
     settings = load_settings(read_config(config), model=model, base_url=base_url)
     if settings.base_url:
@@ -143,7 +145,7 @@ def run_demo(
     simulate_review: bool = False,
     project: str = DEFAULT_PROJECT,
     labelstudio_dir: str | Path | None = None,
-    taxonomy: str = "oecd_aim",
+    taxonomy: str = DEFAULT_TAXONOMY,
     blind_share: float = 0.1,
     blind_reviewers: int = 3,
     model: str | None = None,

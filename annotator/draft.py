@@ -23,10 +23,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from annotator.cache import AnswerCache, cache_key
+from annotator.config import DEFAULT_PROMPT, DEFAULT_TAXONOMY
 from annotator.errors import ConfigError, LLMError, LLMRefused, LLMUnavailable, RecordError
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
-from annotator.prompt import DEFAULT_PROMPT, Example, Prompt, load_prompt
+from annotator.prompt import Example, Prompt, load_prompt
 from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
+from annotator.taxonomy import Field as TaxField
 from annotator.taxonomy import Taxonomy, draft_model, json_schema, load_taxonomy, split_answer
 
 DEFAULT_CACHE = Path(".annotator") / "cache.sqlite"
@@ -53,7 +55,7 @@ class DraftOptions(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     prompt: str = DEFAULT_PROMPT
-    taxonomy: str = "oecd_aim"
+    taxonomy: str = DEFAULT_TAXONOMY
     concurrency: int = 8
     samples: int = 1
     max_article_tokens: int | None = None
@@ -152,15 +154,12 @@ def field_confidence(tax: Taxonomy, text: str, logprobs: Sequence[tuple[str, flo
 def _agreement(tax: Taxonomy, answers: Sequence[Mapping[str, Any]]) -> tuple[int, dict[str, float | None]]:
     """Pick the answer that agrees most with the others; per field, the share of samples agreeing with it."""
 
-    def norm(v: Any) -> Any:
-        return tuple(sorted(v)) if isinstance(v, list) else v
+    def share(a: Mapping[str, Any], f: TaxField) -> float:
+        return sum(f.same(b.get(f.name), a.get(f.name)) for b in answers) / len(answers)
 
-    def share(a: Mapping[str, Any], name: str) -> float:
-        return sum(norm(b.get(name)) == norm(a.get(name)) for b in answers) / len(answers)
-
-    scores = [sum(share(a, f.name) for f in tax.label_fields) for a in answers]
+    scores = [sum(share(a, f) for f in tax.label_fields) for a in answers]
     best = scores.index(max(scores))
-    return best, {f.name: round(share(answers[best], f.name), 4) for f in tax.label_fields}
+    return best, {f.name: round(share(answers[best], f), 4) for f in tax.label_fields}
 
 
 def _words(text: str) -> list[str]:
@@ -448,12 +447,14 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
 
     With no API key and no base URL the embedded local model is started, used and stopped.
     """
-    from annotator.llm.config import load_settings, read_config
+    from annotator.config import defaults, read_config
+    from annotator.llm.config import load_settings
 
     cfg = read_config(config)
     settings = load_settings(cfg, model=model, base_url=base_url, output_mode=output_mode)
     try:
-        options = DraftOptions.model_validate({**cfg.get("draft", {}), **{k: v for k, v in overrides.items() if v is not None}})
+        options = DraftOptions.model_validate({**defaults(cfg).model_dump(), **cfg.get("draft", {}),
+                                               **{k: v for k, v in overrides.items() if v is not None}})
     except ValidationError as exc:
         raise ConfigError(f"[draft] options: {_validation_message(exc)}") from None
     if batch:

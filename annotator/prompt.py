@@ -21,11 +21,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from annotator.config import DEFAULT_PROMPT
 from annotator.errors import ConfigError
 from annotator.records import Article
 from annotator.taxonomy import Taxonomy, label_guide
 
-DEFAULT_PROMPT = "incident@v1"
 EXAMPLE_TOKENS = 400  # few-shot articles are cut to this, so K shots cost K x this at most
 _PARTS = re.compile(r"^<!--\s*(system|user)\s*-->\s*$", re.MULTILINE)
 
@@ -93,7 +93,7 @@ class Prompt(BaseModel):
             for i, (article, answer) in enumerate(examples, start=1):
                 text = _article_block(article, truncate_to_tokens(article.text, EXAMPLE_TOKENS)[0])
                 tag = _tag(text)
-                body = {f.name: answer.get(f.name, [] if f.kind == "multi" else None) for f in tax.fields}
+                body = {f.name: answer.get(f.name, f.empty) for f in tax.fields}
                 blocks += [
                     "",
                     f"## Example {i}",

@@ -63,10 +63,6 @@ def noisy_labels(tax: Taxonomy, labels: Mapping[str, LabelValue], noise: float, 
     return out
 
 
-def _same(f: Field, a: LabelValue, b: LabelValue) -> bool:
-    return set(a or []) == set(b or []) if f.kind == "multi" else a == b
-
-
 def _anchor(tax: Taxonomy, own: dict[str, LabelValue], draft: Mapping[str, LabelValue], strength: float, rng: random.Random) -> dict[str, LabelValue]:
     out = dict(own)
     for f in tax.label_fields:
@@ -155,6 +151,6 @@ def _review(
         return Review(**common, labels=labels, rationale=gold.rationale, accepted_as_is=None)
     if draft.error is None:
         labels = _anchor(tax, labels, draft.labels, who.anchoring, rng)
-    kept = draft.error is None and all(_same(f, labels.get(f.name), draft.labels.get(f.name)) for f in tax.label_fields)
+    kept = draft.error is None and all(f.same(labels.get(f.name), draft.labels.get(f.name)) for f in tax.label_fields)
     rationale = draft.rationale if kept else gold.rationale
     return Review(**common, labels=labels, rationale=rationale, accepted_as_is=kept)

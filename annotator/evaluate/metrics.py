@@ -363,6 +363,6 @@ def calibration_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int,
     return Measure(scored.field, int(has.sum()), dense, finish, info=info)
 
 
-def label_fields(tax: Taxonomy) -> tuple[Field, ...]:
+def scored_fields(tax: Taxonomy) -> tuple[Field, ...]:
     """The fields the harness scores: single, multi, then text fields, in taxonomy order."""
     return tax.single_fields + tax.multi_fields + tax.text_fields

@@ -25,8 +25,8 @@ from annotator.evaluate.metrics import (
     Measure,
     calibration_measure,
     field_measure,
-    label_fields,
     metric_names,
+    scored_fields,
 )
 from annotator.evaluate.model import (
     Agreement,
@@ -144,7 +144,7 @@ def _score(
     pairs: Sequence[Pair], tax: Taxonomy, n_boot: int, seed: int, calibration: bool = False
 ) -> tuple[dict[str, FieldScores], dict[str, Calibration], list[Measure]]:
     art, n_articles = article_index(pairs)
-    measures = [field_measure(pairs, art, n_articles, f) for f in label_fields(tax)]
+    measures = [field_measure(pairs, art, n_articles, f) for f in scored_fields(tax)]
     cal = [c for m in measures if calibration and m.n and m.field.kind != "text" and (c := calibration_measure(pairs, art, n_articles, m))]
     live = [m for m in measures + cal if m.n]
     samples = dict(zip(map(id, live), bootstrap(live, n_articles, n_boot, seed), strict=True))
@@ -204,7 +204,7 @@ def compare_drafts(candidate: Sequence[Pair], baseline: Sequence[Pair], tax: Tax
     both = [(p, by_key[(p.article_id, p.reference.who)]) for p in candidate if (p.article_id, p.reference.who) in by_key]
     cand, base = [p for p, _ in both], [b for _, b in both]
     art, n_articles = article_index(cand)
-    fields_ = label_fields(tax)
+    fields_ = scored_fields(tax)
     mc = [field_measure(cand, art, n_articles, f) for f in fields_]
     mb = [field_measure(base, art, n_articles, f) for f in fields_]
     live = [m for m in mc + mb if m.n]
@@ -242,8 +242,7 @@ def _field_rows(p: Pair, tax: Taxonomy) -> list[FieldRow]:
     for f in tax.label_fields:
         if f.name in p.reference.labels:
             ref, cand = p.reference.labels.get(f.name), p.candidate.labels.get(f.name)
-            same = sorted(ref or []) == sorted(cand or []) if f.kind == "multi" else ref == cand
-            rows.append(FieldRow(field=f.name, draft=cand, review=ref, agree=same))
+            rows.append(FieldRow(field=f.name, draft=cand, review=ref, agree=f.same(ref, cand)))
     return rows
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.errors import ConfigError
-from annotator.evaluate.metrics import label_fields, metric_names
+from annotator.evaluate.metrics import metric_names, scored_fields
 from annotator.evaluate.model import Check, FieldScores
 from annotator.taxonomy import Taxonomy
 
@@ -20,7 +20,7 @@ Thresholds = dict[str, dict[str, float]]
 
 
 def parse_thresholds(raw: Mapping[str, Any], tax: Taxonomy, source: str = "thresholds") -> Thresholds:
-    fields = {f.name: f for f in label_fields(tax)}
+    fields = {f.name: f for f in scored_fields(tax)}
     out: Thresholds = {}
     for name, metrics in raw.items():
         if name not in fields:

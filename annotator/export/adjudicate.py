@@ -44,15 +44,7 @@ def is_completed(review: Review) -> bool:
 
 def _canon(tax: Taxonomy, labels: Mapping[str, Any]) -> dict[str, Any]:
     """Labels in a comparable form: multi fields as a tuple in taxonomy order."""
-    out: dict[str, Any] = {}
-    for f in tax.label_fields:
-        value = labels.get(f.name)
-        if f.kind == "multi":
-            chosen = set(value or [])
-            out[f.name] = tuple(v for v in f.value_ids if v in chosen)
-        else:
-            out[f.name] = value
-    return out
+    return {f.name: f.canonical(labels.get(f.name)) for f in tax.label_fields}
 
 
 def _plain(tax: Taxonomy, canon: Mapping[str, Any]) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def _row(tax: Taxonomy, record: GoldRecord) -> dict[str, Any]:
 def chat_answer(tax: Taxonomy, labels: Mapping[str, Any], rationale: str | None) -> str:
     """The assistant's answer: the flat JSON object the drafting prompt asks for, validated by the
     taxonomy's answer model (raises `pydantic.ValidationError` if it would not validate)."""
-    flat = {f.name: labels.get(f.name, [] if f.kind == "multi" else None) for f in tax.fields}
+    flat = {f.name: labels.get(f.name, f.empty) for f in tax.fields}
     if "rationale" in flat:
         flat["rationale"] = rationale
     answer = draft_model(tax).model_validate(flat)

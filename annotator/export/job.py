@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from annotator.config import DEFAULT_TAXONOMY
 from annotator.errors import ConfigError, TaxonomyError
 from annotator.evaluate.model import load_metrics
 from annotator.export.adjudicate import POLICIES, Conflict, Decision, adjudicate, is_completed
@@ -120,7 +121,7 @@ def export(
     articles_path: str | Path,
     out_dir: str | Path,
     *,
-    taxonomy: str | Taxonomy = "oecd_aim",
+    taxonomy: str | Taxonomy = DEFAULT_TAXONOMY,
     policy: str = "majority",
     leads: Sequence[str] = (),
     split: str = "80/10/10",

@@ -133,7 +133,7 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
     Values that are not (or no longer) in the taxonomy are kept out of `labels` and named in
     `problems`, so that the caller reports them instead of losing them silently.
     """
-    labels: dict[str, LabelValue] = {f.name: [] if f.kind == "multi" else None for f in tax.label_fields}
+    labels: dict[str, LabelValue] = {f.name: f.empty for f in tax.label_fields}
     rationale: str | None = None
     problems: list[str] = []
     fields = {f.name: f for f in tax.fields}

@@ -1,4 +1,4 @@
-"""Settings of the model endpoint: `annotator.toml` `[llm]`, then the environment, then arguments.
+"""Settings of the model endpoint: `annotator.toml` `[llm]` (read by `annotator.config`), then the environment, then arguments.
 
 API keys come from the environment only (`OPENAI_API_KEY`); a key in the config file is refused,
 so it never lands in a repository. The key is held as a `SecretStr`, which prints as stars.
@@ -7,17 +7,15 @@ so it never lands in a repository. The key is held as a `SecretStr`, which print
 from __future__ import annotations
 
 import os
-import tomllib
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from annotator.config import CONFIG_FILE
 from annotator.errors import ConfigError
 from annotator.llm.pricing import BUILTIN_PRICES, Price
 
 OutputMode = Literal["json_schema", "json_object", "plain"]
-CONFIG_FILE = "annotator.toml"
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
@@ -44,17 +42,6 @@ class LLMSettings(BaseModel):
     def endpoint(self) -> str:
         """Where requests go, for cache keys and messages (never includes the key)."""
         return self.base_url or "openai"
-
-
-def read_config(path: str | Path | None = None) -> dict[str, Any]:
-    """The whole `annotator.toml` (empty if absent)."""
-    path = Path(path or CONFIG_FILE)
-    if not path.is_file():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def load_settings(config: dict[str, Any] | None = None, **overrides: Any) -> LLMSettings:
