@@ -18,7 +18,7 @@ from annotator.taxonomy import Taxonomy, label_validator
 R = TypeVar("R", Draft, Review, GoldRecord)
 
 
-def read_labelled(path: str | Path, model: type[R], tax: Taxonomy, report: Callable[[str], None]) -> list[R]:
+def read_labelled(path: str | Path, model: type[R], tax: Taxonomy, on_error: Callable[[str], None]) -> list[R]:
     """Records of `path` whose labels fit the taxonomy; every other line is reported and skipped.
 
     Drafts that failed (`error` set) are kept whatever their labels: they are scored as
@@ -30,7 +30,7 @@ def read_labelled(path: str | Path, model: type[R], tax: Taxonomy, report: Calla
     check = label_validator(tax)
 
     def bad(exc: RecordError) -> None:
-        report(str(exc))
+        on_error(str(exc))
 
     with paused_gc():
         for record in iter_jsonl(path, model, on_error=bad):
@@ -39,13 +39,13 @@ def read_labelled(path: str | Path, model: type[R], tax: Taxonomy, report: Calla
                 continue
             problems = check(record.labels)
             if problems:
-                report(f"{path}: article {record.article_id}: {'; '.join(problems)} (skipped)")
+                on_error(f"{path}: article {record.article_id}: {'; '.join(problems)} (skipped)")
                 continue
             out.append(record)
     return out
 
 
-def read_titles(path: str | Path, report: Callable[[str], None]) -> dict[str, str]:
+def read_titles(path: str | Path, on_error: Callable[[str], None]) -> dict[str, str]:
     if not Path(path).is_file():
         raise ConfigError(f"{path}: no such file")
-    return {a.id: a.title for a in iter_jsonl(path, Article, on_error=lambda exc: report(str(exc)))}
+    return {a.id: a.title for a in iter_jsonl(path, Article, on_error=lambda exc: on_error(str(exc)))}
