@@ -4,7 +4,7 @@ against real articles: one story must group, different events on one topic must 
 Prints the top pairs by word Jaccard (title + lead) and by shared names (whole text), each with
 both scores and whether `near_duplicate_groups` put them in one group.
 
-    .venv/bin/python benchmarks/story_pairs.py annotator/samples/articles ../shared/seeds [--top N]
+    .venv/bin/python benchmarks/story_pairs.py annotator/samples/articles tests/data/stories [--top N]
 """
 
 from __future__ import annotations
