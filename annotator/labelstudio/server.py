@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -69,7 +70,8 @@ def ensure_installed(log=print) -> Path:
     try:
         if not (venv_dir() / "bin" / "pip").exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv_dir())], check=True)
-        subprocess.run([str(venv_dir() / "bin" / "pip"), "install", "-q", f"label-studio=={VERSION}"], check=True)
+        # pip's own output is the progress: about 200 packages, several minutes on a fresh machine.
+        subprocess.run([str(venv_dir() / "bin" / "pip"), "install", f"label-studio=={VERSION}"], check=True)
     except subprocess.CalledProcessError as exc:
         raise LabelStudioError(f"could not install label-studio {VERSION} into {venv_dir()}: {exc}") from None
     return exe
@@ -111,21 +113,44 @@ def _template(log=print) -> Path:
             "LABEL_STUDIO_PASSWORD": meta["password"],
             "LABEL_STUDIO_USER_TOKEN": meta["token"],
         }
-        proc = subprocess.run(
-            [str(exe), "init", "--no-browser", "-q", "--enable-legacy-api-token"],
-            env=_env(building, extra),
-            cwd=building,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise LabelStudioError(f"label-studio init failed: {tail[0]}")
+        code, tail = _run_with_progress([str(exe), "init", "--no-browser", "--enable-legacy-api-token"],
+                                        env=_env(building, extra), cwd=building, log=log)
+        if code != 0:
+            raise LabelStudioError(f"label-studio init failed: {tail or 'no output'}")
         (building / _TEMPLATE_META).write_text(json.dumps(meta))
         os.chmod(building / _TEMPLATE_META, 0o600)
         shutil.rmtree(template, ignore_errors=True)
         building.rename(template)
     return template
+
+
+def _run_with_progress(cmd: list[str], *, env: dict[str, str], cwd: Path, log=print, every: float = 10.0) -> tuple[int, str]:
+    """Run `cmd`, saying every `every` seconds how far it got (database migrations applied); (exit code, last line).
+
+    `label-studio init` runs about 200 migrations silently for most of a minute: without a sign of
+    life a newcomer cannot tell a slow first start from a hung one.
+    """
+    start = time.monotonic()
+    state = {"applied": 0, "last": ""}
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip():
+                state["last"] = line.strip()
+            if "Applying " in line and line.rstrip().endswith("OK"):
+                state["applied"] += 1
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    while reader.is_alive():
+        reader.join(every)
+        if reader.is_alive():
+            log(f"  ... {time.monotonic() - start:.0f} s, {state['applied']} database migrations applied")
+    code = proc.wait()
+    log(f"  done in {time.monotonic() - start:.0f} s ({state['applied']} migrations)")
+    return code, state["last"]
 
 
 def _get(url: str, token: str | None = None, method: str = "GET", timeout: float = 5) -> dict:
