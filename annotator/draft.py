@@ -111,8 +111,30 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def check_answer(tax: Taxonomy, completion: Completion) -> dict[str, Any]:
-    """The validated answer as a dict, or ValueError saying what is wrong (to quote in a repair)."""
+# A draft whose answer repeated a value in a multi-valued field: the repeat was dropped.
+DEDUPLICATED = "duplicates_dropped"
+
+
+def drop_repeats(tax: Taxonomy, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The answer with repeated values of multi-valued fields dropped (first kept), and those fields.
+
+    A tag given twice is a slip in set semantics, not a wrong label: failing the draft for it, or
+    paying a repair round-trip, would cost more than it protects. Values outside the taxonomy are
+    left for validation to reject.
+    """
+    fixed: list[str] = []
+    out = dict(data)
+    for f in tax.multi_fields:
+        value = data.get(f.name)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value) and len(set(value)) < len(value):
+            out[f.name] = list(dict.fromkeys(value))
+            fixed.append(f.name)
+    return out, fixed
+
+
+def check_answer(tax: Taxonomy, completion: Completion) -> tuple[dict[str, Any], list[str]]:
+    """The validated answer as a dict and the multi fields whose repeats were dropped, or ValueError
+    saying what is wrong (to quote in a repair)."""
     if completion.finish_reason == "length":
         raise ValueError("the answer was cut off at the token limit; answer more briefly")
     try:
@@ -121,8 +143,9 @@ def check_answer(tax: Taxonomy, completion: Completion) -> dict[str, Any]:
         raise ValueError(f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"expected one JSON object, got {type(data).__name__}")
+    data, fixed = drop_repeats(tax, data)
     try:
-        return draft_model(tax).model_validate(data).model_dump(mode="json")
+        return draft_model(tax).model_validate(data).model_dump(mode="json"), fixed
     except ValidationError as exc:
         raise ValueError(_validation_message(exc)) from None
 
@@ -272,7 +295,9 @@ class Drafter:
         completion = await self._call(messages, temperature, seed, used)
         used["usage"] = used["usage"] + completion.usage
         try:
-            return check_answer(self.tax, completion), completion, None
+            answer, fixed = check_answer(self.tax, completion)
+            used["deduplicated"] = used["deduplicated"] or bool(fixed)
+            return answer, completion, None
         except ValueError as exc:
             problem = str(exc)
         repair = messages + [
@@ -284,7 +309,9 @@ class Drafter:
         used["usage"] = used["usage"] + completion.usage
         used["repaired"] = True
         try:
-            return check_answer(self.tax, completion), completion, None
+            answer, fixed = check_answer(self.tax, completion)
+            used["deduplicated"] = used["deduplicated"] or bool(fixed)
+            return answer, completion, None
         except ValueError as exc:
             return None, None, f"{INVALID}: still invalid after one repair: {exc} (first answer: {problem})"
 
@@ -302,7 +329,7 @@ class Drafter:
         s = self.client.settings
         k = max(1, self.options.samples)
         temperature = s.temperature if k == 1 else max(s.temperature, 0.7)
-        used: dict[str, Any] = {"hits": 0, "paid": 0, "usage": Usage(), "repaired": False}
+        used: dict[str, Any] = {"hits": 0, "paid": 0, "usage": Usage(), "repaired": False, "deduplicated": False}
         answers: list[tuple[dict[str, Any], Completion]] = []
         errors: list[str] = []
         for i in range(k):
@@ -321,6 +348,8 @@ class Drafter:
                 errors.append(error)
         if used["repaired"]:
             flags.append("repaired")
+        if used["deduplicated"]:
+            flags.append(DEDUPLICATED)
         u = used["usage"]
         usage = {**u.model_dump(), "requests": used["paid"], "cache_hits": used["hits"], "mode": self.client.mode,
                  "samples": k}

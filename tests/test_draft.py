@@ -81,7 +81,7 @@ def test_changed_prompt_redrafts_under_the_new_version(llm_env, write_articles):
     assert "You carefully label" in llm_env.stats["last_request"]["messages"][0]["content"]
 
 
-@pytest.mark.parametrize("first", [BROKEN, TRUNCATED, BAD_LABEL, DUPLICATE])
+@pytest.mark.parametrize("first", [BROKEN, TRUNCATED, BAD_LABEL])
 def test_invalid_answer_gets_one_repair_quoting_the_error(llm_env, write_articles, first):
     llm_env.faults.scripts = {"art-001": [first, VALID]}
     assert run(str(write_articles(2))) == 0
@@ -90,11 +90,24 @@ def test_invalid_answer_gets_one_repair_quoting_the_error(llm_env, write_article
     assert llm_env.stats["by_article"]["art-001"] == 2
     repair = llm_env.stats["last_by_article"]["art-001"]["messages"]
     assert [m["role"] for m in repair] == ["system", "user", "assistant", "user"]
-    expected = {BROKEN: "not valid JSON", TRUNCATED: "cut off", BAD_LABEL: "Definitely not a label", DUPLICATE: "duplicate"}
+    expected = {BROKEN: "not valid JSON", TRUNCATED: "cut off", BAD_LABEL: "Definitely not a label"}
     assert expected[first] in repair[-1]["content"]
 
 
-@pytest.mark.parametrize("bad", [BAD_LABEL, DUPLICATE, BROKEN])
+def test_a_repeated_tag_is_dropped_and_flagged_without_a_repair(llm_env, write_articles, capsys):
+    # Both answers repeat a tag: before, the draft failed and the run (and the demo) exited 1.
+    llm_env.faults.scripts = {"art-000": [DUPLICATE, DUPLICATE]}
+    assert run(str(write_articles(2))) == 0
+    d = {d.article_id: d for d in drafts()}["art-000"]
+    assert d.error is None and "duplicates_dropped" in d.flags and "repaired" not in d.flags
+    assert validate_labels(TAX, d.labels) == []
+    multi = next(v for v in d.labels.values() if isinstance(v, list) and v)
+    assert len(multi) == 1  # the value the server gave twice, once
+    assert llm_env.stats["by_article"]["art-000"] == 1  # no repair round-trip paid for it
+    assert "duplicates_dropped 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", [BAD_LABEL, BROKEN])
 def test_still_invalid_after_repair_is_an_error_without_labels(llm_env, write_articles, capsys, bad):
     llm_env.faults.scripts = {"art-000": [bad, bad]}
     assert run(str(write_articles(2))) == 1
