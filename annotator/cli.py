@@ -73,7 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     summary = run_demo(
         args.out, simulate_review=args.simulate_review, project=args.project, labelstudio_dir=args.labelstudio_dir,
         blind_share=args.blind_share, blind_reviewers=args.blind_reviewers, model=args.model,
-        base_url=args.base_url, config=args.config, on_error=lambda msg: print(msg, file=sys.stderr),
+        base_url=args.base_url, config=args.config, strict=args.strict, on_error=lambda msg: print(msg, file=sys.stderr),
     )
     return summary.exit_code
 
@@ -92,6 +92,8 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL; with no key and no URL, "
                                       "the embedded local model)")
     p.add_argument("--config", default="annotator.toml", help="config file (default annotator.toml)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any article's draft failed, too (for CI); by default "
+                                                         "only a stage that rejected input exits 1")
     p.add_argument("--down", action="store_true", help="stop what the demo started (Label Studio, a leftover model server)")
     p.set_defaults(func=cmd_demo)
 

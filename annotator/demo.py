@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +32,7 @@ DEFAULT_PROJECT = "incident-annotator demo"
 DEFAULT_LABELSTUDIO_DIR = Path(".annotator") / "labelstudio"
 # Simulated reviewers: a little noise each, and drawn towards the draft on assisted tasks.
 REVIEWER_NAMES = ("ana", "ben", "cleo", "dev", "eli", "fay", "gus", "hana")
+PROBLEMS_SHOWN = 10
 STAGES = ("label studio", "ingest", "draft", "push", "simulated review", "pull", "eval", "export")
 
 
@@ -45,7 +48,9 @@ def sample_gold_path() -> Path:
 
 class StageResult(BaseModel):
     name: str
-    status: str = "not run"  # done, problems, failed, skipped, not run
+    # done; flagged (ran, and some articles carry a problem of their own: a failed draft, pushed
+    # flagged); problems (rejected some input); failed (could not run); skipped; not run
+    status: str = "not run"
     seconds: float = 0.0
     detail: str = ""
 
@@ -61,6 +66,10 @@ class DemoSummary(BaseModel):
     cost_usd_this_run: float | None = 0.0
     cost_usd_all_drafts: float | None = 0.0
     tokens_all_drafts: dict[str, int] = Field(default_factory=dict)
+    simulated_review: bool = False
+    labelstudio_dir: str = ""  # given with --labelstudio-dir: the by-hand command must name the same
+    strict: bool = False
+    problems: list[str] = Field(default_factory=list)  # every problem reported, one line each
 
     @property
     def failed(self) -> StageResult | None:
@@ -72,8 +81,16 @@ class DemoSummary(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        """0 every stage done, 1 a stage rejected or failed something but the loop ran, 2 a stage could not run."""
-        return 2 if self.failed else 0 if self.ok else 1
+        """2 a stage could not run; 1 a stage rejected input (or, with `strict`, an article was flagged); else 0.
+
+        A draft that failed for one article is that article's problem, not the loop's: it is pushed
+        flagged for reviewers to label from scratch and listed in the summary, and the demo still
+        did everything it promises, so a newcomer's first run ends green.
+        """
+        if self.failed:
+            return 2
+        statuses = {s.status for s in self.stages}
+        return 1 if "problems" in statuses or (self.strict and "flagged" in statuses) else 0
 
 
 class _StageFailed(Exception):
@@ -152,6 +169,7 @@ def run_demo(
     base_url: str | None = None,
     config: str | Path | None = None,
     bootstrap: int = 1000,
+    strict: bool = False,
     echo: Echo = print,
     on_error: Echo | None = None,
 ) -> DemoSummary:
@@ -161,8 +179,14 @@ def run_demo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tax = load_taxonomy(taxonomy)
-    report = on_error or echo
-    summary = DemoSummary(out_dir=str(out), project=project, stages=[StageResult(name=n) for n in STAGES])
+    summary = DemoSummary(out_dir=str(out), project=project, stages=[StageResult(name=n) for n in STAGES],
+                          simulated_review=simulate_review, strict=strict,
+                          labelstudio_dir=str(labelstudio_dir) if labelstudio_dir else "")
+
+    def report(message: str) -> None:
+        summary.problems.append(message)
+        (on_error or echo)(message)
+
     paths = {
         "articles": out / "articles.jsonl",
         "drafts": out / "drafts.jsonl",
@@ -232,10 +256,13 @@ def run_demo(
         s = run_draft(paths["articles"], paths["drafts"], config=config, model=model, base_url=base_url,
                       taxonomy=taxonomy, on_error=report)
         summary.cost_usd_this_run = s.paid.cost_usd
-        r.status = "done" if s.ok else "problems"
+        # Failed drafts of this run and of earlier ones (an invalid answer is not asked again).
+        failed = [d for d in _latest_drafts(paths["drafts"]).values() if d.error]
+        r.status = "problems" if s.rejected_inputs else "flagged" if failed else "done"
         r.detail = s.describe()
-        if s.failed:
+        if failed:
             r.detail += "\nfailed drafts are pushed without a prediction (flagged 'draft failed'): reviewers label them from scratch"
+            summary.problems += [f"draft of {d.article_id} failed: {d.error}" for d in failed]
 
     def push_stage(r: StageResult) -> None:
         from annotator.labelstudio.push import push_files
@@ -246,11 +273,21 @@ def run_demo(
         state["push"] = res
         r.status = "done" if res.ok else "problems"
         base = summary.labelstudio_url.rstrip("/")
-        lines = [res.describe(), "", "Review in the browser:",
-                 f"  open {base}/projects/{res.project_id}/data  and log in as {summary.login}",
-                 "  'Label All Tasks' opens the next task: the draft's answers are already selected and its rationale is in",
-                 "  the box (the line above the fields names the draft and its confidence; a red line flags a possible",
-                 "  prompt injection or a failed draft). Correct what is wrong, then Submit (Ctrl+Enter) or Skip (Ctrl+Space)."]
+        lines = [res.describe(), ""]
+        if simulate_review:
+            # The simulated reviewers are about to take every task: "Label All Tasks" would find an
+            # empty queue. Point at the tasks to look at, and at the command that gives a fresh project.
+            lines += ["Look at it in the browser:",
+                      f"  open {base}/projects/{res.project_id}/data  and log in as {summary.login}; click a task to see the",
+                      "  draft (answers selected, rationale filled in) and, after the next stage, the simulated reviews.",
+                      "  The simulated reviewers take every task; to review some yourself, run the command the summary prints",
+                      "  at the end (a fresh project with the same drafts)."]
+        else:
+            lines += ["Review in the browser:",
+                      f"  open {base}/projects/{res.project_id}/data  and log in as {summary.login}",
+                      "  'Label All Tasks' opens the next task: the draft's answers are already selected and its rationale is in",
+                      "  the box (the line above the fields names the draft and its confidence; a red line flags a possible",
+                      "  prompt injection or a failed draft). Correct what is wrong, then Submit (Ctrl+Enter) or Skip (Ctrl+Space)."]
         if res.blind_project_id:
             lines.append(f"  blind tasks (no draft shown, {blind_reviewers} reviewers each): project {project + ' (blind)'!r}, "
                          f"{base}/projects/{res.blind_project_id}/data")
@@ -320,8 +357,9 @@ def run_demo(
         blind_slice = result.metrics.blind()
         blind_primary = blind_slice.fields.get(tax.primary) if blind_slice else None
         blind = blind_primary.metric("accuracy") if blind_primary else None
-        r.detail = (f"{paths['report']} (and metrics.json, summary.md): {tax.primary} accuracy of the drafts against the "
-                    f"reviews {acc if acc is None else round(acc, 3)}"
+        who = "the simulated reviewers (made up from the samples' gold labels, not people)" if simulate_review else "the reviews"
+        r.detail = (f"{paths['report']} (and metrics.json, summary.md): {tax.primary} accuracy of the drafts against "
+                    f"{who} {acc if acc is None else round(acc, 3)}"
                     + ("" if blind is None else f", on blind reviews only {round(blind, 3)}"))
 
     def export_stage(r: StageResult) -> None:
@@ -388,14 +426,35 @@ def _closing(s: DemoSummary, echo: Echo) -> None:
     echo(f"  {str(Path(s.out_dir) / 'demo-summary.json'):<34} this summary (stage timings and status)")
     if s.labelstudio_url:
         echo(f"Label Studio: {s.labelstudio_url}  (log in as {s.login}); stop it with `make demo-down`")
-    skipped_review = next((st for st in s.stages if st.name == "simulated review" and st.status == "skipped"), None)
+    if s.problems:
+        echo(f"problems ({len(s.problems)}; each also printed where it happened):")
+        for line in s.problems[:PROBLEMS_SHOWN]:
+            echo(f"  {line}")
+        if len(s.problems) > PROBLEMS_SHOWN:
+            echo(f"  ... and {len(s.problems) - PROBLEMS_SHOWN} more, all in {Path(s.out_dir) / 'demo-summary.json'}")
+    rejected = ", ".join(repr(st.name) for st in s.stages if st.status == "problems")
+    flagged = ", ".join(repr(st.name) for st in s.stages if st.status == "flagged")
     if s.failed:
         echo(f"the demo stopped at stage '{s.failed.name}' (see above); run it again to pick up where it stopped")
-    elif not s.ok:
-        names = ", ".join(repr(st.name) for st in s.stages if st.status == "problems")
-        echo(f"the loop ran to the end, but {names} reported problems (see above): exit code 1")
-    elif skipped_review:
+        return
+    if rejected:
+        echo(f"the loop ran to the end, but {rejected} rejected some input (see above): exit code 1")
+    elif flagged:
+        echo(f"the loop ran to the end; {flagged} left problems with single articles, listed above and flagged for "
+             f"reviewers in Label Studio: exit code {1 if s.strict else 0}{' (--strict)' if s.strict else ''}")
+    if not s.simulated_review:
         echo("after reviewing in the browser, run the same command again: it pulls your reviews, evaluates and exports")
-    else:
-        echo(f"to review by hand instead: annotator demo --out {Path(s.out_dir) / 'by-hand'} --project 'demo by hand'  "
-             "(a fresh project, same drafts from the cache; run it again after reviewing)")
+        return
+    command = [_annotator_command(), "demo", "--out", str(Path(s.out_dir) / "by-hand"), "--project", "'demo by hand'"]
+    if s.labelstudio_dir:
+        command += ["--labelstudio-dir", s.labelstudio_dir]
+    echo("to review by hand: " + " ".join(command))
+    echo("  (a fresh project in the same Label Studio with the same drafts, from the cache: open its URL, 'Label All Tasks',")
+    echo("  review a few, then run the same command again to pull, evaluate and export your reviews)")
+
+
+def _annotator_command() -> str:
+    """How to call `annotator` from the user's shell: by name when it is on PATH, else by its path in the venv."""
+    here = Path(sys.executable).parent / "annotator"
+    on_path = shutil.which("annotator")
+    return "annotator" if on_path and Path(on_path).resolve() == here.resolve() or not here.exists() else str(here)

@@ -12,12 +12,13 @@ import contextlib
 import io
 import json
 import re
+import shlex
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from fake_openai_server import FakeOpenAIServer, Faults
+from fake_openai_server import BAD_LABEL, FakeOpenAIServer, Faults
 from fixtures_llm import FAKE_KEY
 
 from annotator.cli import main
@@ -94,10 +95,12 @@ def test_a_stage_that_fails_is_named_with_what_to_do_and_the_next_run_finishes(r
     assert f"reusing the local Label Studio at {labelstudio.url}" in out
     assert f"the OpenAI-compatible endpoint {runs['fake'].url} (OPENAI_BASE_URL)" in out
     assert FAKE_KEY not in out + err
-    # What to do in the browser: where, as whom, and how.
+    # What to look at in the browser, where and as whom; and, since the simulated reviewers take every
+    # task, the command that gives a fresh project to review by hand (tried below).
     assert f"log in as {labelstudio.username} / {labelstudio.password}" in out
     assert re.search(rf"open {re.escape(labelstudio.url)}/projects/\d+/data", out)
-    assert "Label All Tasks" in out and "Submit (Ctrl+Enter)" in out
+    assert "to review by hand: " in out and "Label All Tasks" in out.split("to review by hand: ")[1]
+    assert "simulated reviewers" in out.split("[7/8] eval")[1].split("[8/8]")[0]
     # Closing summary: every stage timed, the cost, where each output is.
     summary = json.loads((runs["out"] / "demo-summary.json").read_text())
     assert [s["status"] for s in summary["stages"]] == ["done"] * 8
@@ -223,6 +226,49 @@ def test_a_second_run_resumes_and_makes_nothing_twice(runs, ls_conn) -> None:
     assert Counter(a.id for a in read_jsonl(out / "articles.jsonl", Article)) == Counter(list(GOLD))
     for name, data in before.items():
         assert (out / "gold" / f"{name}.jsonl").read_bytes() == data, name
+
+
+@pytest.mark.slow
+@pytest.mark.labelstudio
+def test_the_hand_review_command_it_prints_gives_a_fresh_queue_with_the_same_drafts(runs, ls_conn) -> None:
+    out = runs["finished"][1]
+    command = re.search(r"^to review by hand: (.+)$", out, re.M).group(1)
+    words = shlex.split(command)
+    assert words[:2] == ["annotator", "demo"] or words[0].endswith("/annotator")
+    answered = runs["fake"].stats["answered"]
+    code, stdout, err = _run(words[2:])
+    assert code == 0, stdout + err
+    assert runs["fake"].stats["answered"] == answered  # same drafts, from the cache: nothing paid again
+    project = find_project(ls_conn, "demo by hand")
+    tasks = list(ls_conn.ls.tasks.list(project=project.id, fields="all"))
+    # A queue to work through: tasks with the draft as a prediction and nobody's annotation yet.
+    assert tasks and all(not t.annotations and t.predictions for t in tasks)
+    assert "'Label All Tasks' opens the next task" in stdout
+    assert "after reviewing in the browser, run the same command again" in stdout
+
+
+@pytest.mark.slow
+@pytest.mark.labelstudio
+def test_a_draft_that_fails_for_one_article_is_listed_and_the_demo_exits_0_or_1_with_strict(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labelstudio) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    victim = sorted(GOLD)[0]
+    with FakeOpenAIServer(Faults(api_key=FAKE_KEY, scripts={victim: [BAD_LABEL]})) as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+        monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+        args = ["--out", "out", "--project", "demo with a failed draft", "--labelstudio-dir", labelstudio.data_dir]
+        code, out, err = _run(args)
+        assert code == 0, out + err  # every stage ran; the one article's problem is listed, not fatal
+        summary = json.loads(Path("out/demo-summary.json").read_text())
+        assert {s["name"]: s["status"] for s in summary["stages"]}["draft"] == "flagged"
+        listed = out.split("problems (")[1]
+        assert f"draft of {victim} failed: invalid_answer" in listed and "exit code 0" in listed
+        assert "Definitely not a label" in listed  # what was wrong, quoted
+        code, out, err = _run([*args, "--strict"])
+        assert code == 1 and "exit code 1 (--strict)" in out
+        assert fake.stats["by_article"][victim] == 2  # one answer and its repair; the strict re-run paid nothing
 
 
 # --------------------------------------------------------------------------- what an annotator sees
