@@ -72,6 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     summary = run_demo(
         args.out, simulate_review=args.simulate_review, project=args.project, labelstudio_dir=args.labelstudio_dir,
+        inputs=args.input,
         blind_share=args.blind_share, blind_reviewers=args.blind_reviewers, model=args.model,
         base_url=args.base_url, config=args.config, strict=args.strict, on_error=lambda msg: print(msg, file=sys.stderr),
     )
@@ -92,6 +93,8 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL; with no key and no URL, "
                                       "the embedded local model)")
     p.add_argument("--config", default="annotator.toml", help="config file (default annotator.toml)")
+    p.add_argument("--input", action="append", help="a file or folder of articles to use instead of the bundled samples "
+                                                      "(repeatable; simulated reviewers review only the samples)")
     p.add_argument("--strict", action="store_true", help="exit 1 when any article's draft failed, too (for CI); by default "
                                                          "only a stage that rejected input exits 1")
     p.add_argument("--down", action="store_true", help="stop what the demo started (Label Studio, a leftover model server)")

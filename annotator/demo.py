@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -163,6 +163,7 @@ def run_demo(
     project: str = DEFAULT_PROJECT,
     labelstudio_dir: str | Path | None = None,
     taxonomy: str = DEFAULT_TAXONOMY,
+    inputs: Sequence[str | Path] | None = None,
     blind_share: float = 0.1,
     blind_reviewers: int = 3,
     model: str | None = None,
@@ -173,7 +174,10 @@ def run_demo(
     echo: Echo = print,
     on_error: Echo | None = None,
 ) -> DemoSummary:
-    """Run every stage of the loop on the samples into `out_dir`; see the module docstring."""
+    """Run every stage of the loop on the samples (or `inputs`) into `out_dir`; see the module docstring.
+
+    Simulated reviewers can only review articles the samples' gold labels cover.
+    """
     from annotator.taxonomy import load_taxonomy
 
     out = Path(out_dir)
@@ -239,8 +243,9 @@ def run_demo(
     def ingest_stage(r: StageResult) -> None:
         from annotator.ingest import ingest
 
-        echo(f"reading the bundled sample articles from {samples_dir()}")
-        s = ingest([samples_dir()], paths["articles"], on_error=report)
+        sources = list(inputs or [samples_dir()])
+        echo(f"reading {'the bundled sample articles from ' if not inputs else ''}{', '.join(map(str, sources))}")
+        s = ingest(sources, paths["articles"], on_error=report)
         articles = list(iter_jsonl(paths["articles"], Article))
         formats = Counter(str(getattr(a, "format", "?")) for a in articles)
         r.status = "done" if s.ok else "problems"
@@ -306,7 +311,8 @@ def run_demo(
         conn = state["conn"]
         blind_project = find_project(conn, project + BLIND_SUFFIX)
         blind = set(existing_tasks(conn, blind_project.id)) if blind_project else set()
-        truth = list(iter_jsonl(sample_gold_path(), GoldRecord))
+        ids = {a.id for a in iter_jsonl(paths["articles"], Article)}
+        truth = [g for g in iter_jsonl(sample_gold_path(), GoldRecord) if g.article_id in ids]
         drafts = _latest_drafts(paths["drafts"])
         panel = _reviewers(max(2, blind_reviewers))
         # The lead (the first reviewer) is on every task, so the export can settle every disagreement.

@@ -489,16 +489,20 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
     if batch:
         return run_batch(articles_path, output, settings, options, on_error=on_error)
     if settings.api_key is None and settings.base_url is None:
-        from annotator.llm.local import LOCAL_MODEL, local_server, local_settings
+        from annotator.llm.local import LOCAL_MODEL, LOG, local_server, local_settings, prefix_hits
 
         options = options.model_copy(update={"endpoint_id": f"local:{LOCAL_MODEL}", "concurrency": 1})
         settings = local_settings(settings, "http://127.0.0.1/not-started", LOCAL_MODEL, model_given=model is not None)
         if _all_drafted(articles_path, output, settings.model, options):
             # Nothing to send (a re-run): starting and stopping the server would only cost seconds.
             return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
-        with local_server() as (url, _):
+        start = LOG.stat().st_size if LOG.exists() else 0
+        with local_server(LOG) as (url, _):
             settings = settings.model_copy(update={"base_url": url})
-            return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
+            summary = draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
+        # The server reuses the shared prompt prefix but reports no cached tokens; its log does.
+        summary.paid = summary.paid.model_copy(update={"cached_tokens": sum(prefix_hits(LOG, start))})
+        return summary
     return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
 
 

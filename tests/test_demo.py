@@ -22,9 +22,10 @@ from fake_openai_server import BAD_LABEL, FakeOpenAIServer, Faults
 from fixtures_llm import FAKE_KEY
 
 from annotator.cli import main
-from annotator.demo import sample_gold_path
+from annotator.demo import sample_gold_path, samples_dir
 from annotator.labelstudio.client import find_project
 from annotator.labelstudio.push import BLIND_SUFFIX, existing_tasks
+from annotator.llm import local
 from annotator.records import Article, Draft, GoldRecord, Review, read_jsonl
 from annotator.taxonomy import load_taxonomy, validate_labels
 
@@ -269,6 +270,41 @@ def test_a_draft_that_fails_for_one_article_is_listed_and_the_demo_exits_0_or_1_
         code, out, err = _run([*args, "--strict"])
         assert code == 1 and "exit code 1 (--strict)" in out
         assert fake.stats["by_article"][victim] == 2  # one answer and its repair; the strict re-run paid nothing
+
+
+# --------------------------------------------------------------------------- the embedded model
+
+
+@pytest.mark.slow
+@pytest.mark.labelstudio
+@pytest.mark.embedded
+@pytest.mark.skipif(not local.available(), reason="the embedded model needs the [local] extra (make test installs it)")
+def test_the_demo_with_the_embedded_model_exits_0_and_reuses_the_prompt_prefix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labelstudio) -> None:
+    """No key, no base URL: what `make demo` does on a fresh machine, on three sample articles."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    few = tmp_path / "few"
+    few.mkdir()
+    for name in ("council_briefing.txt", "grid_pilot.txt", "health_desk.txt"):
+        (few / name).write_bytes((samples_dir() / name).read_bytes())
+    code, out, err = _run(["--simulate-review", "--input", str(few), "--out", "out", "--project", "embedded demo",
+                           "--labelstudio-dir", labelstudio.data_dir])
+    assert code == 0, out + err
+    assert "drafting with the embedded local model" in out
+    drafts = read_jsonl("out/drafts.jsonl", Draft)
+    assert len(drafts) == 3 and {d.model for d in drafts} == {local.LOCAL_MODEL}
+    for d in drafts:  # a tiny model may be wrong, never outside the taxonomy
+        assert d.error is not None or validate_labels(TAX, d.labels) == []
+    status = {s["name"]: s["status"] for s in json.loads(Path("out/demo-summary.json").read_text())["stages"]}
+    assert all(status[name] in ("done", "flagged") for name in status), status
+    # Every request after the first reused the computed system prompt (about 2,200 tokens) instead
+    # of computing it again: the server's log says so per request, and the summary counts it.
+    hits = local.prefix_hits(tmp_path / local.LOG)
+    requests = sum(d.usage["requests"] for d in drafts)
+    assert len(hits) == requests - 1 and min(hits) > 2000, hits
+    assert f"(cached {sum(hits)})" in out
 
 
 # --------------------------------------------------------------------------- what an annotator sees

