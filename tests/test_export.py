@@ -515,7 +515,7 @@ def test_manifest_and_data_card(tmp_path: Path) -> None:
     second = [r.model_copy(update={"annotator": "bea"}) for r in typed[:5]]
     write_report(evaluate(drafts, typed + second, TAX, n_boot=20), tmp_path / "report")
     metrics = tmp_path / "report" / "metrics.json"
-    run_export(tmp_path, articles, reviews, eval_path=metrics, policy="lead", leads=["lea"], seed=3)
+    summary, _ = run_export(tmp_path, articles, reviews, eval_path=metrics, policy="lead", leads=["lea"], seed=3)
     gold = tmp_path / "gold"
     manifest = json.loads((gold / "manifest.json").read_text())
     assert manifest["taxonomy"] == {"name": TAX.name, "version": TAX.version, "hash": TAX.hash}
@@ -524,6 +524,11 @@ def test_manifest_and_data_card(tmp_path: Path) -> None:
     assert sum(manifest["counts"][s]["articles"] for s in SPLITS) == 40
     # 10 per class at 80/10/10: validation and test hold 1 each, too few to measure.
     assert any(w.startswith(f"{PRIMARY}=AI incident: fewer than") for w in manifest["warnings"])
+    # On the console they are one line, not one per label.
+    thin = [w for w in manifest["warnings"] if "fewer than" in w]
+    told = summary.describe()
+    assert len(thin) > 1 and f"{len(thin)} labels have fewer than 10 examples in a split" in told
+    assert "fewer than" not in told.replace(f"{len(thin)} labels have fewer than", "")
     card = (gold / "README.md").read_text()
     assert f"| {PRIMARY} | 45 | {37 / 45:.3f} |" in card  # model against reviewer: 8 of 45 pairs disagree
     assert f"| {PRIMARY} | 5 | 1.000 |" in card  # reviewer against reviewer
