@@ -182,7 +182,11 @@ def test_eval_report_scores_the_drafts_against_the_reviews(runs) -> None:
     html = (out / "report" / "report.html").read_text()
     assert "Blind (unassisted)" in html and TAX.primary in html and "<svg" in html
     assert f"{metrics['fields'][TAX.primary]['accuracy']:.3f}" in html
-    assert (out / "report" / "summary.md").read_text().startswith("## Eval")
+    summary = (out / "report" / "summary.md").read_text()
+    assert summary.startswith("## Eval")
+    # Figures from simulated reviewers say so before any figure is read.
+    assert summary.index("Simulated reviewers:") < summary.index("| field |")
+    assert html.index("Simulated reviewers:") < html.index("<table")
 
 
 @pytest.mark.slow
@@ -281,20 +285,20 @@ def test_a_draft_that_fails_for_one_article_is_listed_and_the_demo_exits_0_or_1_
 @pytest.mark.skipif(not local.available(), reason="the embedded model needs the [local] extra (make test installs it)")
 def test_the_demo_with_the_embedded_model_exits_0_and_reuses_the_prompt_prefix(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labelstudio) -> None:
-    """No key, no base URL: what `make demo` does on a fresh machine, on three sample articles."""
+    """No key, no base URL: what `make demo` does on a fresh machine, on two sample articles."""
     monkeypatch.chdir(tmp_path)
     for name in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     few = tmp_path / "few"
     few.mkdir()
-    for name in ("council_briefing.txt", "grid_pilot.txt", "health_desk.txt"):
+    for name in ("council_briefing.txt", "health_desk.txt"):
         (few / name).write_bytes((samples_dir() / name).read_bytes())
     code, out, err = _run(["--simulate-review", "--input", str(few), "--out", "out", "--project", "embedded demo",
                            "--labelstudio-dir", labelstudio.data_dir])
     assert code == 0, out + err
     assert "drafting with the embedded local model" in out
     drafts = read_jsonl("out/drafts.jsonl", Draft)
-    assert len(drafts) == 3 and {d.model for d in drafts} == {local.LOCAL_MODEL}
+    assert len(drafts) == 2 and {d.model for d in drafts} == {local.LOCAL_MODEL}
     for d in drafts:  # a tiny model may be wrong, never outside the taxonomy
         assert d.error is not None or validate_labels(TAX, d.labels) == []
     status = {s["name"]: s["status"] for s in json.loads(Path("out/demo-summary.json").read_text())["stages"]}
