@@ -33,6 +33,10 @@ DEFAULT_LABELSTUDIO_DIR = Path(".annotator") / "labelstudio"
 # Simulated reviewers: a little noise each, and drawn towards the draft on assisted tasks.
 REVIEWER_NAMES = ("ana", "ben", "cleo", "dev", "eli", "fay", "gus", "hana")
 PROBLEMS_SHOWN = 10
+# Heads the eval report of a demo with simulated reviewers: its figures look like findings.
+SIMULATED_NOTE = ("Simulated reviewers: every review in this report was made up by annotator.simulate from the sample "
+                  "articles' gold labels, with some noise, leaning towards the draft on assisted tasks. Agreement, "
+                  "anchoring and time saved describe that simulation, not people.")
 STAGES = ("label studio", "ingest", "draft", "push", "simulated review", "pull", "eval", "export")
 
 
@@ -356,6 +360,8 @@ def run_demo(
         drafts = read_labelled(paths["drafts"], Draft, tax, reject)
         reviews = read_labelled(paths["reviews"], Review, tax, reject)
         result = evaluate(drafts, reviews, tax, n_boot=bootstrap, titles=read_titles(paths["articles"], reject))
+        if simulate_review:
+            result.metrics.warnings.insert(0, SIMULATED_NOTE)
         write_report(result, paths["report"].parent)
         r.status = "problems" if bad else "done"
         primary = result.metrics.fields.get(tax.primary)

@@ -68,9 +68,11 @@ def test_eval_command_reports_blind_figures_first(tmp_path: Path) -> None:
 
     summary = (out / "summary.md").read_text()
     assert summary.index("## Blind (unassisted) agreement first") < summary.index("### Single-valued fields")
+    # The pooled headline table comes after the blind section, titled as pooled.
+    assert summary.index("## Blind (unassisted) agreement first") < summary.index("## All reviews (blind and assisted pooled)")
     assert "drafts cut review time by" in summary and "alternative annotator test" in summary
     html = (out / "report.html").read_text()
-    assert html.index("Blind (unassisted) agreement first") < html.index("All metrics")
+    assert html.index("Blind (unassisted) agreement first") < html.index("All reviews (blind and assisted pooled)") < html.index("All metrics")
     assert 'aria-label="blind against assisted agreement per field"' in html
 
 
@@ -111,3 +113,17 @@ def test_a_gold_file_eval_has_no_review_sections(tmp_path: Path) -> None:
     assert report.metrics.fields[PRIMARY.name].gwet_ac1 is not None
     write_report(report, tmp_path)
     assert "Blind (unassisted)" not in (tmp_path / "summary.md").read_text()
+
+
+def test_a_note_every_field_shares_is_one_line(tmp_path: Path) -> None:
+    # A small blind slice: too few blind reviews to conclude on any field; one line says so for all.
+    drafts, reviews = _simulated(n=60, blind_share=0.1)
+    report = evaluate(drafts, reviews, TAX, n_boot=50)
+    write_report(report, tmp_path)
+    notes = {a.note for a in report.metrics.anchoring.values() if a.note}
+    assert len(notes) == 1 and next(iter(notes)).startswith("too few to conclude")
+    for text in ((tmp_path / "summary.md").read_text(), (tmp_path / "report.html").read_text()):
+        note = next(iter(notes))  # e.g. "too few to conclude: 21 blind reviews (at least 30 needed)"
+        assert text.count(note) == 1
+        line = next(x for x in text.splitlines() if note in x)
+        assert all(f.name in line for f in TAX.label_fields)

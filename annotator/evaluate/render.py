@@ -101,8 +101,15 @@ def _md_head(r: EvalReport) -> str:
         f"## Eval: {m.taxonomy.name} v{m.taxonomy.version}\n\n"
         f"{c.pairs} draft–review pairs on {c.articles} articles; {m.errors.n} failed drafts (scored as disagreement); "
         f"{c.skipped} skipped reviews; 95% intervals from {m.bootstrap.resamples} bootstrap resamples of articles "
-        f"(seed {m.bootstrap.seed}). {verdict}\n\n" + md_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(m))
+        f"(seed {m.bootstrap.seed}). {verdict}"
+        + "".join(f"\n\n> {w}" for w in m.warnings)  # read before any figure, as in report.html
     )
+
+
+def _md_pooled(r: EvalReport) -> str:
+    """The headline figures over every pair, after the blind section: pooled, they lean on the assisted reviews."""
+    title = "## All reviews (blind and assisted pooled)\n\n" if r.metrics.anchoring is not None else ""
+    return title + md_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(r.metrics))
 
 
 def _md_all(r: EvalReport) -> str:
@@ -141,7 +148,6 @@ def _md_compare(r: EvalReport) -> str:
 def _md_notes(r: EvalReport) -> str:
     m = r.metrics
     lines = [f"- calibration `{n}`: ECE {fmt(c.ece, c.ci95.get('ece'))} over {c.n} drafts with a confidence" for n, c in m.calibration.items()]
-    lines += [f"- {w}" for w in m.warnings]
     return "## Notes\n\n" + "\n".join(lines) if lines else ""
 
 
@@ -149,7 +155,7 @@ def _md_honest(r: EvalReport) -> str:
     return honest_markdown(r.metrics)  # blind (unassisted) figures lead: the assisted ones are inflated by anchoring
 
 
-MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_honest, _md_all, _md_human, _md_compare, _md_notes]
+MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_honest, _md_pooled, _md_all, _md_human, _md_compare, _md_notes]
 
 
 def summary_markdown(report: EvalReport) -> str:
@@ -176,9 +182,13 @@ def _h_head(r: EvalReport) -> str:
         f"<p>{c.pairs} draft–review pairs on {c.articles} articles · {m.errors.n} failed drafts (scored as disagreement) · "
         f"{c.skipped} skipped reviews · {c.references_without_draft} reviewed articles without a draft · "
         f"95% intervals: {m.bootstrap.resamples} bootstrap resamples of articles, seed {m.bootstrap.seed}.</p>"
-        + _html_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(m))
         + "".join(f'<div class="warn">{escape(w)}</div>' for w in m.warnings)
     )
+
+
+def _h_pooled(r: EvalReport) -> str:
+    title = "<h2>All reviews (blind and assisted pooled)</h2>" if r.metrics.anchoring is not None else ""
+    return title + _html_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(r.metrics))
 
 
 def _h_fields(r: EvalReport) -> str:
@@ -250,7 +260,7 @@ def _h_honest(r: EvalReport) -> str:
     return honest_html(r.metrics)
 
 
-HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_honest, _h_fields, _h_plots, _h_human, _h_compare, _h_examples, _h_errors]
+HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_honest, _h_pooled, _h_fields, _h_plots, _h_human, _h_compare, _h_examples, _h_errors]
 
 
 def report_html(report: EvalReport) -> str:

@@ -116,10 +116,19 @@ def _has_blind(metrics: EvalMetrics) -> bool:
 
 
 def _notes(metrics: EvalMetrics) -> list[str]:
-    """Per-field anchoring notes; without a blind slice the intro already says it once for all fields."""
+    """Anchoring notes, one line per distinct note naming its fields; without a blind slice the intro
+    already says it once for all fields.
+
+    On a small blind slice every field has the same "too few to conclude" note: nine copies of one
+    line bury the one that differs.
+    """
     if not _has_blind(metrics):
         return []
-    return [f"{name}: {a.note}" for name, a in (metrics.anchoring or {}).items() if a.note]
+    fields: dict[str, list[str]] = {}
+    for name, a in (metrics.anchoring or {}).items():
+        if a.note:
+            fields.setdefault(a.note, []).append(name)
+    return [f"{', '.join(names)}: {note}" for note, names in fields.items()]
 
 
 # --------------------------------------------------------------------------- markdown
