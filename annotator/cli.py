@@ -101,6 +101,26 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.set_defaults(func=cmd_demo)
 
 
+# --------------------------------------------------------------------------- incidents
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from annotator.incidents import import_incidents
+
+    summary = import_incidents(args.files, args.output, on_error=lambda msg: print(msg, file=sys.stderr))
+    print(summary.describe())
+    return 0 if summary.ok else 1
+
+
+def _add_incidents_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("incidents", help="known incidents: import OECD AIM records or JSONL {id, title, summary, date}")
+    p.add_argument("action", choices=["import"])
+    p.add_argument("files", nargs="+", help="AIM record files (.txt/.md, or folders of them) and .jsonl files")
+    p.add_argument("-o", "--output", default="incidents.jsonl",
+                   help="incidents file to merge into, by id (default: incidents.jsonl)")
+    p.set_defaults(func=cmd_incidents)
+
+
 # --------------------------------------------------------------------------- export
 
 
@@ -343,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     _add_export_parser(sub)
+    _add_incidents_parser(sub)
 
     p = sub.add_parser("draft", help="draft labels for articles with an LLM")
     p.add_argument("articles", help="articles JSONL (from ingest)")
