@@ -93,7 +93,7 @@ def test_server_accepts_config_and_parses_special_values(ls_conn, project_title)
     assert "Transparency & explainability" in parsed["ai_principles"]["labels"]
     # A prediction using the value: what the server stores is exactly a value the config offers,
     # which is what the editor compares to mark the choice as selected.
-    data = {"article_id": "a", "title": "t", "meta": "", "link": "", "text": "x", "flags": "", "draft_info": ""}
+    data = {"article_id": "a", "title": "t", "meta": "", "link": "", "text": "x", "flags": "", "draft_info": "", "story": ""}
     result = to_result(tax, {"classification": "AI hazard", "ai_principles": ["Transparency & explainability"]}, "why")
     ls_conn.ls.projects.import_tasks(
         id=project.id, request=[{"data": data, "predictions": [{"model_version": "v", "result": result}]}]

@@ -31,3 +31,22 @@ def test_score_is_the_primary_confidence_else_the_lowest():
     assert score(TAX, Draft(article_id="a", confidence={"classification": 0.8, "severity": 0.1})) == 0.8
     assert score(TAX, Draft(article_id="a", confidence={"classification": None, "severity": 0.3, "industries": 0.6})) == 0.3
     assert score(TAX, Draft(article_id="a")) is None
+
+
+def test_story_panel_lists_the_other_articles_escaped_and_linked():
+    from annotator.labelstudio.push import STORY_LIST_MAX, StoryContext, story_contexts, story_html
+
+    others = [Article(id=f"o{i}", title=f"Retold <i>{i}</i>", text="x", source="Outlet & Co", published_at=f"2025-01-{i + 1:02d}T08:00:00Z",
+                      url=f"https://news.example/{i}" if i else "javascript:alert(1)") for i in range(3)]
+    panel = story_html(StoryContext(id="s-1", others=others))
+    assert "3 other articles" in panel and "Retold &lt;i&gt;0&lt;/i&gt;" in panel and "<i>" not in panel
+    assert '<a href="https://news.example/1"' in panel and "javascript" not in panel
+    assert "Outlet &amp; Co · 2025-01-02" in panel
+    many = story_html(StoryContext(id="s-2", others=[others[1]] * (STORY_LIST_MAX + 5)))
+    assert many.count("<li>") == STORY_LIST_MAX + 1 and "and 5 more" in many
+    assert story_html(StoryContext(id="s-3")) == ""
+    # A story keeps the id its tasks already have when a new article joins it.
+    articles = {a.id: a for a in others}
+    contexts = story_contexts({"o0": ["o0", "o1"], "o1": ["o0", "o1"], "o2": ["o2"]}, articles, {"o1": "s-old"})
+    assert contexts["o0"].id == contexts["o1"].id == "s-old" and [a.id for a in contexts["o0"].others] == ["o1"]
+    assert contexts["o2"].id != "s-old" and contexts["o2"].others == []

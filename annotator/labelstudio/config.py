@@ -18,7 +18,7 @@ from annotator.taxonomy import Field, Taxonomy
 TEXT = "text"  # the object tag every control points at
 RATIONALE = "rationale"
 # Task data keys the config reads; each must be present in every task (Label Studio rejects a batch otherwise).
-DATA_KEYS = ("title", "meta", "link", "text", "flags", "draft_info")
+DATA_KEYS = ("title", "meta", "link", "text", "flags", "draft_info", "story")
 
 
 def _attrs(**kw: Any) -> str:
@@ -70,6 +70,7 @@ def label_config(tax: Taxonomy) -> str:
         '    <HyperText name="link" value="$link" inline="true"/>',
         '    <View style="color: #b00; font-weight: bold;"><Text name="flags" value="$flags"/></View>',
         f'    <Text name="{TEXT}" value="$text"/>',
+        '    <View style="margin-top: 1em; font-size: 90%;"><HyperText name="story" value="$story" inline="true"/></View>',
         "  </View>",
         '  <View style="flex: 2; max-height: 85vh; overflow-y: auto;">',
         '    <Text name="draft_info" value="$draft_info"/>',

@@ -18,7 +18,7 @@ import hashlib
 import html
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import Connection, find_project
 from annotator.labelstudio.config import label_config, normalise_config, to_result
 from annotator.records import Article, Draft, iter_jsonl
+from annotator.stories import story_groups, story_id
 from annotator.taxonomy import Taxonomy, validate_labels
 
 BLIND_SUFFIX = " (blind)"
@@ -108,13 +109,42 @@ def score(tax: Taxonomy, d: Draft) -> float | None:
     return c
 
 
-def task_data(article: Article, draft: Draft | None, flags: list[str], blind: bool) -> dict[str, Any]:
-    """Task data: the article, the flags and (assisted tasks only) which draft is shown."""
-    url = article.url or ""
-    link = ""
-    if url.startswith(("http://", "https://")):
-        safe = html.escape(url, quote=True)
-        link = f'<a href="{safe}" target="_blank" rel="noopener noreferrer nofollow">{safe}</a>'
+def _link(url: str | None, text: str | None = None) -> str:
+    """An escaped link that opens in a new tab, for http(s) URLs only; else the escaped text."""
+    url = url or ""
+    if not url.startswith(("http://", "https://")):
+        return html.escape(text or "")
+    safe = html.escape(url, quote=True)
+    return f'<a href="{safe}" target="_blank" rel="noopener noreferrer nofollow">{html.escape(text) if text else safe}</a>'
+
+
+class StoryContext(BaseModel):
+    """The story an article belongs to, as a task shows it: its id and the other articles."""
+
+    id: str
+    others: list[Article] = Field(default_factory=list)
+
+
+STORY_LIST_MAX = 20  # other articles listed in a task; the Data Manager filter by story shows them all
+
+
+def story_html(story: StoryContext | None) -> str:
+    """The story panel of a task: the other articles' titles (linked), sources and dates, escaped."""
+    if story is None or not story.others:
+        return ""
+    others = sorted(story.others, key=lambda a: (a.published_at or "", a.id))
+    items = "".join(
+        f"<li>{_link(a.url, a.title or a.id)} — {html.escape(' · '.join(p for p in (a.source, (a.published_at or '')[:10]) if p))}</li>"
+        for a in others[:STORY_LIST_MAX])
+    more = f"<li>and {len(others) - STORY_LIST_MAX} more (filter the Data Manager by story_id)</li>" if len(others) > STORY_LIST_MAX else ""
+    return (f"<b>Story {html.escape(story.id)}</b>: {len(others)} other article{'s' if len(others) != 1 else ''} "
+            f"tell{'s' if len(others) == 1 else ''} the same event<ul>{items}{more}</ul>")
+
+
+def task_data(article: Article, draft: Draft | None, flags: list[str], blind: bool,
+              story: StoryContext | None = None) -> dict[str, Any]:
+    """Task data: the article, the flags, its story and (assisted tasks only) which draft is shown."""
+    link = _link(article.url)
     info = ""
     if draft is not None and not blind:
         conf = ", ".join(f"{k} {v:.2f}" for k, v in draft.confidence.items() if v is not None)
@@ -128,7 +158,30 @@ def task_data(article: Article, draft: Draft | None, flags: list[str], blind: bo
         "flags": ("⚠ " + "; ".join(flags)) if flags else "",
         "draft_info": info,
         "blind": blind,
+        "story_id": story.id if story else "",
+        "story": story_html(story),
     }
+
+
+def task_meta(article_id: str, story: StoryContext | None) -> dict[str, str]:
+    return {"article_id": article_id, **({"story": story.id} if story else {})}
+
+
+def story_contexts(groups: Mapping[str, Sequence[str]], articles: Mapping[str, Article],
+                   known: Mapping[str, str]) -> dict[str, StoryContext]:
+    """Each article's story: the id its group already has in Label Studio (`known`: article id ->
+    story id of tasks pushed earlier; the smallest if several), else `story_id` of the group, so
+    a story keeps its id when new articles join it; and the group's other articles."""
+    out: dict[str, StoryContext] = {}
+    for aid, group in groups.items():
+        if aid in out or aid not in articles:
+            continue
+        earlier = sorted({known[m] for m in group if m in known})
+        sid = earlier[0] if earlier else story_id(group)
+        present = [m for m in group if m in articles]
+        for m in present:
+            out[m] = StoryContext(id=sid, others=[articles[o] for o in present if o != m])
+    return out
 
 
 # --------------------------------------------------------------------------- I/O
@@ -152,8 +205,9 @@ def _ensure_project(conn: Connection, title: str, config: str, update_config: bo
     return current
 
 
-def _list_tasks(conn: Connection, project_id: int) -> tuple[dict[str, int], int]:
-    """(article id -> task id, number of tasks) in one listing.
+def _list_tasks(conn: Connection, project_id: int, story_of: dict[str, str] | None = None) -> tuple[dict[str, int], int]:
+    """(article id -> task id, number of tasks) in one listing; fills `story_of` (article id ->
+    story id) from the tasks' meta when given.
 
     The article id sits in task `meta` as well as `data`, so the listing need not carry every
     article text; tasks whose meta lacks it (made by other tools) are looked up in `data`.
@@ -169,6 +223,8 @@ def _list_tasks(conn: Connection, project_id: int) -> tuple[dict[str, int], int]
                 missing += 1
             else:
                 out.setdefault(str(aid), t.id)
+                if story_of is not None and (t.meta or {}).get("story"):
+                    story_of.setdefault(str(aid), str(t.meta["story"]))
         if missing:
             for t in conn.ls.tasks.list(project=project_id, include="id,data", fields="task_only", page_size=1000):
                 aid = (t.data or {}).get("article_id")
@@ -255,9 +311,13 @@ def push(
     blind_reviewers: int = 3,
     seed: str = "0",
     import_timeout: float = 600,
+    stories: Mapping[str, Sequence[str]] | None = None,
     on_problem: Callable[[str], None] | None = None,
 ) -> PushResult:
-    """Push drafts as tasks with predictions; see the module docstring for the guarantees."""
+    """Push drafts as tasks with predictions; see the module docstring for the guarantees.
+
+    `stories` maps article ids to their story group (`annotator.stories`); the articles of a group
+    found in `articles` are listed in each other's tasks."""
     if not 3 <= len(title) <= 50 - len(BLIND_SUFFIX):
         raise LabelStudioError(
             f"project title {title!r}: use 3 to {50 - len(BLIND_SUFFIX)} characters (Label Studio allows 50, the blind companion adds {BLIND_SUFFIX!r})"
@@ -290,8 +350,10 @@ def push(
     if blind_project is not None:
         blind_project = _ensure_project(conn, blind_title, config, update_config)
         result.blind_project_id = blind_project.id
-    assisted_tasks, n_assisted = _list_tasks(conn, project.id)
-    blind_tasks = existing_tasks(conn, blind_project.id) if blind_project else {}
+    known_stories: dict[str, str] = {}
+    assisted_tasks, n_assisted = _list_tasks(conn, project.id, known_stories)
+    blind_tasks = _list_tasks(conn, blind_project.id, known_stories)[0] if blind_project else {}
+    contexts = story_contexts(stories or {}, articles, known_stories)
 
     # Predictions: validated here, because the server accepts values that are not in the config.
     # Prepared lazily, batch by batch, so that preparing one batch overlaps importing the last.
@@ -331,14 +393,15 @@ def push(
     def assisted_task(aid: str) -> dict[str, Any]:
         preds = prepare(aid)
         return {
-            "data": task_data(articles[aid], latest[aid], flags[aid], blind=False),
-            "meta": {"article_id": aid},
+            "data": task_data(articles[aid], latest[aid], flags[aid], blind=False, story=contexts.get(aid)),
+            "meta": task_meta(aid, contexts.get(aid)),
             "predictions": preds,
         }
 
     def blind_task(aid: str) -> dict[str, Any]:
         article_flags = [f for f in flags[aid] if f not in ("draft failed", "draft invalid")]
-        return {"data": task_data(articles[aid], None, article_flags, blind=True), "meta": {"article_id": aid}}
+        return {"data": task_data(articles[aid], None, article_flags, blind=True, story=contexts.get(aid)),
+                "meta": task_meta(aid, contexts.get(aid))}
 
     def run_imports(project_id: int, where: str, aids: list[str], build: Callable[[str], dict[str, Any]]) -> None:
         with ThreadPoolExecutor(max_workers=1) as pool:  # one import in flight: SQLite takes one writer
@@ -423,7 +486,10 @@ def push_files(
 
     drafts = list(iter_jsonl(drafts_path, Draft, on_error=report))
     wanted = {d.article_id for d in drafts}
-    articles = {a.id: a for a in iter_jsonl(articles_path, Article, on_error=report) if a.id in wanted}
-    result = push(conn, drafts, articles, tax, title, on_problem=on_problem, **options)
+    # Stories over the whole articles file (one pass; its bad lines are reported by the next pass).
+    groups = story_groups(iter_jsonl(articles_path, Article, on_error=lambda exc: None)).groups
+    stories = {m: g for g in groups if wanted.intersection(g) for m in g}
+    articles = {a.id: a for a in iter_jsonl(articles_path, Article, on_error=report) if a.id in stories}
+    result = push(conn, drafts, articles, tax, title, on_problem=on_problem, stories=stories, **options)
     result.problems = bad + result.problems
     return result
