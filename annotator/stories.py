@@ -51,6 +51,9 @@ from scipy import sparse
 
 from annotator.records import Article
 from annotator.splits import (
+    _STOPWORDS,
+    _UNSPACED,
+    LEAD_WORDS,
     NAMES_COMMON_MIN,
     NAMES_COMMON_SHARE,
     NAMES_COSINE,
@@ -58,11 +61,8 @@ from annotator.splits import (
     NAMES_WORD_FLOOR,
     NEAR_DATE_DAYS,
     NEAR_DATE_THRESHOLD,
-    LEAD_WORDS,
     STORY_THRESHOLD,
     _stem,
-    _STOPWORDS,
-    _UNSPACED,
     _words,
     normalise_url,
     story_names,

@@ -48,7 +48,8 @@ def write_corpus(path: Path, n: int, per_day: int, seed: int = 0) -> None:
     name_cum = list(itertools.accumulate(1 / (i + 1) for i in range(len(names))))
     kinds = ("retold", "translated", "copied")
     written = 0
-    with path.open("w", encoding="utf-8") as fh:
+    tmp = path.with_name(path.name + ".tmp")  # a killed run leaves no half corpus to be reused
+    with tmp.open("w", encoding="utf-8") as fh:
         for e in itertools.count():
             if written >= n:
                 break
@@ -77,6 +78,7 @@ def write_corpus(path: Path, n: int, per_day: int, seed: int = 0) -> None:
             fh.write(json.dumps({"id": f"{kind[0]}{e}", "title": f"Again {e}", "text": " ".join(text),
                                  "published_at": when.isoformat(), "event": e, "kind": kind}) + "\n")
             written += 1
+    tmp.replace(path)
 
 
 def measure(path: Path) -> dict[str, object]:
