@@ -179,7 +179,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from annotator.errors import ConfigError
     from annotator.evaluate import evaluate, load_thresholds, write_report
-    from annotator.evaluate.inputs import read_labelled, read_titles
+    from annotator.evaluate.inputs import read_labelled, read_titles, without_applied
     from annotator.evaluate.model import schema
     from annotator.records import Draft, GoldRecord, Review
     from annotator.taxonomy import load_taxonomy
@@ -199,6 +199,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     drafts = read_labelled(args.drafts, Draft, tax, report)
     references = read_labelled(args.reviews, Review, tax, report) if args.reviews else read_labelled(args.gold, GoldRecord, tax, report)
+    references, applied = without_applied(references)
+    if applied:
+        print(f"{applied} reviews applied from a story (applied_from_story) are not scored; the rest are", file=sys.stderr)
     other = read_labelled(args.compare, Draft, tax, report) if args.compare else None
     titles = read_titles(args.articles, report) if args.articles else None
     result = evaluate(

@@ -42,14 +42,14 @@ import math
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 
 import numpy as np
 from pydantic import BaseModel, Field
 from scipy import sparse
 
-from annotator.records import Article
+from annotator.records import Article, Review, newer_key
 from annotator.splits import (
     _STOPWORDS,
     _UNSPACED,
@@ -414,3 +414,35 @@ def _guarded_union(n: int, days: list[int | None], i: np.ndarray, j: np.ndarray,
             first_day=date.fromordinal(lo).isoformat() if lo else None,
             last_day=date.fromordinal(hi).isoformat() if hi else None))
     return roots, sorted(capped, key=lambda c: (-c.size, c.story))
+
+
+# --------------------------------------------------------------------------- review a story once
+
+
+def applied_reviews(reviews: Iterable[Review], story_of: Mapping[str, str], task_of: Mapping[str, int]) -> list[Review]:
+    """The reviews a reviewer's "apply to the rest of the story" stands for: for every other
+    article of the story (`story_of`: article id -> story id; `task_of`: its task), the same labels
+    and rationale, marked `applied_from_story` (the article reviewed), unless the reviewer left it
+    out (`story_except`) or reviewed it themselves (their own review wins). Skipped and blind
+    reviews apply nothing. Each article gets at most one applied review per reviewer: the newest."""
+    reviews = list(reviews)
+    own = {(r.annotator, r.article_id) for r in reviews}
+    members: dict[str, list[str]] = {}
+    for aid, sid in story_of.items():
+        members.setdefault(sid, []).append(aid)
+    out: dict[tuple[str, str], Review] = {}
+    for r in reviews:
+        extra = r.model_extra or {}
+        sid = story_of.get(r.article_id)
+        if not extra.get("story_apply") or r.skipped or r.blind or sid is None:
+            continue
+        left_out = set(extra.get("story_except") or [])
+        for m in sorted(members[sid]):
+            if m == r.article_id or m in left_out or (r.annotator, m) in own:
+                continue
+            applied = Review(article_id=m, task_id=task_of.get(m), annotator=r.annotator, labels=r.labels,
+                             rationale=r.rationale, updated_at=r.updated_at, applied_from_story=r.article_id, story=sid)
+            key = (r.annotator, m)
+            if key not in out or newer_key(applied) >= newer_key(out[key]):
+                out[key] = applied
+    return sorted(out.values(), key=lambda r: (r.article_id, r.annotator))

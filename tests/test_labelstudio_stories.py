@@ -9,7 +9,10 @@ import json
 import pytest
 from fixtures_labelstudio import make_drafts
 
+from annotator.labelstudio.annotators import ensure_annotator
 from annotator.labelstudio.client import find_project
+from annotator.labelstudio.config import APPLY_VALUE, STORY_APPLY, STORY_EXCEPT, TEXT, to_result
+from annotator.labelstudio.pull import pull
 from annotator.labelstudio.push import existing_tasks, push_files
 from annotator.records import Article, write_jsonl
 from annotator.taxonomy import load_taxonomy
@@ -62,3 +65,29 @@ def test_tasks_carry_their_story_and_list_its_other_articles(ls_conn, project_ti
     found = ls_conn.request("GET", "api/tasks/", params={"project": project.id, "query": story_filter(story)})
     found = found["tasks"] if isinstance(found, dict) else found
     assert sorted(t["data"]["article_id"] for t in found) == ["a-translated", "b-report", "c-retold"]
+
+    # Review a story once: Ana labels the report and applies it to the story, having labelled the
+    # translation herself; Ben applies his labels from the report too but leaves the retelling out.
+    def annotate(email: str, article: str, labels: dict, apply: bool, leave_out: str = "") -> None:
+        user = ensure_annotator(ls_conn, email)
+        result = to_result(tax, labels, f"{email} on {article}")
+        if apply:
+            result.append({"from_name": STORY_APPLY, "to_name": TEXT, "type": "choices", "value": {"choices": [APPLY_VALUE]}})
+        if leave_out:
+            result.append({"from_name": STORY_EXCEPT, "to_name": TEXT, "type": "textarea", "value": {"text": [leave_out]}})
+        ls_conn.request("POST", f"api/tasks/{ids[article]}/annotations/", json={"result": result, "completed_by": user.id})
+
+    incident = {"classification": "AI incident", "severity": "AI incident"}
+    annotate("ana@example.org", "b-report", incident, apply=True)
+    annotate("ana@example.org", "a-translated", {"classification": "Complementary information"}, apply=False)
+    annotate("ben@example.org", "b-report", incident, apply=True, leave_out="c-retold")
+    pulled = pull(ls_conn, tax, project_title)
+    assert pulled.ok, pulled.problems
+    got = {(r.annotator, r.article_id): r for r in pulled.reviews}
+    assert sorted(got) == [("ana@example.org", "a-translated"), ("ana@example.org", "b-report"), ("ana@example.org", "c-retold"),
+                           ("ben@example.org", "a-translated"), ("ben@example.org", "b-report")]
+    applied = {k: r for k, r in got.items() if (r.model_extra or {}).get("applied_from_story")}
+    assert set(applied) == {("ana@example.org", "c-retold"), ("ben@example.org", "a-translated")}
+    assert all(r.labels["classification"] == "AI incident" and r.model_extra["applied_from_story"] == "b-report"
+               and r.model_extra["story"] == story and r.task_id == ids[r.article_id] for r in applied.values())
+    assert got["ana@example.org", "a-translated"].labels["classification"] == "Complementary information"

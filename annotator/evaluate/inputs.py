@@ -49,3 +49,10 @@ def read_titles(path: str | Path, on_error: Callable[[str], None]) -> dict[str, 
     if not Path(path).is_file():
         raise ConfigError(f"{path}: no such file")
     return {a.id: a.title for a in iter_jsonl(path, Article, on_error=lambda exc: on_error(str(exc)))}
+
+
+def without_applied(records: list[R]) -> tuple[list[R], int]:
+    """Records without the reviews applied from a story (`applied_from_story`), and how many there
+    were: agreement is measured on reviews of each article, not on one review copied to its story."""
+    own = [r for r in records if not (r.model_extra or {}).get("applied_from_story")]
+    return own, len(records) - len(own)

@@ -19,6 +19,11 @@ TEXT = "text"  # the object tag every control points at
 RATIONALE = "rationale"
 # Task data keys the config reads; each must be present in every task (Label Studio rejects a batch otherwise).
 DATA_KEYS = ("title", "meta", "link", "text", "flags", "draft_info", "story")
+# Review a story once: the reviewer ticks STORY_APPLY and `annotator pull` writes the same labels for
+# the story's other articles (except those named in STORY_EXCEPT, or labelled by the same reviewer).
+STORY_APPLY = "story_apply"
+STORY_EXCEPT = "story_except"
+APPLY_VALUE = "Apply these labels to the rest of the story"
 
 
 def _attrs(**kw: Any) -> str:
@@ -79,6 +84,15 @@ def label_config(tax: Taxonomy) -> str:
     ordered = [primary, *[f for f in tax.fields if f.name != primary.name]]
     for f in ordered:
         lines += ["    <View>", *_control(f), "    </View>"]
+    lines += [
+        "    <View>",
+        f"      <Header{_attrs(value='story', size='5')}/>",
+        f"      <Choices{_attrs(name=STORY_APPLY, toName=TEXT, choice='multiple', showInline='true')}>",
+        f"        <Choice{_attrs(value=APPLY_VALUE, hint='Each other article of the story listed on the left gets your labels as its own review, marked as applied from this one')}/>",
+        "      </Choices>",
+        f"      <TextArea{_attrs(name=STORY_EXCEPT, toName=TEXT, rows='2', editable='true', maxSubmissions='1', placeholder='ids of articles the labels do not fit, one per line')}/>",
+        "    </View>",
+    ]
     lines += ["  </View>", "</View>"]
     return "\n".join(lines) + "\n"
 
@@ -142,6 +156,8 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
         name = item.get("from_name")
         value = item.get("value") or {}
         f = fields.get(name)  # type: ignore[arg-type]
+        if name in (STORY_APPLY, STORY_EXCEPT):
+            continue  # not a label: see story_request
         if f is None:
             problems.append(f"field {name!r} is not in taxonomy {tax.name}")
             continue
@@ -162,3 +178,15 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
         else:
             labels[f.name] = chosen
     return labels, rationale, problems
+
+
+def story_request(result: Iterable[Mapping[str, Any]]) -> tuple[bool, list[str]]:
+    """(apply the labels to the rest of the story?, article ids left out) from result items."""
+    apply, except_ids = False, []
+    for item in result:
+        value = item.get("value") or {}
+        if item.get("from_name") == STORY_APPLY:
+            apply = APPLY_VALUE in (value.get("choices") or [])
+        elif item.get("from_name") == STORY_EXCEPT:
+            except_ids = [w for t in value.get("text") or [] for w in t.replace(",", " ").split()]
+    return apply, except_ids

@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field
 
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import Connection, find_project
-from annotator.labelstudio.config import from_result
-from annotator.labelstudio.push import BLIND_SUFFIX
+from annotator.labelstudio.config import from_result, story_request
+from annotator.labelstudio.push import BLIND_SUFFIX, _list_tasks
 from annotator.records import Review
+from annotator.stories import applied_reviews
 from annotator.taxonomy import Taxonomy
 
 EXPORT_OPTIONS: dict[str, Any] = {"timeout_in_seconds": 900}
@@ -73,6 +74,7 @@ def reviews_from_export(
                     on_problem(f"{where}: task has no article_id in its data, not ours: skipped")
                 continue
             labels, rationale, problems = from_result(tax, ann.get("result") or [])
+            apply, except_ids = story_request(ann.get("result") or [])
             for p in problems:
                 if on_problem:
                     on_problem(f"article {aid!r} {where}: {p}")
@@ -95,6 +97,7 @@ def reviews_from_export(
                 updated_at=updated,
                 annotation_id=ann.get("id"),
                 project_id=task.get("project"),
+                **({"story_apply": True, "story_except": except_ids} if apply and not ann.get("was_cancelled") else {}),
             )
 
 
@@ -164,4 +167,8 @@ def pull(
             continue
         tasks = export_tasks(conn, p.id, since)
         result.reviews.extend(reviews_from_export(tax, tasks, users, blind=blind, since=since, on_problem=problem))
+    if any((r.model_extra or {}).get("story_apply") for r in result.reviews):
+        story_of: dict[str, str] = {}
+        task_of, _ = _list_tasks(conn, project.id, story_of)  # assisted tasks only: blind ones are labelled alone
+        result.reviews.extend(applied_reviews(result.reviews, story_of, task_of))
     return result

@@ -134,7 +134,8 @@ def story_html(story: StoryContext | None) -> str:
         return ""
     others = sorted(story.others, key=lambda a: (a.published_at or "", a.id))
     items = "".join(
-        f"<li>{_link(a.url, a.title or a.id)} — {html.escape(' · '.join(p for p in (a.source, (a.published_at or '')[:10]) if p))}</li>"
+        f"<li>{_link(a.url, a.title or a.id)} — {html.escape(' · '.join(p for p in (a.source, (a.published_at or '')[:10]) if p))}"
+        f" <code>{html.escape(a.id)}</code></li>"
         for a in others[:STORY_LIST_MAX])
     more = f"<li>and {len(others) - STORY_LIST_MAX} more (filter the Data Manager by story_id)</li>" if len(others) > STORY_LIST_MAX else ""
     return (f"<b>Story {html.escape(story.id)}</b>: {len(others)} other article{'s' if len(others) != 1 else ''} "
