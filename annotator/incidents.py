@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from annotator.errors import ConfigError
 from annotator.records import Article, iter_jsonl
-from annotator.splits import _STOPWORDS, _stem, _story_words, story_names
+from annotator.stories import _STOPWORDS, _stem, _story_words, story_names
 
 CANDIDATES = 3  # incidents offered to the model and the reviewer per article
 # A follow-up comes after its incident: an incident first reported more than this many days after

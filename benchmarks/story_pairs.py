@@ -1,4 +1,4 @@
-"""The closest article pairs by each story signal, to check the thresholds in annotator/export/splits.py
+"""The closest article pairs by each story signal, to check the thresholds in annotator/stories.py
 against real articles: one story must group, different events on one topic must not.
 
 Prints the top pairs by word Jaccard (title + lead) and by shared names (whole text), each with
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from annotator.export.splits import jaccard, near_duplicate_groups, story_names, story_tokens
 from annotator.ingest import read_articles
+from annotator.stories import jaccard, near_duplicate_groups, story_names, story_tokens
 
 
 def main() -> None:

@@ -17,18 +17,11 @@ from annotator.cli import main
 from annotator.errors import ConfigError
 from annotator.evaluate import evaluate, write_report
 from annotator.export import Conflict, Decision, adjudicate, export
-from annotator.export.splits import (
-    SPLITS,
-    STORY_THRESHOLD,
-    assign_splits,
-    jaccard,
-    near_duplicate_groups,
-    similar_pairs,
-    story_tokens,
-)
+from annotator.export.splits import SPLITS, assign_splits
 from annotator.normalise import story_url_key
 from annotator.prompt import load_prompt
 from annotator.records import Article, Draft, Review
+from annotator.stories import STORY_THRESHOLD, jaccard, near_duplicate_groups, story_tokens
 from annotator.taxonomy import draft_model, json_schema, load_taxonomy
 
 TAX = load_taxonomy("oecd_aim")
@@ -314,18 +307,6 @@ def test_retellings_without_shared_names_group_only_when_published_days_apart() 
 
     assert pair("2024-10-03") == [["a", "b"], ["c"], ["d"]]  # same-topic stories of the same day stay apart
     assert pair("2024-11-20") == [["a"], ["b"], ["c"], ["d"]]
-
-
-def test_similar_pairs_finds_exactly_the_pairs_brute_force_finds() -> None:
-    rng = random.Random(3)
-    vocab = [f"w{i}" for i in range(40)]
-    sets = [frozenset(rng.sample(vocab, rng.randint(0, 15))) for _ in range(120)]
-    for threshold in (0.2, 0.3, 0.5):
-        brute = {(i, j) for i, j in itertools.combinations(range(len(sets)), 2)
-                 if sets[i] and sets[j] and jaccard(sets[i], sets[j]) >= threshold}
-        found = {(i, j): sim for i, j, sim in similar_pairs(sets, threshold)}
-        assert brute and set(found) == brute
-        assert all(found[i, j] == jaccard(sets[i], sets[j]) for i, j in brute)
 
 
 # --------------------------------------------------------------------------- splits

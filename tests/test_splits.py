@@ -4,23 +4,11 @@ names signal."""
 
 from __future__ import annotations
 
-import itertools
-import math
-import random
 from pathlib import Path
 
-from annotator.export.splits import (
-    NAMES_COMMON_MIN,
-    NAMES_COSINE,
-    NAMES_MIN_SHARED,
-    jaccard,
-    near_duplicate_groups,
-    shared_name_pairs,
-    story_names,
-    story_tokens,
-)
 from annotator.ingest import read_articles
 from annotator.records import Article
+from annotator.stories import NAMES_MIN_SHARED, jaccard, near_duplicate_groups, story_names, story_tokens
 
 STORIES = Path(__file__).resolve().parent / "data" / "stories"
 SAMPLES = Path(__file__).resolve().parents[1] / "annotator" / "samples" / "articles"
@@ -98,21 +86,3 @@ def test_story_names_are_names_and_figures_not_capitalised_words() -> None:
     # Not the headline's words, a sentence's first word (Researchers, Renee), days, years or "AI".
     assert names == {"linkedin", "stanford", "internet", "observatory", "1000", "diresta", "npr",
                      "theregister.com", "cnet.com"}
-
-
-def test_shared_name_pairs_finds_exactly_the_pairs_brute_force_finds_and_ignores_common_names() -> None:
-    rng = random.Random(5)
-    vocab = [f"n{i}" for i in range(30)]
-    sets = [frozenset(rng.sample(vocab, rng.randint(0, 14))) for _ in range(NAMES_COMMON_MIN)]
-    brute = {}
-    for i, j in itertools.combinations(range(len(sets)), 2):
-        shared = len(sets[i] & sets[j])
-        if shared >= NAMES_MIN_SHARED and shared / math.sqrt(len(sets[i]) * len(sets[j])) >= NAMES_COSINE:
-            brute[i, j] = shared
-    found = {(i, j): shared for i, j, shared, _cosine in shared_name_pairs(sets)}
-    assert brute and found == brute
-    # The same names in more articles than NAMES_COMMON_MIN (and 1% of them) tell no stories apart.
-    common = frozenset(f"brand{k}" for k in range(NAMES_MIN_SHARED))
-    many = [common | {f"own{k}"} for k in range(NAMES_COMMON_MIN + 1)]
-    assert list(shared_name_pairs(many)) == []
-    assert len(list(shared_name_pairs(many[:NAMES_COMMON_MIN]))) == math.comb(NAMES_COMMON_MIN, 2)

@@ -8,18 +8,21 @@ import random
 from datetime import date, timedelta
 
 from annotator.records import Article
-from annotator.splits import (
+from annotator.stories import (
     NAMES_COSINE,
     NAMES_MIN_SHARED,
     NAMES_WORD_FLOOR,
     NEAR_DATE_DAYS,
     NEAR_DATE_THRESHOLD,
+    STORY_MIN_CAP,
     STORY_THRESHOLD,
+    WINDOW_DAYS,
     jaccard,
+    story_groups,
+    story_id,
     story_names,
     story_tokens,
 )
-from annotator.stories import STORY_MIN_CAP, WINDOW_DAYS, story_groups, story_id
 
 
 def components(n: int, pairs: list[tuple[int, int]]) -> set[frozenset[int]]:
@@ -113,3 +116,66 @@ def test_story_ids_are_stable_across_runs_and_input_order() -> None:
     one = {story_id(g) for g in story_groups(articles).groups}
     two = {story_id(g) for g in story_groups(reversed(articles)).groups}
     assert one == two
+
+
+def _export(tmp_path, articles: list[Article], split: str = "80/10/10"):
+    from annotator.export import export
+    from annotator.records import write_jsonl
+
+    classes = ["AI incident", "AI hazard", "Complementary information", "Unrelated"]
+    reviews = [{"article_id": a.id, "annotator": "ann", "labels": {"classification": classes[k % 4]}, "rationale": "r"}
+               for k, a in enumerate(articles)]
+    write_jsonl(tmp_path / "articles.jsonl", articles)
+    write_jsonl(tmp_path / "reviews.jsonl", reviews)
+    problems: list[str] = []
+    summary = export(tmp_path / "reviews.jsonl", tmp_path / "articles.jsonl", tmp_path / "gold", split=split,
+                     formats=["jsonl"], on_error=problems.append)
+    return summary, problems
+
+
+def test_export_of_events_from_one_vocabulary_fails_loudly_and_the_manifest_names_the_cut_stories(tmp_path) -> None:
+    import json
+
+    # The case: 375 reviewed articles of distinct events chained into one group, split 375/0/0, exit 0.
+    articles = events_from_one_vocabulary()[:375]
+    summary, problems = _export(tmp_path, articles)
+    assert not summary.ok and not (tmp_path / "gold" / "train.jsonl").exists()
+    assert any("validation and test splits would be empty" in p and "375 articles" in p and "--split 80/0/0" in p for p in problems)
+    # Told how, the lead exports without them: every group within the cap, the cut ones named.
+    summary, problems = _export(tmp_path, articles, split="80/0/0")
+    assert summary.ok, problems
+    manifest = json.loads((tmp_path / "gold" / "manifest.json").read_text())
+    largest = manifest["largest_groups"]
+    assert STORY_MIN_CAP >= largest[0]["size"] == max(g["size"] for g in largest) and len(largest) > 1
+    assert manifest["capped_groups"] and sum(1 for w in manifest["warnings"] if "chaining" in w) == len(manifest["capped_groups"])
+
+
+def test_export_that_would_leave_a_split_empty_fails_and_says_how_to_change_it(tmp_path) -> None:
+    copies = [Article(id=f"c{k:02d}", title="Same wire story", text="One agency text reprinted by every outlet, word for word.",
+                      published_at="2024-05-01") for k in range(30)]
+    summary, problems = _export(tmp_path, copies)
+    assert not summary.ok
+    assert any("validation" in p and "test" in p and "--split" in p and "1 story group" in p for p in problems), problems
+    assert not (tmp_path / "gold" / "train.jsonl").exists()
+    summary, problems = _export(tmp_path, copies, split="100/0/0")
+    assert summary.ok and summary.counts["train"] == 30, problems
+
+
+def test_applying_a_review_to_its_story_gives_each_other_article_a_marked_review_of_its_own() -> None:
+    from annotator.records import Review
+    from annotator.stories import applied_reviews
+
+    story_of = {"a": "s1", "b": "s1", "c": "s1", "d": "s1", "x": "s2"}
+    task_of = {"a": 1, "b": 2, "c": 3, "d": 4, "x": 5}
+    labels = {"classification": "AI incident"}
+    reviews = [
+        Review(article_id="a", annotator="ana", labels=labels, rationale="why", updated_at="2024-01-01T10:00:00Z",
+               story_apply=True, story_except=["d"]),
+        Review(article_id="b", annotator="ana", labels={"classification": "Unrelated"}),  # her own review of b wins
+        Review(article_id="c", annotator="ben", labels=labels, skipped=True, story_apply=True),  # a skip applies nothing
+        Review(article_id="x", annotator="ben", labels=labels, blind=True, story_apply=True),  # nor does a blind review
+    ]
+    out = applied_reviews(reviews, story_of, task_of)
+    assert [(r.article_id, r.annotator, r.task_id) for r in out] == [("c", "ana", 3)]
+    assert out[0].labels == labels and out[0].rationale == "why" and out[0].model_extra["applied_from_story"] == "a"
+    assert out[0].blind is False and out[0].accepted_as_is is None and out[0].updated_at == "2024-01-01T10:00:00Z"

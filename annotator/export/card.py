@@ -101,7 +101,10 @@ def data_card(manifest: Mapping[str, Any], tax: Taxonomy, metrics_lines: list[st
         "## Known limits",
         "",
         "- Near-duplicates are found by word and name overlap: a translation without shared names or figures, "
-        "or a retelling in other words and names, of a story already in another split is not caught.",
+        "or a retelling in other words and names, of a story already in another split is not caught. Articles are "
+        "compared in full only within a few days of each other (and among undated ones); across longer gaps only "
+        "close copies are found (MinHash LSH), and a group far larger than a story can be is cut at its weakest "
+        "links (`capped_groups` and `largest_groups` in `manifest.json`).",
         "- Splits stay stable across exports only when exporting into the same folder (its `manifest.json` "
         "holds the assignments); a new seed or split ratio splits afresh.",
         "- Reviewers saw the model's draft unless a task was blind, so labels lean towards the drafts "

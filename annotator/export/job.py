@@ -34,20 +34,20 @@ from annotator.export.formats import (
     write_csv,
     write_parquet,
 )
-from annotator.export.splits import (
+from annotator.export.splits import SPLITS, assign_splits, parse_ratios
+from annotator.records import Article, GoldRecord, Review, iter_jsonl, write_jsonl
+from annotator.stories import (
     NAMES_COSINE,
     NAMES_MIN_SHARED,
     NAMES_WORD_FLOOR,
     NEAR_DATE_DAYS,
     NEAR_DATE_THRESHOLD,
-    SPLITS,
     STORY_THRESHOLD,
-    assign_splits,
-    near_duplicate_groups,
-    parse_ratios,
+    story_groups,
 )
-from annotator.records import Article, GoldRecord, Review, iter_jsonl, write_jsonl
 from annotator.taxonomy import Taxonomy, load_taxonomy, validate_labels
+
+EMPTY_SPLIT_MIN = 2  # articles a split's share asks for, from which an empty split fails the export
 
 
 class ExportSummary(BaseModel):
@@ -216,7 +216,10 @@ def export(
     manifest_path = out / "manifest.json"
     previous = _previous_assignments(manifest_path, seed, ratios, tax, warnings)
     gold_articles = [articles[a] for a in sorted(decisions)]
-    groups = near_duplicate_groups(gold_articles)
+    grouping = story_groups(gold_articles)
+    groups = grouping.groups
+    warnings += [f"story {c.story}: {c.refused_links} links refused at {c.cap} articles (chaining: the story cap, "
+                 f"see the README's 'Stories'); {c.size} articles kept together" for c in grouping.capped]
     strata = {a: str(d.labels.get(tax.primary)) for a, d in decisions.items()}
     assignment, split_warnings = assign_splits(groups, strata, ratios, seed, previous)
     warnings += split_warnings
@@ -225,6 +228,22 @@ def export(
     for article_id, decision in decisions.items():
         s = assignment[article_id]
         records[s].append(gold_record(tax, decision, articles[article_id], policy=policy, split=s, group=group_of[article_id]))
+    # An empty split whose share asks for EMPTY_SPLIT_MIN articles or more means stories swallowed it:
+    # refuse. Below that (a tiny export, rounding within each label) it is a warning.
+    expected = {s: ratios[s] * len(decisions) for s in SPLITS}
+    empty = [s for s in SPLITS if expected[s] >= EMPTY_SPLIT_MIN and not records[s]]
+    warnings += [f"{s}: empty ({expected[s]:.1f} articles at this share)" for s in SPLITS
+                 if 0 < expected[s] < EMPTY_SPLIT_MIN and not records[s]]
+    if empty:
+        largest = grouping.largest(3)
+        sizes = ", ".join(f"{g['story']} {g['size']}" for g in largest) or "all of one article"
+        reject(f"export: the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} would be empty: {len(decisions)} articles "
+               f"fell into {len(groups)} story group{'s' if len(groups) != 1 else ''} (largest: {sizes}) and a story is never "
+               f"split; nothing was written. Export more articles, or give the empty split no share (e.g. --split "
+               f"{'/'.join('0' if s in empty else str(round(ratios[s] * 100)) for s in SPLITS)}), or check the largest "
+               "groups for stories chained together")
+        summary.articles_exported = 0
+        return summary
 
     # Files.
     out.mkdir(parents=True, exist_ok=True)
@@ -289,6 +308,8 @@ def export(
         },
         "model_versions": sorted({r.model_version for r in all_reviews if r.model_version}),
         "counts": counts,
+        "largest_groups": grouping.largest(10),
+        "capped_groups": [c.model_dump() for c in grouping.capped],
         "warnings": warnings,
         "files": files,
         "columns": columns_ok,
