@@ -179,3 +179,24 @@ def test_applying_a_review_to_its_story_gives_each_other_article_a_marked_review
     assert [(r.article_id, r.annotator, r.task_id) for r in out] == [("c", "ana", 3)]
     assert out[0].labels == labels and out[0].rationale == "why" and out[0].model_extra["applied_from_story"] == "a"
     assert out[0].blind is False and out[0].accepted_as_is is None and out[0].updated_at == "2024-01-01T10:00:00Z"
+
+
+def test_export_marks_and_counts_articles_labelled_only_by_a_review_applied_from_their_story(tmp_path) -> None:
+    import json
+
+    from annotator.export import export
+    from annotator.records import write_jsonl
+
+    rng = random.Random(4)
+    vocab = [f"tok{i}" for i in range(5000)]
+    articles = [Article(id=f"a{k}", title="", text=" ".join(rng.sample(vocab, 60))) for k in range(20)]
+    reviews = [{"article_id": a.id, "annotator": "ana", "labels": {"classification": "AI incident"}, "rationale": "r",
+                **({"applied_from_story": "a0"} if k % 5 == 1 else {})} for k, a in enumerate(articles)]
+    write_jsonl(tmp_path / "articles.jsonl", articles)
+    write_jsonl(tmp_path / "reviews.jsonl", reviews)
+    summary = export(tmp_path / "reviews.jsonl", tmp_path / "articles.jsonl", tmp_path / "gold", formats=["jsonl"])
+    assert summary.ok, summary.problems
+    manifest = json.loads((tmp_path / "gold" / "manifest.json").read_text())
+    assert manifest["totals"]["applied_from_story"] == 4
+    lines = [json.loads(x) for s in ("train", "validation", "test") for x in (tmp_path / "gold" / f"{s}.jsonl").read_text().splitlines()]
+    assert sorted(r["article_id"] for r in lines if r.get("applied_from_story")) == ["a1", "a11", "a16", "a6"]

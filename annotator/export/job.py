@@ -227,7 +227,10 @@ def export(
     records: dict[str, list[GoldRecord]] = {s: [] for s in SPLITS}
     for article_id, decision in decisions.items():
         s = assignment[article_id]
-        records[s].append(gold_record(tax, decision, articles[article_id], policy=policy, split=s, group=group_of[article_id]))
+        record = gold_record(tax, decision, articles[article_id], policy=policy, split=s, group=group_of[article_id])
+        if _applied_only(decision):  # a review applied from its story, never one of its own: marked, and counted apart
+            record = record.model_copy(update={"applied_from_story": True})
+        records[s].append(record)
     # An empty split whose share asks for EMPTY_SPLIT_MIN articles or more means stories swallowed it:
     # refuse. Below that (a tiny export, rounding within each label) it is a warning.
     expected = {s: ratios[s] * len(decisions) for s in SPLITS}
@@ -305,6 +308,7 @@ def export(
             "conflicts": len(conflicts),
             "rejected": len(summary.problems),
             "blind_articles": sum(1 for d in decisions.values() if all(r.blind for r in d.reviews)),
+            "applied_from_story": sum(1 for d in decisions.values() if _applied_only(d)),
         },
         "model_versions": sorted({r.model_version for r in all_reviews if r.model_version}),
         "counts": counts,
@@ -325,6 +329,10 @@ def export(
     summary.warnings = warnings
     summary.files = files
     return summary
+
+
+def _applied_only(decision: Decision) -> bool:
+    return all((r.model_extra or {}).get("applied_from_story") for r in decision.reviews)
 
 
 def _check_args(policy: str, leads: Sequence[str], split: str, formats: Sequence[str]) -> dict[str, float]:
