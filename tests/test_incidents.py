@@ -1,0 +1,71 @@
+"""Known incidents: importing OECD AIM records and plain JSONL, and finding the incidents an
+article may follow up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from annotator.cli import main
+from annotator.incidents import IncidentIndex, load_incidents, parse_aim_record
+from annotator.records import Article, iter_jsonl
+
+DATA = Path(__file__).resolve().parent / "data"
+STORIES = Path(__file__).resolve().parents[1] / "evals" / "stories"
+
+
+def test_an_aim_record_gives_title_summary_first_date_and_its_articles() -> None:
+    incident = parse_aim_record((DATA / "aim_record.txt").read_text(encoding="utf-8"), "aim_record.txt")
+    assert incident.title == "Hospital Chatbot Gives Dangerous Dosage Advice to Patients"
+    assert incident.summary.startswith("A patient-support chatbot deployed by Lakeside Clinics")
+    assert "[AI generated]" not in incident.summary and "Thumbnail" not in incident.summary
+    assert incident.date == "2024-03-11"  # its earliest article
+    assert [(a.title[:8], a.date, a.source) for a in incident.articles] == [
+        ("Lakeside", "2024-03-12", "Health Desk"), ("莱克赛德诊所聊天", "2024-03-11", "Example Zhongwen News"),
+        ("Patients", "2024-03-13", "Medical Wire")]
+    assert incident.id.startswith("aim-") and incident.id == parse_aim_record((DATA / "aim_record.txt").read_text()).id
+
+
+def test_import_merges_by_id_reports_bad_input_and_changes_nothing_the_second_time(tmp_path, capsys) -> None:
+    jsonl = tmp_path / "aiid.jsonl"
+    jsonl.write_text('{"id": "aiid-1", "title": "Robot vacuum maps homes", "summary": "s", "date": "2023-01-02"}\n'
+                     '{"title": "no id"}\n', encoding="utf-8")
+    not_a_record = tmp_path / "note.txt"
+    not_a_record.write_text("Just a note, not an incident page.\n", encoding="utf-8")
+    store = tmp_path / "incidents.jsonl"
+    assert main(["incidents", "import", str(DATA / "aim_record.txt"), str(jsonl), str(not_a_record), "-o", str(store)]) == 1
+    err = capsys.readouterr().err
+    assert f"{jsonl}:2:" in err and f"{not_a_record}: not an OECD AIM record" in err
+    first = store.read_bytes()
+    assert [i.id for i in load_incidents(store)] == ["aiid-1", parse_aim_record((DATA / "aim_record.txt").read_text()).id]
+    assert main(["incidents", "import", str(DATA / "aim_record.txt"), "-o", str(store)]) == 0
+    assert "0 added, 0 updated, 1 unchanged" in capsys.readouterr().out and store.read_bytes() == first
+
+
+def test_two_imports_at_once_lose_nothing(tmp_path) -> None:
+    files = []
+    for k in range(2):
+        f = tmp_path / f"db{k}.jsonl"
+        f.write_text("".join(json.dumps({"id": f"db{k}-{n}", "title": f"Incident {k} {n}"}) + "\n" for n in range(300)))
+        files.append(f)
+    store = tmp_path / "incidents.jsonl"
+    runs = [subprocess.Popen([sys.executable, "-m", "annotator.cli", "incidents", "import", str(f), "-o", str(store)])
+            for f in files]
+    assert [r.wait(timeout=120) for r in runs] == [0, 0]
+    assert len({i.id for i in load_incidents(store)}) == 600 == len(store.read_text().splitlines())
+
+
+def test_candidates_find_the_incident_an_article_follows_up_and_never_a_later_one() -> None:
+    incidents = load_incidents(STORIES / "incidents.jsonl")
+    index = IncidentIndex(incidents)
+    articles = {a.id: a for a in iter_jsonl(STORIES / "articles.jsonl", Article)}
+    follow_up = articles["k03-g"]  # damages paid four months after a wrongful arrest
+    found = index.candidates(follow_up)
+    assert found[0].id == "inc-k03" and len(found) == 3 and found[0].score > found[1].score
+    # The same article dated before the incident was first reported cannot follow it up.
+    early = follow_up.model_copy(update={"published_at": "2023-12-01"})
+    assert "inc-k03" not in {c.id for c in index.candidates(early)}
+    # A translated report finds its incident through names and figures.
+    assert index.candidates(articles["k02-c"])[0].id == "inc-k02"
