@@ -240,6 +240,90 @@ def _add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.set_defaults(func=cmd_eval)
 
 
+# --------------------------------------------------------------------------- calibrate and accept
+
+
+def _read_for_calibration(args: argparse.Namespace, bad: list[str]) -> tuple[list, list]:  # type: ignore[type-arg]
+    from annotator.evaluate.inputs import read_labelled
+    from annotator.records import Draft, Review
+    from annotator.taxonomy import load_taxonomy
+
+    def report(msg: str) -> None:
+        bad.append(msg)
+        print(msg, file=sys.stderr)
+
+    tax = load_taxonomy(args.taxonomy)
+    drafts = read_labelled(args.drafts, Draft, tax, report)
+    reviews = read_labelled(args.reviews, Review, tax, report) if getattr(args, "reviews", None) else []
+    return drafts, reviews
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from annotator.calibrate import calibrate
+    from annotator.records import write_text_atomic
+    from annotator.taxonomy import load_taxonomy
+
+    bad: list[str] = []
+    drafts, reviews = _read_for_calibration(args, bad)
+    policy = calibrate(load_taxonomy(args.taxonomy), drafts, reviews, args.field, risk=args.risk, delta=args.delta,
+                       method=args.method)
+    write_text_atomic(args.output, policy.model_dump_json(indent=1) + "\n")
+    print(policy.describe())
+    print(args.output)
+    if bad:
+        print(f"{len(bad)} input line(s) rejected; calibrated on the rest", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_accept(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from annotator.calibrate import Calibration, accept
+    from annotator.errors import ConfigError
+    from annotator.records import write_jsonl
+
+    try:
+        policy = Calibration.model_validate_json(Path(args.policy).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{args.policy}: not a calibration policy ({str(exc).splitlines()[0]})") from None
+    bad: list[str] = []
+    args.taxonomy = policy.taxonomy
+    drafts, _ = _read_for_calibration(args, bad)
+    accepted, counts = accept(policy, drafts, audit_share=args.audit_share, seed=args.seed)
+    write_jsonl(args.output, accepted)
+    print(f"{args.output}: {counts['accepted']} drafts accepted without review, {counts['audit']} kept for the blind "
+          f"audit slice; left for review: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())
+                                                     if k not in ("accepted", "audit")) or "none"))
+    print(policy.guarantee)
+    return 1 if bad else 0
+
+
+def _add_calibrate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("calibrate", help="the lowest confidence threshold whose accepted drafts keep an error rate "
+                                         "of at most --risk with probability 1 - --delta (blind reviews only)")
+    p.add_argument("--field", action="append", required=True,
+                   help="label field to calibrate; repeat for several (a draft is wrong when any is)")
+    p.add_argument("--risk", type=float, default=0.05, help="highest error rate allowed among accepted drafts (default 0.05)")
+    p.add_argument("--delta", type=float, default=0.1, help="chance the promise may fail (default 0.1: 90%% certainty)")
+    p.add_argument("--method", choices=["binomial", "hoeffding-bentkus"], default="binomial",
+                   help="p-value of each threshold's test (default binomial: exact for right/wrong)")
+    p.add_argument("--drafts", required=True, help="drafts file (from `annotator draft`)")
+    p.add_argument("--reviews", required=True, help="reviews file (from `annotator pull`); only blind reviews calibrate")
+    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("-o", "--output", default="calibration.json", help="policy file to write (default calibration.json)")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("accept", help="accept drafts at or above a calibrated threshold (a random audit share still "
+                                      "goes to blind review)")
+    p.add_argument("drafts", help="drafts file (from `annotator draft`)")
+    p.add_argument("--policy", required=True, help="calibration.json from `annotator calibrate`")
+    p.add_argument("--audit-share", type=float, default=0.05,
+                   help="share of accepted drafts still sent to blind review, to re-check the promise (default 0.05)")
+    p.add_argument("--seed", default="0", help="seed of the audit selection (default 0)")
+    p.add_argument("-o", "--output", default="accepted.jsonl", help="accepted drafts file (default accepted.jsonl)")
+    p.set_defaults(func=cmd_accept)
+
+
 # --------------------------------------------------------------------------- Label Studio
 
 
@@ -393,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_parser(sub)
 
     _add_labelstudio_parsers(sub)
+    _add_calibrate_parsers(sub)
     return parser
 
 

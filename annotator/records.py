@@ -202,6 +202,15 @@ def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict[str, Any]])
     return n
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Replace a file whole: a reader sees the old content or the new, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _drop_torn_tail(path: Path) -> None:
     if not path.exists() or path.stat().st_size == 0:
         return
