@@ -378,3 +378,23 @@ def accept(policy: Calibration, drafts: Iterable[Draft], *, audit_share: float =
                                   threshold=policy.threshold, risk=policy.risk, delta=policy.delta,
                                   guarantee=policy.guarantee, audit=audit))
     return out, counts
+
+
+def with_acceptances(reviews: Iterable[Review], accepted: Iterable[Acceptance]) -> list[Review]:
+    """Reviews as pulled, plus one `source: auto_accepted` record per accepted draft (with its
+    threshold and guarantee), and the blind reviews of audit articles marked with the policy
+    they re-check (`audit`), so that eval can report the realised error on them."""
+    accepted = list(accepted)
+    audit = {a.article_id: {"fields": a.fields, "threshold": a.threshold, "risk": a.risk, "delta": a.delta}
+             for a in accepted if a.audit}
+    out = [r.model_copy(update={"audit": audit[r.article_id]}) if r.blind and r.article_id in audit else r for r in reviews]
+    out += [Review(article_id=a.article_id, annotator=AUTO_ACCEPTED, labels=a.labels, rationale=a.rationale,
+                   model_version=a.model_version, accepted_as_is=True, blind=False, source=AUTO_ACCEPTED,
+                   threshold=a.threshold, risk=a.risk, delta=a.delta, guarantee=a.guarantee, policy_fields=a.fields)
+            for a in accepted if not a.audit]
+    return out
+
+
+def is_auto(record: Any) -> bool:
+    """Whether a reviews-file record is an auto-accepted draft rather than a person's review."""
+    return (getattr(record, "model_extra", None) or {}).get("source") == AUTO_ACCEPTED

@@ -373,6 +373,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         connect(), args.drafts, args.articles, load_taxonomy(_taxonomy(args)), args.project,
         on_problem=lambda msg: print(msg, file=sys.stderr), update_config=args.update_config,
         batch_size=args.batch_size, blind_share=args.blind_share, blind_reviewers=args.blind_reviewers, seed=args.seed,
+        accepted_path=args.accepted,
     )
     print(result.describe())
     return 0 if result.ok else 1
@@ -413,6 +414,8 @@ def _add_labelstudio_parsers(sub: argparse._SubParsersAction) -> None:  # type: 
     p.add_argument("--blind-share", type=float, default=0.0, help="share of new articles reviewed blind (default: 0)")
     p.add_argument("--blind-reviewers", type=int, default=3, help="reviewers per blind task (default: 3)")
     p.add_argument("--seed", default="0", help="seed of the blind selection (default: 0)")
+    p.add_argument("--accepted", help="accepted.jsonl from `annotator accept`: accepted drafts get no task, their "
+                                      "audit slice goes to blind review")
     p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("pull", help="pull reviews from Label Studio into a reviews file")

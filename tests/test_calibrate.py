@@ -14,8 +14,8 @@ import pytest
 from scipy import stats
 
 from annotator.calibrate import (
-    binomial_pvalue,
     accept,
+    binomial_pvalue,
     calibrate,
     fixed_sequence,
     hoeffding_bentkus_pvalue,
@@ -165,3 +165,25 @@ def test_accept_takes_drafts_at_or_above_the_threshold_of_the_calibrated_model_o
     assert all(a.source == "auto_accepted" and a.threshold == 1.0 and "5.0%" in a.guarantee for a in accepted)
     nothing, counts = accept(policy.model_copy(update={"threshold": None}), todo)
     assert nothing == [] and counts["no threshold certified"] == len(todo)
+
+
+def test_accept_command_writes_accepted_drafts_with_their_guarantee(tmp_path: Path) -> None:
+    drafts = [_draft(f"a{i}", "AI incident", 1.0) for i in range(60)] + [_draft("low", "AI incident", 0.2)]
+    reviews = [_review(f"a{i}", {"classification": "AI incident"}, blind=True) for i in range(60)]
+    write_jsonl(tmp_path / "drafts.jsonl", drafts)
+    write_jsonl(tmp_path / "reviews.jsonl", reviews)
+    cli = [sys.executable, "-m", "annotator.cli"]
+    subprocess.run([*cli, "calibrate", "--field", "classification", "--drafts", str(tmp_path / "drafts.jsonl"),
+                    "--reviews", str(tmp_path / "reviews.jsonl"), "-o", str(tmp_path / "calibration.json")], check=True,
+                   capture_output=True)
+    run = subprocess.run([*cli, "accept", str(tmp_path / "drafts.jsonl"), "--policy", str(tmp_path / "calibration.json"),
+                          "--audit-share", "0.1", "-o", str(tmp_path / "accepted.jsonl")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(x) for x in (tmp_path / "accepted.jsonl").read_text().splitlines()]
+    assert {x["article_id"] for x in lines} == {f"a{i}" for i in range(60)} | {"low"}  # threshold 0: all confident
+    assert all(x["source"] == "auto_accepted" and x["guarantee"] for x in lines)
+    n_audit = sum(x["audit"] for x in lines)
+    assert f"{61 - n_audit} drafts accepted without review, {n_audit} kept for the blind audit slice" in run.stdout
+    broken = subprocess.run([*cli, "accept", str(tmp_path / "drafts.jsonl"), "--policy", str(tmp_path / "drafts.jsonl")],
+                            capture_output=True, text=True)
+    assert broken.returncode == 2 and "not a calibration policy" in broken.stderr

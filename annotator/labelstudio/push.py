@@ -26,6 +26,7 @@ from typing import Any
 from label_studio_sdk.label_interface import LabelInterface
 from pydantic import BaseModel, Field
 
+from annotator.calibrate import Acceptance
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import Connection, find_project
 from annotator.labelstudio.config import label_config, normalise_config, to_result
@@ -44,6 +45,8 @@ class PushResult(BaseModel):
     blind_created: int = 0
     predictions_added: int = 0
     unchanged: int = 0
+    auto_accepted: int = 0  # accepted by a calibrated policy: no task made
+    accepted_in_review: int = 0  # accepted, but their task existed already (left as it is)
     failed_drafts: int = 0
     problems: list[str] = Field(default_factory=list)
 
@@ -57,6 +60,8 @@ class PushResult(BaseModel):
             + (f", in project {self.blind_project_id}" if self.blind_project_id else "")
             + f"), {self.predictions_added} predictions added, {self.unchanged} articles unchanged, "
             f"{self.failed_drafts} drafts failed (no prediction, flagged), {len(self.problems)} problems"
+            + (f"; {self.auto_accepted} auto-accepted drafts left out of review" if self.auto_accepted else "")
+            + (f", {self.accepted_in_review} accepted drafts already had a task" if self.accepted_in_review else "")
         )
 
 
@@ -314,11 +319,15 @@ def push(
     import_timeout: float = 600,
     stories: Mapping[str, Sequence[str]] | None = None,
     on_problem: Callable[[str], None] | None = None,
+    accepted: Mapping[str, bool] | None = None,
 ) -> PushResult:
     """Push drafts as tasks with predictions; see the module docstring for the guarantees.
 
     `stories` maps article ids to their story group (`annotator.stories`); the articles of a group
-    found in `articles` are listed in each other's tasks."""
+    found in `articles` are listed in each other's tasks. `accepted` (article id -> in the audit
+    slice, from `annotator accept`): drafts accepted by a calibrated policy get no task, except the
+    audit slice, which goes to blind review.
+    """
     if not 3 <= len(title) <= 50 - len(BLIND_SUFFIX):
         raise LabelStudioError(
             f"project title {title!r}: use 3 to {50 - len(BLIND_SUFFIX)} characters (Label Studio allows 50, the blind companion adds {BLIND_SUFFIX!r})"
@@ -385,9 +394,14 @@ def push(
         return predictions[aid]
 
     placed = {aid: False for aid in assisted_tasks} | {aid: True for aid in blind_tasks}
-    strata = {aid: (d.labels.get(tax.primary) if not d.error else None) for aid, d in latest.items()}
+    accepted = accepted or {}
+    skip = {aid for aid, audit in accepted.items() if not audit and aid in by_article}
+    result.auto_accepted = len(skip - placed.keys())
+    result.accepted_in_review = len(skip & placed.keys())
+    strata = {aid: (d.labels.get(tax.primary) if not d.error else None) for aid, d in latest.items() if aid not in skip}
     go_blind = assign_blind(strata, placed, blind_share, seed)  # type: ignore[arg-type]
-    fresh = [aid for aid in by_article if aid not in placed]
+    go_blind |= {aid for aid, audit in accepted.items() if audit and aid in by_article}
+    fresh = [aid for aid in by_article if aid not in placed and aid not in skip]
     new_assisted = [aid for aid in fresh if aid not in go_blind]
     new_blind = [aid for aid in fresh if aid in go_blind]
 
@@ -468,9 +482,11 @@ def push_files(
     tax: Taxonomy,
     title: str,
     on_problem: Callable[[str], None] | None = None,
+    accepted_path: str | Path | None = None,
     **options: Any,
 ) -> PushResult:
-    """`push` from files: the articles file defaults to articles.jsonl next to the drafts.
+    """`push` from files: the articles file defaults to articles.jsonl next to the drafts; the
+    accepted file (from `annotator accept`), when given, takes accepted drafts out of review.
 
     Bad lines are reported (FILE:LINE) and skipped; the rest is pushed.
     """
@@ -491,6 +507,8 @@ def push_files(
     groups = story_groups(iter_jsonl(articles_path, Article, on_error=lambda exc: None)).groups
     stories = {m: g for g in groups if wanted.intersection(g) for m in g}
     articles = {a.id: a for a in iter_jsonl(articles_path, Article, on_error=report) if a.id in stories}
+    if accepted_path:
+        options["accepted"] = {a.article_id: a.audit for a in iter_jsonl(accepted_path, Acceptance, on_error=report)}
     result = push(conn, drafts, articles, tax, title, on_problem=on_problem, stories=stories, **options)
     result.problems = bad + result.problems
     return result
