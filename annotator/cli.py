@@ -167,7 +167,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
         args.articles, args.output, config=args.config, batch=args.batch, progress=not args.quiet,
         model=args.model, base_url=args.base_url, output_mode=args.output_mode, concurrency=args.concurrency,
         prompt=args.prompt, taxonomy=args.taxonomy, cache=args.cache, samples=args.samples, examples=args.examples,
-        shots=args.shots, max_article_tokens=args.max_article_tokens,
+        shots=args.shots, max_article_tokens=args.max_article_tokens, confidence_samples=args.confidence_samples,
     )
     print(summary.describe())
     return 0 if summary.ok else 1
@@ -467,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="answer cache (default .annotator/cache.sqlite)")
     p.add_argument("--samples", type=int, help="answers per article; confidence from their agreement when the "
                                                 "endpoint returns no log-probabilities (default 1)")
+    p.add_argument("--confidence-samples", type=int,
+                   help="short label-only answers per article for confidence when the endpoint returns no "
+                        "log-probabilities (the embedded model never does); 0 turns it off (default 4)")
     p.add_argument("--examples", help="gold JSONL to take few-shot examples from")
     p.add_argument("--shots", type=int, help="few-shot examples per article, most similar first (default 3)")
     p.add_argument("--max-article-tokens", type=int, help="cut longer articles to about this many tokens (flag: truncated)")

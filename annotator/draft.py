@@ -29,7 +29,7 @@ from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_jso
 from annotator.prompt import Example, Prompt, load_prompt
 from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
 from annotator.taxonomy import Field as TaxField
-from annotator.taxonomy import Taxonomy, draft_model, json_schema, load_taxonomy, split_answer
+from annotator.taxonomy import Taxonomy, draft_model, json_schema, load_taxonomy, split_answer, validate_labels
 
 DEFAULT_CACHE = Path(".annotator") / "cache.sqlite"
 
@@ -58,6 +58,7 @@ class DraftOptions(BaseModel):
     taxonomy: str = DEFAULT_TAXONOMY
     concurrency: int = 8
     samples: int = 1
+    confidence_samples: int = 4  # short label-only answers when the endpoint gives no log-probabilities (0: off)
     max_article_tokens: int | None = None
     examples: str | None = None  # gold JSONL for few-shot examples
     shots: int = 3
@@ -185,6 +186,41 @@ def _agreement(tax: Taxonomy, answers: Sequence[Mapping[str, Any]]) -> tuple[int
     return best, {f.name: round(share(answers[best], f), 4) for f in tax.label_fields}
 
 
+FIELDS_ONLY = ("Answer again with the label fields only (no rationale, no other text): one JSON object with "
+               "exactly those fields.")
+
+
+def fields_schema(tax: Taxonomy) -> dict[str, Any]:
+    """The answer schema without free-text fields: what a label-only confidence sample answers."""
+    schema = json_schema(tax)
+    keep = {f.name for f in tax.label_fields}
+    return {**schema, "properties": {k: v for k, v in schema["properties"].items() if k in keep},
+            "required": [k for k in schema["required"] if k in keep]}
+
+
+def vote_confidence(tax: Taxonomy, labels: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Per label field, the share of votes (the answer itself and each valid sample) that agree with the answer.
+
+    Why agreement: without log-probabilities, how often the model gives the same label when asked
+    again is the confidence it can report; five votes give 0.2 steps, enough to order drafts.
+    """
+    return {f.name: round((1 + sum(f.same(x.get(f.name), labels.get(f.name)) for x in samples)) / (1 + len(samples)), 4)
+            for f in tax.label_fields}
+
+
+def sampling_cost_line(n_articles: int, samples: int, prompt_chars: int, price: Any, *, local: bool = False) -> str:
+    """What agreement-based confidence may add, said before the run (about 4 characters a token,
+    about 60 output tokens per label-only answer; prompt caching, where the endpoint has it, lowers it)."""
+    from annotator.llm.pricing import cost
+
+    tokens_in = prompt_chars // 4 * samples
+    usd = 0.0 if local else cost(price, tokens_in, 0, 60 * samples * n_articles)
+    money = "free (local model)" if local else ("unknown (model not in the price table)" if usd is None else f"at most ${usd:.4f}")
+    return (f"confidence: from log-probabilities where the endpoint returns them, else {samples} short label-only "
+            f"answers per article: up to {samples * n_articles} more requests (~{tokens_in:,} input tokens), cost "
+            f"{money}; --confidence-samples 0 turns it off")
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]{3,}", text.lower())
 
@@ -263,6 +299,7 @@ class Drafter:
         self.client, self.prompt, self.tax, self.options, self.cache = client, prompt, tax, options, cache
         self.summary, self.pool = summary, pool
         self.schema = json_schema(tax)
+        self.fields_schema = fields_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
 
     def key(self, messages: Sequence[Mapping[str, str]], temperature: float, seed: int | None) -> str:
@@ -274,14 +311,14 @@ class Drafter:
         })
 
     async def _call(self, messages: list[dict[str, str]], temperature: float, seed: int | None,
-                    used: dict[str, Any]) -> Completion:
+                    used: dict[str, Any], schema: dict[str, Any] | None = None) -> Completion:
         key = self.key(messages, temperature, seed)
         hit = self.cache.get(key)
         if hit is not None:
             used["hits"] += 1
             return Completion.model_validate(hit)
         self.summary.requests += 1
-        completion = await self.client.complete(messages, self.schema, temperature=temperature, seed=seed)
+        completion = await self.client.complete(messages, schema or self.schema, temperature=temperature, seed=seed)
         self.cache.put(key, completion.model_dump(mode="json"))  # committed before anything else can fail
         used["paid"] += 1
         self.summary.paid = self.summary.paid + completion.usage
@@ -314,6 +351,28 @@ class Drafter:
             return answer, completion, None
         except ValueError as exc:
             return None, None, f"{INVALID}: still invalid after one repair: {exc} (first answer: {problem})"
+
+    async def _sampled_confidence(self, messages: list[dict[str, str]], labels: Mapping[str, Any],
+                                  used: dict[str, Any]) -> dict[str, float | None]:
+        """Confidence from label-only re-answers (cached like every answer); invalid ones do not vote."""
+        ask = messages + [{"role": "user", "content": FIELDS_ONLY}]
+        base = self.client.settings.seed or 0
+        votes = []
+        for i in range(self.options.confidence_samples):
+            try:
+                completion = await self._call(ask, 1.0, base + 1 + i, used, self.fields_schema)
+            except LLMRefused:
+                raise
+            except LLMError:
+                continue
+            used["usage"] = used["usage"] + completion.usage
+            try:
+                data = answer_json(completion.text)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and not validate_labels(self.tax, {f.name: data.get(f.name) for f in self.tax.label_fields}):
+                votes.append(data)
+        return vote_confidence(self.tax, labels, votes) if votes else {f.name: None for f in self.tax.label_fields}
 
     def request(self, article: Article) -> tuple[list[dict[str, str]], list[str]]:
         """The messages for one article, and the flags its input earns (truncated, possible_injection)."""
@@ -361,8 +420,15 @@ class Drafter:
         answer, completion = answers[best]
         labels, rationale = split_answer(self.tax, answer)
         confidence = field_confidence(self.tax, completion.text, completion.logprobs)
-        if not confidence:
-            confidence = agreement if k > 1 else {f.name: None for f in self.tax.label_fields}
+        if not confidence and k > 1:
+            confidence = agreement
+        elif not confidence and self.options.confidence_samples > 0:
+            confidence = await self._sampled_confidence(messages, labels, used)
+            usage = {**usage, **used["usage"].model_dump(), "requests": used["paid"], "cache_hits": used["hits"],
+                     "confidence_samples": self.options.confidence_samples}
+            base["usage"] = usage
+        elif not confidence:
+            confidence = {f.name: None for f in self.tax.label_fields}
         return Draft(**base, labels=labels, rationale=rationale, confidence=confidence, error=None)
 
 
@@ -441,6 +507,12 @@ async def draft_async(articles: Iterable[Article], output: str | Path, settings:
     todo = [a for a in articles if a.id not in done]
     summary.total, summary.skipped = len(articles), len(articles) - len(todo)
     pool = load_examples(options.examples, {a.id: a for a in articles}, tax) if options.examples else []
+    if todo and options.confidence_samples > 0 and options.samples <= 1:
+        from annotator.llm.pricing import price_for
+
+        chars = sum(len(a.title) + len(a.text) for a in todo) + len(prompt.system_message(tax)) * len(todo)
+        print(sampling_cost_line(len(todo), options.confidence_samples, chars, price_for(settings.model, settings.prices),
+                                 local=(options.endpoint_id or "").startswith("local:")), file=sys.stderr)
     cache = AnswerCache(options.cache)
     start = time.monotonic()
     bar = _Progress(len(todo), summary) if progress and todo else None

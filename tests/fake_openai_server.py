@@ -57,7 +57,7 @@ class Faults:
     duplicate_rate: float = 0.0  # share of answers with a repeated tag
     reject_json_schema: bool = False  # 400 for response_format json_schema (llama-cpp-python style)
     reject_keywords: tuple[str, ...] = ()  # 400 when the schema holds one of these keywords
-    logprobs: bool = False  # return token log-probabilities when asked
+    logprobs: bool = True  # return token log-probabilities when asked (as OpenAI does)
     api_key: str | None = None  # require "Authorization: Bearer <key>" (401 otherwise)
     model: str = "fake-model"
     seed: int = 0
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duplicate-rate", type=float, default=0.0)
     p.add_argument("--reject-json-schema", action="store_true")
     p.add_argument("--reject-keyword", action="append", default=[], help="schema keyword to refuse (repeatable)")
-    p.add_argument("--logprobs", action="store_true")
+    p.add_argument("--logprobs", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--api-key", help="require this bearer key")
     p.add_argument("--model", default="fake-model")
     p.add_argument("--scripts", help="JSON file: {article_id: [answer, ...]}")

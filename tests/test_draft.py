@@ -43,7 +43,7 @@ def test_drafts_every_article_with_valid_labels(llm_env, write_articles, capsys)
         assert set(d.labels) == {f.name for f in TAX.label_fields} and d.rationale
         assert d.model_version == "incident@v1@gpt-4o-mini" and d.prompt_version == "incident@v1"
         assert d.usage["input_tokens"] > 0 and d.usage["cost_usd"] > 0
-        assert d.confidence == {f.name: None for f in TAX.label_fields}  # no logprobs, one sample: unknown
+        assert all(0 < d.confidence[f.name] <= 1 for f in TAX.label_fields)  # from the answer's log-probabilities
     summary = capsys.readouterr().out
     assert "drafted 6 of 6" in summary and "output mode: json_schema" in summary and "cost $" in summary
 
@@ -190,6 +190,26 @@ def test_confidence_from_logprobs_or_from_agreement(llm_env, write_articles):
     assert any(c < 1 for d in sampled for c in d.confidence.values())  # samples at temperature > 0 do disagree
 
 
+def test_without_logprobs_confidence_comes_from_short_label_only_samples(llm_env, write_articles, capsys):
+    llm_env.faults.logprobs = False
+    articles = write_articles(3)
+    assert main(["draft", str(articles)]) == 0
+    err = capsys.readouterr().err
+    assert "4 short label-only answers per article: up to 12 more requests" in err and "cost at most $" in err
+    assert llm_env.stats["chat_requests"] == 3 * 5
+    for d in drafts():
+        assert d.usage["confidence_samples"] == 4 and d.usage["requests"] == 5
+        assert all(c is not None and round(c * 5, 6).is_integer() for c in d.confidence.values())  # 5 votes
+    last = llm_env.stats["last_request"]  # a sample: asks for the labels only, and its schema has no rationale
+    assert "label fields only" in last["messages"][-1]["content"] and "rationale" not in json.dumps(last["response_format"])
+    assert any(c < 1 for d in drafts() for c in d.confidence.values())
+    Path("drafts.jsonl").unlink()
+    assert run(str(articles)) == 0  # the samples are cached like every answer: a re-draft pays nothing
+    assert llm_env.stats["chat_requests"] == 15
+    assert run(str(articles), "-o", "off.jsonl", "--confidence-samples", "0") == 0
+    assert all(set(d.confidence.values()) == {None} for d in drafts("off.jsonl"))
+
+
 def test_long_articles_are_cut_and_flagged(llm_env, write_articles):
     long = "The model hallucinated a court ruling that a lawyer then filed. " * 400
     assert run(str(write_articles(1, texts={"long": long})), "--max-article-tokens", "200", "--concurrency", "1") == 0
@@ -309,6 +329,8 @@ def test_embedded_local_model_drafts_one_article(tmp_path, monkeypatch, capsys):
     assert d.model == "gemma3-270m" and d.usage["mode"] == "json_object"
     if d.error is None:
         assert code == 0 and validate_labels(TAX, d.labels) == [] and d.labels["classification"]
+        # no log-probabilities here: confidence from label-only samples, so thresholds can order the draft
+        assert d.usage["confidence_samples"] == 4 and d.confidence["classification"] is not None
     else:
         assert code == 1 and d.labels == {}
     pid = Path(".annotator/llama-server.pid")

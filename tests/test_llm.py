@@ -117,6 +117,7 @@ def test_plain_mode_sends_no_response_format(fake_openai):
 
 
 def test_logprobs_come_back_when_the_endpoint_has_them(fake_openai):
+    fake_openai.faults.logprobs = False
     (c,), _ = ask(settings(fake_openai))
     assert c.logprobs is None
     fake_openai.faults.logprobs = True
