@@ -135,6 +135,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         taxonomy=_taxonomy(args), policy=args.policy, leads=[x.strip() for x in args.leads.split(",") if x.strip()],
         split=args.split, seed=args.seed, formats=formats,
         prompt=load_prompt(args.prompt or defaults().prompt) if "chat" in formats else None, eval_path=args.eval, on_error=lambda msg: print(msg, file=sys.stderr),
+        include_auto=args.include_auto,
     )
     print(summary.describe())
     return 0 if summary.ok else 1
@@ -154,6 +155,9 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--taxonomy", help=TAXONOMY_HELP)
     p.add_argument("--prompt", help="prompt version for the chat format's system and user messages (default: [defaults] prompt in annotator.toml, else incident@v1)")
     p.add_argument("--eval", default=None, help="eval report metrics.json whose agreement figures go into the data card")
+    p.add_argument("--include-auto", action="store_true",
+                   help="also export drafts accepted without review (source auto_accepted in the reviews file; "
+                        "column label_source says which, auto_guarantee states the promise they were accepted under)")
     p.set_defaults(func=cmd_export)
 
 
@@ -177,6 +181,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from annotator.calibrate import is_auto
     from annotator.errors import ConfigError
     from annotator.evaluate import evaluate, load_thresholds, write_report
     from annotator.evaluate.inputs import read_labelled, read_titles, without_applied
@@ -202,6 +207,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     references, applied = without_applied(references)
     if applied:
         print(f"{applied} reviews applied from a story (applied_from_story) are not scored; the rest are", file=sys.stderr)
+    auto = sum(is_auto(r) for r in references)
+    if auto:  # drafts accepted without review are the drafts themselves: scoring them would flatter the model
+        references = [r for r in references if not is_auto(r)]
+        print(f"{args.reviews or args.gold}: {auto} auto-accepted drafts not scored", file=sys.stderr)
     other = read_labelled(args.compare, Draft, tax, report) if args.compare else None
     titles = read_titles(args.articles, report) if args.articles else None
     result = evaluate(
@@ -387,9 +396,23 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
     result = pull(connect(), load_taxonomy(_taxonomy(args)), args.project, since=args.since,
                   on_problem=lambda msg: print(msg, file=sys.stderr))
-    write_jsonl(args.output, result.reviews)
+    reviews = result.reviews
+    bad = 0
+    if args.accepted:
+        from annotator.calibrate import Acceptance, with_acceptances
+        from annotator.records import iter_jsonl
+
+        def reject(exc: Exception) -> None:
+            nonlocal bad
+            bad += 1
+            print(exc, file=sys.stderr)
+
+        accepted = list(iter_jsonl(args.accepted, Acceptance, on_error=reject))
+        reviews = with_acceptances(reviews, accepted)
+        print(f"{args.output}: {sum(not a.audit for a in accepted)} auto-accepted drafts added (source auto_accepted)")
+    write_jsonl(args.output, reviews)
     print(f"{args.output}: {result.describe()}")
-    return 0 if result.ok else 1
+    return 0 if result.ok and not bad else 1
 
 
 def _add_labelstudio_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -422,6 +445,8 @@ def _add_labelstudio_parsers(sub: argparse._SubParsersAction) -> None:  # type: 
     p.add_argument("--project", required=True, help="project title (its blind companion is pulled too)")
     p.add_argument("-o", "--output", default="reviews.jsonl", help="reviews file to write (default: reviews.jsonl)")
     p.add_argument("--since", help="only annotations updated after this ISO date-time")
+    p.add_argument("--accepted", help="accepted.jsonl from `annotator accept`: its drafts join the reviews as "
+                                      "source auto_accepted, and blind reviews of its audit slice are marked")
     p.add_argument("--taxonomy", help=TAXONOMY_HELP)
     p.set_defaults(func=cmd_pull)
 

@@ -187,3 +187,37 @@ def test_accept_command_writes_accepted_drafts_with_their_guarantee(tmp_path: Pa
     broken = subprocess.run([*cli, "accept", str(tmp_path / "drafts.jsonl"), "--policy", str(tmp_path / "drafts.jsonl")],
                             capture_output=True, text=True)
     assert broken.returncode == 2 and "not a calibration policy" in broken.stderr
+
+
+def test_auto_accepted_drafts_are_left_out_of_export_and_eval_unless_asked_for(tmp_path: Path, monkeypatch) -> None:
+    from annotator.calibrate import Acceptance, with_acceptances
+    from annotator.cli import main
+    from annotator.records import Article
+
+    monkeypatch.chdir(tmp_path)
+    texts = {f"a{i}": f"Story {i}: a different AI system number {i} failed in city {i * 7} today." for i in range(12)}
+    write_jsonl("articles.jsonl", [Article(id=k, title=k, text=v) for k, v in texts.items()])
+    people = [_review(f"a{i}", {"classification": "AI hazard"}, blind=False, who="ana") for i in range(6)]
+    people.append(_review("a6", {"classification": "Unrelated"}, blind=False, who="ana"))  # reviewed, then accepted too
+    accepted = [Acceptance(article_id=f"a{i}", labels={"classification": "AI incident"}, rationale="r", model_version="v1@m",
+                           confidence=1.0, fields=["classification"], threshold=0.9, risk=0.05, delta=0.1,
+                           guarantee="wrong at most 5.0% of the time") for i in range(6, 12)]
+    write_jsonl("reviews.jsonl", with_acceptances(people, accepted))
+    assert main(["export", "reviews.jsonl", "--articles", "articles.jsonl", "-o", "gold", "--format", "jsonl,csv",
+                 "--split", "100/0/0"]) == 0
+    gold = [json.loads(x) for x in Path("gold/train.jsonl").read_text().splitlines()]
+    assert sorted(g["article_id"] for g in gold) == [f"a{i}" for i in range(7)]
+    assert all(g["label_source"] == "review" for g in gold)
+    assert next(g for g in gold if g["article_id"] == "a6")["labels"]["classification"] == "Unrelated"  # the person wins
+    assert main(["export", "reviews.jsonl", "--articles", "articles.jsonl", "-o", "gold2", "--format", "jsonl,csv",
+                 "--split", "100/0/0", "--include-auto"]) == 0
+    gold = {g["article_id"]: g for g in map(json.loads, Path("gold2/train.jsonl").read_text().splitlines())}
+    assert len(gold) == 12 and gold["a9"]["label_source"] == "auto_accepted" and "5.0%" in gold["a9"]["auto_guarantee"]
+    assert gold["a6"]["label_source"] == "review"
+    assert "label_source" in Path("gold2/train.csv").read_text().splitlines()[0]
+    # eval scores people only: the accepted drafts would agree with themselves
+    drafts = [_draft(f"a{i}", "AI incident", 1.0) for i in range(12)]
+    write_jsonl("drafts.jsonl", drafts)
+    assert main(["eval", "--drafts", "drafts.jsonl", "--reviews", "reviews.jsonl", "-o", "report", "--bootstrap", "20"]) == 0
+    metrics = json.loads(Path("report/metrics.json").read_text())
+    assert metrics["fields"]["classification"]["n"] == 7 and metrics["fields"]["classification"]["accuracy"] == 0.0

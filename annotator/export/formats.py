@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from annotator.calibrate import AUTO_ACCEPTED
 from annotator.errors import TaxonomyError
 from annotator.export.adjudicate import Decision
 from annotator.records import Article, GoldRecord, newer_key
@@ -56,6 +57,7 @@ def gold_record(tax: Taxonomy, decision: Decision, article: Article, *, policy: 
     reviews = decision.reviews
     stamps = sorted(r.updated_at for r in reviews if r.updated_at)
     versions = [r.model_version for r in sorted(reviews, key=newer_key) if r.model_version]
+    auto = next((r.model_extra for r in reviews if (r.model_extra or {}).get("source") == AUTO_ACCEPTED), None)
     return GoldRecord(
         article_id=decision.article_id,
         labels=decision.labels,
@@ -76,11 +78,14 @@ def gold_record(tax: Taxonomy, decision: Decision, article: Article, *, policy: 
         policy=policy,
         taxonomy=tax.name,
         taxonomy_version=tax.version,
+        label_source=AUTO_ACCEPTED if auto else "review",
+        auto_guarantee=auto.get("guarantee") if auto else None,
     )
 
 
 _META_COLUMNS = ("article_id", "split", "group", "title", "text", "url", "source", "published_at", "language")
-_PROVENANCE_COLUMNS = ("annotators", "n_reviews", "reviewed_at", "model_version", "blind", "policy", "taxonomy", "taxonomy_version")
+_PROVENANCE_COLUMNS = ("annotators", "n_reviews", "reviewed_at", "model_version", "blind", "policy", "taxonomy", "taxonomy_version",
+                       "label_source", "auto_guarantee")
 
 
 def gold_columns(tax: Taxonomy) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from annotator.calibrate import is_auto
 from annotator.config import DEFAULT_TAXONOMY
 from annotator.errors import ConfigError, TaxonomyError
 from annotator.evaluate.model import load_metrics
@@ -56,6 +57,8 @@ class ExportSummary(BaseModel):
     out_dir: str
     reviews_read: int = 0
     reviews_completed: int = 0
+    auto_accepted: int = 0  # drafts accepted without review that were exported (--include-auto)
+    auto_left_out: int = 0  # ... that were left out (the default)
     articles_exported: int = 0
     counts: dict[str, int] = Field(default_factory=dict)
     conflicts: int = 0
@@ -71,6 +74,9 @@ class ExportSummary(BaseModel):
         splits = ", ".join(f"{k} {v}" for k, v in self.counts.items())
         lines = [f"exported {self.articles_exported} articles to {self.out_dir} ({splits}) "
                  f"from {self.reviews_completed} completed of {self.reviews_read} reviews"]
+        if self.auto_accepted or self.auto_left_out:
+            lines.append(f"auto-accepted drafts: {self.auto_accepted} exported (label_source auto_accepted), "
+                         f"{self.auto_left_out} left out" + ("" if self.auto_accepted else " (--include-auto exports them)"))
         if self.conflicts:
             lines.append(f"{self.conflicts} articles need a lead: {Path(self.out_dir) / 'conflicts.jsonl'}")
         # "Fewer than N examples" comes once per thin label: on a small gold set that is most labels,
@@ -138,12 +144,16 @@ def export(
     prompt: ChatPrompt | None = None,
     eval_path: str | Path | None = None,
     on_error: Callable[[str], None] | None = None,
+    include_auto: bool = False,
 ) -> ExportSummary:
     """Write `out_dir/{train,validation,test}.*`, `conflicts.jsonl`, `manifest.json` and `README.md`.
 
     Bad review lines, invalid labels and reviewed articles missing from the articles file are
     reported (one line each, through `on_error`) and left out; everything else is exported.
     Raises `ConfigError`/`TaxonomyError` when the job cannot run at all.
+
+    Drafts accepted without review (`source: auto_accepted` records, from `pull --accepted`) are
+    left out unless `include_auto`; an article a person reviewed is decided by the reviews alone.
     """
     tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
     reviews_path, articles_path, out = Path(reviews_path), Path(articles_path), Path(out_dir)
@@ -191,6 +201,19 @@ def export(
             continue
         summary.reviews_completed += 1
         by_article[review.article_id].append(review)
+    for article_id, group in list(by_article.items()):
+        people = [r for r in group if not is_auto(r)]
+        if len(people) == len(group):
+            continue
+        summary.reviews_completed -= len(group) - len(people)  # an accepted draft is not a review
+        if people:  # a person reviewed it after all: the reviews decide
+            by_article[article_id] = people
+        elif include_auto:
+            summary.auto_accepted += 1
+            by_article[article_id] = group[-1:]
+        else:
+            summary.auto_left_out += 1
+            del by_article[article_id]
 
     decisions: dict[str, Decision] = {}
     conflicts: list[Conflict] = []
@@ -309,6 +332,7 @@ def export(
             "rejected": len(summary.problems),
             "blind_articles": sum(1 for d in decisions.values() if all(r.blind for r in d.reviews)),
             "applied_from_story": sum(1 for d in decisions.values() if _applied_only(d)),
+            "auto_accepted": sum(1 for d in decisions.values() if any(is_auto(r) for r in d.reviews)),
         },
         "model_versions": sorted({r.model_version for r in all_reviews if r.model_version}),
         "counts": counts,
