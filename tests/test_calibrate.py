@@ -221,3 +221,26 @@ def test_auto_accepted_drafts_are_left_out_of_export_and_eval_unless_asked_for(t
     assert main(["eval", "--drafts", "drafts.jsonl", "--reviews", "reviews.jsonl", "-o", "report", "--bootstrap", "20"]) == 0
     metrics = json.loads(Path("report/metrics.json").read_text())
     assert metrics["fields"]["classification"]["n"] == 7 and metrics["fields"]["classification"]["accuracy"] == 0.0
+
+
+def test_audit_slice_reports_realised_error_and_warns_above_the_risk() -> None:
+    from annotator.calibrate import Acceptance, audit_checks, clopper_pearson, with_acceptances
+
+    assert clopper_pearson(0, 45)[1] == pytest.approx(1 - 0.025 ** (1 / 45))
+    lo, hi = clopper_pearson(10, 100)
+    assert stats.binom.sf(9, 100, lo) == pytest.approx(0.025) and stats.binom.cdf(10, 100, hi) == pytest.approx(0.025)
+
+    def run(wrong_every: int) -> list:
+        drafts = [_draft(f"a{i}", "AI incident", 1.0) for i in range(200)]
+        audit = [Acceptance(article_id=d.article_id, labels=d.labels, rationale=None, model_version="v1@m", confidence=1.0,
+                            fields=["classification"], threshold=0.9, risk=0.05, delta=0.1, guarantee="g", audit=True)
+                 for d in drafts]
+        blind = [_review(f"a{i}", {"classification": "AI hazard" if i % wrong_every == 0 else "AI incident"}, blind=True)
+                 for i in range(200)]
+        assisted = [_review("a1", {"classification": "AI hazard"}, blind=False, who="x")]  # not part of the audit
+        return audit_checks(drafts, with_acceptances(blind + assisted, audit))
+
+    (ok,) = run(100)  # 2 of 200 wrong
+    assert ok.n == 200 and ok.errors == 2 and not ok.exceeded and ok.warning is None
+    (bad,) = run(5)  # 40 of 200 wrong: far above 5 %
+    assert bad.exceeded and bad.ci95[0] > 0.05 and "no longer holds" in bad.warning and "40 of 200 wrong" in bad.warning
