@@ -103,3 +103,41 @@ def reliability(bins: Sequence[CalibrationBin], title: str) -> str:
         body.append(f'<circle cx="{x + w / 2:.1f}" cy="{cy:.1f}" r="3" fill="#d62728"/>')
     inner = "".join(body[1:])
     return _svg(max(pad + size + 20, 7 * len(title)), size + 50 + top, [body[0], f'<g transform="translate(0,{top})">{inner}</g>'], title)
+
+
+def selective(curves: Sequence[tuple[str, str, Sequence[dict]]], title: str) -> str:
+    """Selective accuracy: accuracy of the drafts accepted (y) against the share accepted (x), most
+    confident first, one line per (label, colour, points) with its 95% band shaded."""
+    w, h, left, top = 300, 200, 44, 30
+    lows = [p["ci95"][0] if p.get("ci95") else p["accuracy"] for _, _, ps in curves for p in ps]
+    floor = max(0.0, min([*lows, 1.0]) - 0.05)
+    floor = int(floor * 10) / 10  # a round lower edge
+
+    def xy(share: float, acc: float) -> tuple[float, float]:
+        return left + share * w, top + (1 - (acc - floor) / (1 - floor or 1)) * h
+
+    body = [
+        _text(4, 14, title, "start", 'font-weight="bold"'),
+        f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#999"/>',
+        _text(left + w / 2, top + h + 30, "share of drafts accepted (most confident first)", "middle"),
+        f'<text transform="translate(12,{top + h / 2}) rotate(-90)" text-anchor="middle" {FONT}>accuracy</text>',
+    ]
+    for t in (0, 0.5, 1):
+        body.append(_text(left + t * w, top + h + 14, f"{t:g}", "middle"))
+    for acc in (floor, (floor + 1) / 2, 1.0):
+        body.append(_text(left - 4, xy(0, acc)[1] + 4, f"{acc:.2f}", "end"))
+    for i, (label, colour, points) in enumerate(curves):
+        banded = [p for p in points if p.get("ci95")]
+        if banded:
+            upper = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(p["share"], p["ci95"][1]) for p in banded))
+            lower = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(p["share"], p["ci95"][0]) for p in reversed(banded)))
+            body.append(f'<polygon points="{upper} {lower}" fill="{colour}" opacity="0.18"/>')
+        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(p["share"], p["accuracy"]) for p in points))
+        body.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for p in points:
+            x, y = xy(p["share"], p["accuracy"])
+            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"><title>confidence &gt;= '
+                        f'{p["threshold"]:g}: {p["share"]:.0%} accepted, accuracy {p["accuracy"]:.3f} (n={p["n"]})</title></circle>')
+        body.append(f'<rect x="{left + w + 10}" y="{top + 6 + i * 18}" width="12" height="3" fill="{colour}"/>')
+        body.append(_text(left + w + 26, top + 11 + i * 18, label))
+    return _svg(left + w + 130, top + h + 40, body, title)
