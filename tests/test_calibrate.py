@@ -224,7 +224,8 @@ def test_auto_accepted_drafts_are_left_out_of_export_and_eval_unless_asked_for(t
 
 
 def test_audit_slice_reports_realised_error_and_warns_above_the_risk() -> None:
-    from annotator.calibrate import Acceptance, audit_checks, clopper_pearson, with_acceptances
+    from annotator.calibrate import Acceptance, with_acceptances
+    from annotator.evaluate.audit import audit_checks, clopper_pearson
 
     assert clopper_pearson(0, 45)[1] == pytest.approx(1 - 0.025 ** (1 / 45))
     lo, hi = clopper_pearson(10, 100)

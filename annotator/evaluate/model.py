@@ -269,6 +269,40 @@ class AltTest(Part):
     model_errors: int = 0
 
 
+# --------------------------------------------------------------------------- review less (issue: auto-accept)
+
+
+class CurvePoint(Part):
+    threshold: float  # drafts with confidence >= this are accepted
+    share: float  # of the drafts with a confidence
+    n: int
+    accuracy: float | None
+    ci95: Interval
+
+
+class Curve(Part):
+    """Selective accuracy of one field against one kind of reference, most confident drafts first."""
+
+    n: int
+    without_confidence: int  # pairs whose draft has no confidence for the field (not on the curve)
+    points: list[CurvePoint]
+
+
+class Audit(Part):
+    """Auto-accept's promise re-checked on its audit slice: accepted drafts that still went to blind review."""
+
+    fields: list[str]
+    threshold: float
+    risk: float
+    delta: float
+    n: int  # audited articles with a blind answer
+    errors: int
+    error_rate: float | None
+    ci95: Interval  # Clopper-Pearson
+    exceeded: bool  # the realised error is above the promised risk
+    warning: str | None = None
+
+
 # --------------------------------------------------------------------------- the whole report
 
 
@@ -289,6 +323,8 @@ class EvalMetrics(Part):
     anchoring: dict[str, Anchoring] | None = None
     lead_time: LeadTime | None = None
     alt_test: dict[str, AltTest] | None = None
+    selective: dict[str, dict[Literal["blind", "assisted", "gold"], Curve]] = Field(default_factory=dict)
+    audit: list[Audit] = Field(default_factory=list)
 
     @property
     def passed(self) -> bool:

@@ -28,6 +28,7 @@ from annotator.evaluate.model import (
     metrics_json,
 )
 from annotator.evaluate.render_honest import honest_html, honest_markdown
+from annotator.evaluate.render_selective import selective_html, selective_markdown
 from annotator.evaluate.tables import fmt, md_table
 
 HEADLINE = {"single": "accuracy", "multi": "micro_f1", "text": "edit_similarity"}
@@ -155,7 +156,12 @@ def _md_honest(r: EvalReport) -> str:
     return honest_markdown(r.metrics)  # blind (unassisted) figures lead: the assisted ones are inflated by anchoring
 
 
-MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_honest, _md_pooled, _md_all, _md_human, _md_compare, _md_notes]
+def _md_selective(r: EvalReport) -> str:
+    return selective_markdown(r.metrics, next(iter(r.metrics.fields), ""))
+
+
+MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_honest, _md_pooled, _md_all, _md_human, _md_compare, _md_selective,
+                                                  _md_notes]
 
 
 def summary_markdown(report: EvalReport) -> str:
@@ -260,7 +266,12 @@ def _h_honest(r: EvalReport) -> str:
     return honest_html(r.metrics)
 
 
-HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_honest, _h_pooled, _h_fields, _h_plots, _h_human, _h_compare, _h_examples, _h_errors]
+def _h_selective(r: EvalReport) -> str:
+    return selective_html(r.metrics, next(iter(r.metrics.fields), ""))
+
+
+HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_honest, _h_pooled, _h_fields, _h_plots, _h_selective, _h_human,
+                                                    _h_compare, _h_examples, _h_errors]
 
 
 def report_html(report: EvalReport) -> str:

@@ -16,6 +16,7 @@ from scipy import stats
 
 from annotator.evaluate.align import Pair, align
 from annotator.evaluate.alt_test import DEFAULT_EPSILON
+from annotator.evaluate.audit import audit_checks
 from annotator.evaluate.bootstrap import bootstrap, ci95
 from annotator.evaluate.gcpause import gc_paused
 from annotator.evaluate.honest import honest_figures, kappa_notes
@@ -53,6 +54,7 @@ from annotator.evaluate.model import (
     TaxonomyRef,
     TextField,
 )
+from annotator.evaluate.selective import selective_curves
 from annotator.evaluate.thresholds import Thresholds, check_thresholds
 from annotator.records import Draft, GoldRecord, Review
 from annotator.taxonomy import Taxonomy
@@ -346,4 +348,8 @@ def evaluate(
     if thresholds:
         checks = check_thresholds(fields, thresholds)
         metrics.thresholds = Gate(passed=all(c.passed for c in checks), checks=checks)
+    gold = not any(isinstance(r, Review) for r in references)
+    metrics.selective = selective_curves(al.pairs, [f.name for f in tax.label_fields], gold=gold, n_boot=n_boot, seed=seed)
+    metrics.audit = audit_checks(drafts, [r for r in references if isinstance(r, Review)])
+    metrics.warnings += [a.warning for a in metrics.audit if a.warning]
     return EvalReport(metrics=metrics, examples=worst_disagreements(al.pairs, measures, tax, titles))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
 from annotator.evaluate.model import CalibrationBin
 
@@ -105,13 +106,14 @@ def reliability(bins: Sequence[CalibrationBin], title: str) -> str:
     return _svg(max(pad + size + 20, 7 * len(title)), size + 50 + top, [body[0], f'<g transform="translate(0,{top})">{inner}</g>'], title)
 
 
-def selective(curves: Sequence[tuple[str, str, Sequence[dict]]], title: str) -> str:
+def selective(curves: Sequence[tuple[str, str, Sequence[Any]]], title: str) -> str:
     """Selective accuracy: accuracy of the drafts accepted (y) against the share accepted (x), most
-    confident first, one line per (label, colour, points) with its 95% band shaded."""
+    confident first, one line per (label, colour, points) with its 95% band shaded. Points are
+    `CurvePoint`s (threshold, share, n, accuracy, ci95)."""
     w, h, left, top = 300, 200, 44, 30
-    lows = [p["ci95"][0] if p.get("ci95") else p["accuracy"] for _, _, ps in curves for p in ps]
-    floor = max(0.0, min([*lows, 1.0]) - 0.05)
-    floor = int(floor * 10) / 10  # a round lower edge
+    shown = [(label, colour, [p for p in points if p.accuracy is not None]) for label, colour, points in curves]
+    lows = [p.ci95[0] if p.ci95 and p.ci95[0] is not None else p.accuracy for _, _, ps in shown for p in ps]
+    floor = int(max(0.0, min([*lows, 1.0]) - 0.05) * 10) / 10  # a round lower edge
 
     def xy(share: float, acc: float) -> tuple[float, float]:
         return left + share * w, top + (1 - (acc - floor) / (1 - floor or 1)) * h
@@ -126,18 +128,18 @@ def selective(curves: Sequence[tuple[str, str, Sequence[dict]]], title: str) -> 
         body.append(_text(left + t * w, top + h + 14, f"{t:g}", "middle"))
     for acc in (floor, (floor + 1) / 2, 1.0):
         body.append(_text(left - 4, xy(0, acc)[1] + 4, f"{acc:.2f}", "end"))
-    for i, (label, colour, points) in enumerate(curves):
-        banded = [p for p in points if p.get("ci95")]
+    for i, (label, colour, points) in enumerate(shown):
+        banded = [p for p in points if p.ci95 and None not in p.ci95]
         if banded:
-            upper = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(p["share"], p["ci95"][1]) for p in banded))
-            lower = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(p["share"], p["ci95"][0]) for p in reversed(banded)))
+            upper = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(p.share, p.ci95[1]) for p in banded))
+            lower = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(p.share, p.ci95[0]) for p in reversed(banded)))
             body.append(f'<polygon points="{upper} {lower}" fill="{colour}" opacity="0.18"/>')
-        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(p["share"], p["accuracy"]) for p in points))
+        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(p.share, p.accuracy) for p in points))
         body.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for p in points:
-            x, y = xy(p["share"], p["accuracy"])
-            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"><title>confidence &gt;= '
-                        f'{p["threshold"]:g}: {p["share"]:.0%} accepted, accuracy {p["accuracy"]:.3f} (n={p["n"]})</title></circle>')
+            x, y = xy(p.share, p.accuracy)
+            tip = f"confidence >= {p.threshold:g}: {p.share:.0%} accepted, accuracy {p.accuracy:.3f} (n={p.n})"
+            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"><title>{escape(tip)}</title></circle>')
         body.append(f'<rect x="{left + w + 10}" y="{top + 6 + i * 18}" width="12" height="3" fill="{colour}"/>')
         body.append(_text(left + w + 26, top + 11 + i * 18, label))
     return _svg(left + w + 130, top + h + 40, body, title)
