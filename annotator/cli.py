@@ -261,7 +261,7 @@ def _read_for_calibration(args: argparse.Namespace, bad: list[str]) -> tuple[lis
         bad.append(msg)
         print(msg, file=sys.stderr)
 
-    tax = load_taxonomy(args.taxonomy)
+    tax = load_taxonomy(_taxonomy(args))
     drafts = read_labelled(args.drafts, Draft, tax, report)
     reviews = read_labelled(args.reviews, Review, tax, report) if getattr(args, "reviews", None) else []
     return drafts, reviews
@@ -274,7 +274,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     bad: list[str] = []
     drafts, reviews = _read_for_calibration(args, bad)
-    policy = calibrate(load_taxonomy(args.taxonomy), drafts, reviews, args.field, risk=args.risk, delta=args.delta,
+    policy = calibrate(load_taxonomy(_taxonomy(args)), drafts, reviews, args.field, risk=args.risk, delta=args.delta,
                        method=args.method)
     write_text_atomic(args.output, policy.model_dump_json(indent=1) + "\n")
     print(policy.describe())
@@ -318,7 +318,7 @@ def _add_calibrate_parsers(sub: argparse._SubParsersAction) -> None:  # type: ig
                    help="p-value of each threshold's test (default binomial: exact for right/wrong)")
     p.add_argument("--drafts", required=True, help="drafts file (from `annotator draft`)")
     p.add_argument("--reviews", required=True, help="reviews file (from `annotator pull`); only blind reviews calibrate")
-    p.add_argument("--taxonomy", default="oecd_aim", help="bundled taxonomy name or path to a .yaml file")
+    p.add_argument("--taxonomy", help=TAXONOMY_HELP)
     p.add_argument("-o", "--output", default="calibration.json", help="policy file to write (default calibration.json)")
     p.set_defaults(func=cmd_calibrate)
 
