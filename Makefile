@@ -18,7 +18,7 @@ else
 DEMO_MODEL :=
 endif
 
-.PHONY: install local browser demo demo-down test test-fast lint labelstudio clean clean-labelstudio
+.PHONY: install local browser postgres demo demo-down test test-fast lint labelstudio clean clean-labelstudio
 
 $(BASE): pyproject.toml
 	@echo "== installing incident-annotator into $(VENV) =="
@@ -52,6 +52,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's PostgreSQL for the Label Studio tests on a team database (`annotator labelstudio up
+# --db postgres` installs it the same way when absent); its server binaries live outside PATH.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the Label Studio tests on PostgreSQL"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 # The whole loop on the bundled samples, simulated reviewers included, so every stage leaves its
 # file. The embedded model is installed only when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set.
 # To review by hand instead, run the command it prints at the end (no --simulate-review).
@@ -69,7 +77,7 @@ lint: $(TESTS)
 
 # Everything, as CI runs it: the embedded model, Label Studio and Chromium are installed first.
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
-test: $(TESTS) labelstudio browser
+test: $(TESTS) labelstudio browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc

@@ -26,9 +26,25 @@ def labelstudio(tmp_path_factory: pytest.TempPathFactory) -> server.ServerState:
     server.stop(data_dir)
 
 
+@pytest.fixture(scope="session")
+def labelstudio_pg(tmp_path_factory: pytest.TempPathFactory) -> server.ServerState:
+    """The same server on PostgreSQL (a private cluster; Debian's package is installed if absent)."""
+    data_dir = tmp_path_factory.mktemp("labelstudio-pg")
+    state = server.start(data_dir, log=print, tie_to_parent=True, db="postgres")
+    yield state
+    server.stop(data_dir, remove_database=True)
+
+
 @pytest.fixture
 def ls_conn(labelstudio: server.ServerState) -> Connection:
     return connect(labelstudio.url, labelstudio.token)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def ls_any(request: pytest.FixtureRequest) -> Connection:
+    """A connection to the SQLite server, then to the PostgreSQL one: the test runs on both."""
+    state = request.getfixturevalue("labelstudio" if request.param == "sqlite" else "labelstudio_pg")
+    return connect(state.url, state.token)
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import pytest
 from fixtures_labelstudio import make_articles, make_drafts
 
 from annotator.cli import main
-from annotator.labelstudio import server
+from annotator.labelstudio import postgres, server
+from annotator.labelstudio.client import connect
 from annotator.records import Review, read_jsonl, write_jsonl
 from annotator.taxonomy import load_taxonomy
 
@@ -38,7 +39,6 @@ def test_push_and_pull_commands(tmp_path, labelstudio, project_title, monkeypatc
     assert "drafts.jsonl:22:" in err and "not-in-articles" in err  # one line each, the rest pushed
 
     from annotator.labelstudio.annotators import post_reviews
-    from annotator.labelstudio.client import connect
 
     post_reviews(connect(), tax, project_title, [Review(article_id=articles[0].id, annotator="dora@example.com",
                                                         labels=drafts[0].labels, rationale=drafts[0].rationale,
@@ -55,12 +55,14 @@ def test_push_and_pull_commands(tmp_path, labelstudio, project_title, monkeypatc
 
 
 @pytest.mark.slow
-def test_labelstudio_up_status_down(tmp_path, capsys):
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+def test_labelstudio_up_status_down(tmp_path, capsys, db):
     data_dir = tmp_path / "ls"
     try:
-        assert main(["labelstudio", "up", "--data-dir", str(data_dir)]) == 0
+        assert main(["labelstudio", "up", "--data-dir", str(data_dir), "--db", db]) == 0
         out = capsys.readouterr().out
         state = server.read_state(data_dir)
+        assert state.db == db and f"database {db}" in out
         assert state.url in out and f"LABEL_STUDIO_API_KEY={state.token}" in out and state.username in out
         assert json.loads((data_dir / server.STATE_NAME).read_text())["pid"] == state.pid
         assert main(["labelstudio", "status", "--data-dir", str(data_dir)]) == 0
@@ -68,7 +70,21 @@ def test_labelstudio_up_status_down(tmp_path, capsys):
         # A second `up` finds the running server instead of starting another.
         assert main(["labelstudio", "up", "--data-dir", str(data_dir)]) == 0
         assert server.read_state(data_dir).pid == state.pid
+        if db == "postgres":  # a project to find after a restart; asking this data dir for SQLite is refused
+            connect(state.url, state.token).ls.projects.create(title="kept")
+            assert main(["labelstudio", "up", "--data-dir", str(data_dir), "--db", "sqlite"]) == 2
+            assert "holds a Label Studio on postgres" in capsys.readouterr().err
     finally:
         main(["labelstudio", "down", "--data-dir", str(data_dir)])
     assert not server.healthy(state.url)
     assert main(["labelstudio", "status", "--data-dir", str(data_dir)]) == 1
+    if db == "postgres":
+        assert not postgres._alive(state.postgres.pid)  # `down` stopped the database too
+        # Up again on the same data dir: the projects made before are still there.
+        try:
+            assert main(["labelstudio", "up", "--data-dir", str(data_dir)]) == 0
+            again = server.read_state(data_dir)
+            conn = connect(again.url, again.token)
+            assert again.db == "postgres" and [p.title for p in conn.ls.projects.list()] == ["kept"]
+        finally:
+            server.stop(data_dir, remove_database=True)
