@@ -355,9 +355,11 @@ def cmd_label_config(args: argparse.Namespace) -> int:
 def cmd_labelstudio(args: argparse.Namespace) -> int:
     from annotator.labelstudio import server
 
+    if args.action == "check":
+        return cmd_labelstudio_check(args)
     if args.action == "up":
-        state = server.start(args.data_dir, port=args.port, log=lambda m: print(m, file=sys.stderr))
-        print(f"Label Studio is up at {state.url} (pid {state.pid}, data in {state.data_dir})")
+        state = server.start(args.data_dir, port=args.port, log=lambda m: print(m, file=sys.stderr), db=args.db)
+        print(f"Label Studio is up at {state.url} (pid {state.pid}, data in {state.data_dir}, database {state.db})")
         print(f"log in as {state.username} / {state.password}")
         print("point the workbench at it:")
         print(state.env_hint())
@@ -371,6 +373,20 @@ def cmd_labelstudio(args: argparse.Namespace) -> int:
         return 1
     print(f"{'up' if up else 'DOWN'}: {state.url} (pid {state.pid}, data in {state.data_dir}, log {state.log})")
     return 0 if up else 1
+
+
+def cmd_labelstudio_check(args: argparse.Namespace) -> int:
+    from annotator.errors import ConfigError
+    from annotator.labelstudio.check import check
+    from annotator.labelstudio.client import connect
+
+    if not args.project:
+        raise ConfigError("`labelstudio check` needs --project NAME")
+    report = check(connect(), args.project, fix=args.fix)
+    for line in report.lines():
+        print(line)
+    print("ok" if report.ok else "problems found" + ("" if args.fix else " (see above; --fix removes unannotated duplicates)"))
+    return 0 if report.ok else 1
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -390,13 +406,22 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from annotator.labelstudio.client import connect
-    from annotator.labelstudio.pull import pull
+    from annotator.labelstudio.pull import PullResult, iter_pull
     from annotator.records import write_jsonl
     from annotator.taxonomy import load_taxonomy
 
-    result = pull(connect(), load_taxonomy(_taxonomy(args)), args.project, since=args.since,
-                  on_problem=lambda msg: print(msg, file=sys.stderr))
-    reviews = result.reviews
+    tally = PullResult()  # counts only: the reviews stream to the file a page at a time
+
+    def report(msg: str) -> None:
+        tally.problems.append(msg)
+        print(msg, file=sys.stderr)
+
+    def counted(reviews):  # type: ignore[no-untyped-def]
+        for r in reviews:
+            tally.count(r)
+            yield r
+
+    reviews = counted(iter_pull(connect(), load_taxonomy(_taxonomy(args)), args.project, since=args.since, on_problem=report))
     bad = 0
     if args.accepted:
         from annotator.calibrate import Acceptance, with_acceptances
@@ -408,11 +433,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
 
         accepted = list(iter_jsonl(args.accepted, Acceptance, on_error=reject))
-        reviews = with_acceptances(reviews, accepted)
+        reviews = with_acceptances(list(reviews), accepted)  # joins every review: held in memory
         print(f"{args.output}: {sum(not a.audit for a in accepted)} auto-accepted drafts added (source auto_accepted)")
     write_jsonl(args.output, reviews)
-    print(f"{args.output}: {result.describe()}")
-    return 0 if result.ok and not bad else 1
+    print(f"{args.output}: {tally.describe()}")
+    return 0 if tally.ok and not bad else 1
 
 
 def _add_labelstudio_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -421,10 +446,14 @@ def _add_labelstudio_parsers(sub: argparse._SubParsersAction) -> None:  # type: 
     p.add_argument("-o", "--output", help="file to write (default: print)")
     p.set_defaults(func=cmd_label_config)
 
-    p = sub.add_parser("labelstudio", help="start, stop or check a local Label Studio (installed on first use)")
-    p.add_argument("action", choices=["up", "down", "status"])
+    p = sub.add_parser("labelstudio", help="start, stop or look at a local Label Studio; check a project for duplicates")
+    p.add_argument("action", choices=["up", "down", "status", "check"])
     p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--data-dir", help="Label Studio data folder (default: ~/.local/share/incident-annotator/labelstudio)")
+    p.add_argument("--db", choices=["sqlite", "postgres"], help="up: database of a new data dir: sqlite (one person, the "
+                   "default) or postgres (a team: a private PostgreSQL cluster, installed from Debian's packages if absent)")
+    p.add_argument("--project", help="check: the project title (its blind companion is checked too)")
+    p.add_argument("--fix", action="store_true", help="check: remove duplicate tasks that hold no annotation")
     p.set_defaults(func=cmd_labelstudio)
 
     p = sub.add_parser("push", help="push drafts to Label Studio as predictions (LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY)")

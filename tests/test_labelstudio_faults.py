@@ -9,7 +9,8 @@ from fixtures_labelstudio import make_articles, make_drafts
 
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import connect, find_project
-from annotator.labelstudio.push import existing_tasks, push
+from annotator.labelstudio.config import label_config
+from annotator.labelstudio.push import existing_tasks, push, task_data
 from annotator.processes import free_port
 from annotator.taxonomy import load_taxonomy
 
@@ -37,11 +38,16 @@ def test_missing_settings(monkeypatch):
 
 
 def test_duplicate_title(ls_conn, project_title):
-    for _ in range(2):
-        ls_conn.ls.projects.create(title=project_title)
+    """Two projects with one title: the oldest is used while the other is empty; both holding tasks is an error."""
+    config = label_config(TAX)
+    older, newer = (ls_conn.ls.projects.create(title=project_title, label_config=config) for _ in range(2))
     articles = make_articles(2, prefix="dup")
-    with pytest.raises(LabelStudioError, match="2 projects are titled"):
+    result = push(ls_conn, make_drafts(TAX, articles), {a.id: a for a in articles}, TAX, project_title)
+    assert result.project_id == older.id and result.created == 2
+    ls_conn.post_json(f"api/projects/{newer.id}/import", [{"data": task_data(articles[0], None, [], blind=False)}])
+    with pytest.raises(LabelStudioError, match="2 projects are titled") as err:
         push(ls_conn, make_drafts(TAX, articles), {a.id: a for a in articles}, TAX, project_title)
+    assert f"{older.id} (2 tasks)" in str(err.value) and "labelstudio check" in str(err.value)
 
 
 def _settled(conn, project_id, wait=20.0):

@@ -22,27 +22,27 @@ def _predictions(conn, project_id):
 
 
 @pytest.mark.parametrize("name", ["oecd_aim", "disarm"])
-def test_push_repush_new_version_review_pull(ls_conn, project_title, name):
+def test_push_repush_new_version_review_pull(ls_any, project_title, name):
     tax = load_taxonomy(name)
     n = 300 if name == "oecd_aim" else 120
     articles = make_articles(n, prefix=name)
     by_id = {a.id: a for a in articles}
     drafts = make_drafts(tax, articles, "p1@model-a", seed=1, failed_every=25)
 
-    first = push(ls_conn, drafts, by_id, tax, project_title, batch_size=100)
+    first = push(ls_any, drafts, by_id, tax, project_title, batch_size=100)
     assert first.ok, first.problems
     assert first.created == n and first.failed_drafts == n // 25
-    project = find_project(ls_conn, project_title)
-    tasks = existing_tasks(ls_conn, project.id)
+    project = find_project(ls_any, project_title)
+    tasks = existing_tasks(ls_any, project.id)
     assert set(tasks) == set(by_id)
-    preds = _predictions(ls_conn, project.id)
+    preds = _predictions(ls_any, project.id)
     assert len(preds) == n - n // 25
-    full = ls_conn.ls.projects.get(id=project.id)
+    full = ls_any.ls.projects.get(id=project.id)
     assert full.model_version == "p1@model-a" and full.sampling == "Uncertainty sampling"
 
     # Failed drafts: a task without prediction, flagged for reviewers.
     failed = next(d for d in drafts if d.error)
-    task = ls_conn.ls.tasks.get(id=tasks[failed.article_id])
+    task = ls_any.ls.tasks.get(id=tasks[failed.article_id])
     assert "draft failed" in task.data["flags"]
     assert not [p for p in preds if p["task"] == task.id]
     # The prediction carries the draft: model version, score from confidence, labels.
@@ -51,9 +51,9 @@ def test_push_repush_new_version_review_pull(ls_conn, project_title, name):
     assert pred["model_version"] == "p1@model-a" and pred["score"] == pytest.approx(ok.confidence[tax.primary])
 
     # Re-push: nothing new.
-    again = push(ls_conn, drafts, by_id, tax, project_title, batch_size=100)
+    again = push(ls_any, drafts, by_id, tax, project_title, batch_size=100)
     assert (again.created, again.predictions_added, again.unchanged) == (0, 0, n)
-    assert len(existing_tasks(ls_conn, project.id)) == n and len(_predictions(ls_conn, project.id)) == len(preds)
+    assert len(existing_tasks(ls_any, project.id)) == n and len(_predictions(ls_any, project.id)) == len(preds)
 
     # Two reviewers annotate 40 tasks each (through POST /api/tasks/{id}/annotations).
     reviewed = [d for d in drafts if not d.error][:40]
@@ -81,17 +81,19 @@ def test_push_repush_new_version_review_pull(ls_conn, project_title, name):
             )
         )
     reviews.append(Review(article_id=drafts[-2].article_id, annotator="bob@example.com", skipped=True, lead_time_s=3.0))
-    post_reviews(ls_conn, tax, project_title, reviews)
+    post_reviews(ls_any, tax, project_title, reviews)
 
     # A new model version: predictions added to every existing task, annotations untouched.
     drafts2 = make_drafts(tax, articles, "p2@model-b", seed=2)
-    newer = push(ls_conn, drafts2, by_id, tax, project_title, batch_size=100)
+    newer = push(ls_any, drafts2, by_id, tax, project_title, batch_size=100)
     assert newer.created == 0 and newer.predictions_added == n
-    assert ls_conn.ls.projects.get(id=project.id).model_version == "p2@model-b"
-    assert len(existing_tasks(ls_conn, project.id)) == n
+    assert ls_any.ls.projects.get(id=project.id).model_version == "p2@model-b"
+    assert len(existing_tasks(ls_any, project.id)) == n
 
-    pulled = pull(ls_conn, tax, project_title)
+    pulled = pull(ls_any, tax, project_title)
     assert pulled.ok, pulled.problems
+    paged = pull(ls_any, tax, project_title, page_size=7)  # many pages: the same reviews, each once
+    assert sorted(r.model_dump_json() for r in paged.reviews) == sorted(r.model_dump_json() for r in pulled.reviews)
     got = {(r.article_id, r.annotator): r for r in pulled.reviews}
     assert len(pulled.reviews) == len(reviews)
     for want in reviews:
@@ -111,61 +113,61 @@ def test_push_repush_new_version_review_pull(ls_conn, project_title, name):
         )
 
 
-def test_config_drift_is_refused_until_update_config(ls_conn, project_title):
+def test_config_drift_is_refused_until_update_config(ls_any, project_title):
     tax = load_taxonomy("oecd_aim")
     articles = make_articles(5, prefix="drift")
     by_id = {a.id: a for a in articles}
     old = label_config(tax).replace('<Choice value="Safety"', '<Choice value="Safety (old)"/>\n<Choice value="Safety"')
-    project = ls_conn.ls.projects.create(title=project_title, label_config=old)
+    project = ls_any.ls.projects.create(title=project_title, label_config=old)
     with pytest.raises(LabelStudioError, match="--update-config"):
-        push(ls_conn, make_drafts(tax, articles), by_id, tax, project_title)
-    assert existing_tasks(ls_conn, project.id) == {}
-    result = push(ls_conn, make_drafts(tax, articles), by_id, tax, project_title, update_config=True)
+        push(ls_any, make_drafts(tax, articles), by_id, tax, project_title)
+    assert existing_tasks(ls_any, project.id) == {}
+    result = push(ls_any, make_drafts(tax, articles), by_id, tax, project_title, update_config=True)
     assert result.created == 5
-    assert "Safety (old)" not in ls_conn.ls.projects.get(id=project.id).label_config
+    assert "Safety (old)" not in ls_any.ls.projects.get(id=project.id).label_config
 
 
-def test_values_outside_the_taxonomy_are_reported_on_pull(ls_conn, project_title):
+def test_values_outside_the_taxonomy_are_reported_on_pull(ls_any, project_title):
     tax = load_taxonomy("oecd_aim")
     articles = make_articles(3, prefix="gone")
-    push(ls_conn, make_drafts(tax, articles), {a.id: a for a in articles}, tax, project_title)
-    project = find_project(ls_conn, project_title)
-    task_id = existing_tasks(ls_conn, project.id)[articles[0].id]
+    push(ls_any, make_drafts(tax, articles), {a.id: a for a in articles}, tax, project_title)
+    project = find_project(ls_any, project_title)
+    task_id = existing_tasks(ls_any, project.id)[articles[0].id]
     result = [
         {"from_name": "classification", "to_name": "text", "type": "choices", "value": {"choices": ["AI incident"]}},
         {"from_name": "ai_principles", "to_name": "text", "type": "choices", "value": {"choices": ["Safety", "Retired value"]}},
     ]
-    ls_conn.request("POST", f"api/tasks/{task_id}/annotations/", json={"result": result})
+    ls_any.request("POST", f"api/tasks/{task_id}/annotations/", json={"result": result})
     seen = []
-    pulled = pull(ls_conn, tax, project_title, on_problem=seen.append)
+    pulled = pull(ls_any, tax, project_title, on_problem=seen.append)
     assert len(pulled.reviews) == 1 and pulled.reviews[0].labels["ai_principles"] == ["Safety"]
     assert len(seen) == 1 and "Retired value" in seen[0] and articles[0].id in seen[0]
 
 
-def test_pull_since_only_returns_what_changed(ls_conn, project_title):
+def test_pull_since_only_returns_what_changed(ls_any, project_title):
     tax = load_taxonomy("oecd_aim")
     articles = make_articles(4, prefix="since")
     drafts = make_drafts(tax, articles)
-    push(ls_conn, drafts, {a.id: a for a in articles}, tax, project_title)
+    push(ls_any, drafts, {a.id: a for a in articles}, tax, project_title)
     post_reviews(
-        ls_conn,
+        ls_any,
         tax,
         project_title,
         [Review(article_id=articles[0].id, annotator="carol@example.com", labels=drafts[0].labels, rationale="r")],
     )
-    first = pull(ls_conn, tax, project_title)
+    first = pull(ls_any, tax, project_title)
     mark = max(r.updated_at for r in first.reviews)
     post_reviews(
-        ls_conn,
+        ls_any,
         tax,
         project_title,
         [Review(article_id=articles[1].id, annotator="carol@example.com", labels=drafts[1].labels, rationale="r2")],
     )
-    later = pull(ls_conn, tax, project_title, since=mark)
+    later = pull(ls_any, tax, project_title, since=mark)
     assert [r.article_id for r in later.reviews] == [articles[1].id]
     # An edited annotation counts as changed.
     mark = max(r.updated_at for r in later.reviews)
     edited = first.reviews[0]
-    ls_conn.request("PATCH", f"api/annotations/{edited.annotation_id}/", json={"result": to_result(tax, drafts[2].labels, "edited")})
-    again = pull(ls_conn, tax, project_title, since=mark)
+    ls_any.request("PATCH", f"api/annotations/{edited.annotation_id}/", json={"result": to_result(tax, drafts[2].labels, "edited")})
+    again = pull(ls_any, tax, project_title, since=mark)
     assert [(r.article_id, r.rationale) for r in again.reviews] == [(articles[0].id, "edited")]

@@ -100,11 +100,25 @@ def connect(url: str | None = None, api_key: str | None = None) -> Connection:
     return conn
 
 
-def find_project(conn: Connection, title: str) -> Any | None:
-    """The one project with this exact title, or None; two with the title is an error."""
+def projects_titled(conn: Connection, title: str) -> list[Any]:
+    """Every project with exactly this title, oldest (lowest id) first."""
     with conn.errors(f"looking up project {title!r}"):
         found = [p for p in conn.ls.projects.list(title=title, page_size=100) if p.title == title]
-    if len(found) > 1:
-        ids = ", ".join(str(p.id) for p in found)
-        raise LabelStudioError(f"{len(found)} projects are titled {title!r} (ids {ids}): rename all but one in Label Studio")
+    return sorted(found, key=lambda p: p.id)
+
+
+def find_project(conn: Connection, title: str) -> Any | None:
+    """The project with this exact title, or None.
+
+    Label Studio does not keep titles unique. When several share one, the oldest is the project
+    (push resolves a creation race the same way, see `push.ensure_project`) as long as the
+    others hold no task; otherwise it is an error that says how to see and repair it.
+    """
+    found = projects_titled(conn, title)
+    if any(p.task_number for p in found[1:]):
+        ids = ", ".join(f"{p.id} ({p.task_number or 0} tasks)" for p in found)
+        raise LabelStudioError(
+            f"{len(found)} projects are titled {title!r} (ids {ids}): keep one (rename or delete the others in Label Studio); "
+            f"`annotator labelstudio check --project {title!r}` shows them"
+        )
     return found[0] if found else None

@@ -1,4 +1,4 @@
-"""Pull reviews out of Label Studio: one `Review` per annotation, through the export API.
+"""Pull reviews out of Label Studio: one `Review` per annotation, streamed a page of tasks at a time.
 
 The blind companion project ("<title> (blind)") is pulled with the main one; its reviews carry
 `blind: true`. Values that are no longer in the taxonomy are reported one line each and left out
@@ -7,8 +7,7 @@ of the labels, never dropped silently.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,26 +17,32 @@ from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import Connection, find_project
 from annotator.labelstudio.config import from_result, story_request
 from annotator.labelstudio.push import BLIND_SUFFIX, _list_tasks
+from annotator.labelstudio.tasks import pages
 from annotator.records import Review
 from annotator.stories import applied_reviews
 from annotator.taxonomy import Taxonomy
 
-EXPORT_OPTIONS: dict[str, Any] = {"timeout_in_seconds": 900}
-_IDS_PER_EXPORT = 500
+PULL_PAGE = 200  # tasks per page: the memory a pull holds
 
 
 class PullResult(BaseModel):
     reviews: list[Review] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
+    counted: dict[str, int] = Field(default_factory=dict)  # totals of streamed reviews not kept in `reviews`
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def count(self, r: Review) -> None:
+        for key, yes in (("reviews", True), ("blind", r.blind), ("skipped", r.skipped)):
+            self.counted[key] = self.counted.get(key, 0) + int(yes)
+
     def describe(self) -> str:
-        blind = sum(r.blind for r in self.reviews)
-        skipped = sum(r.skipped for r in self.reviews)
-        return f"{len(self.reviews)} reviews ({blind} blind, {skipped} skipped), {len(self.problems)} problems"
+        n = self.counted.get("reviews", 0) + len(self.reviews)
+        blind = self.counted.get("blind", 0) + sum(r.blind for r in self.reviews)
+        skipped = self.counted.get("skipped", 0) + sum(r.skipped for r in self.reviews)
+        return f"{n} reviews ({blind} blind, {skipped} skipped), {len(self.problems)} problems"
 
 
 def _when(stamp: str) -> datetime:
@@ -57,10 +62,12 @@ def reviews_from_export(
     since: str | None = None,
     on_problem: Callable[[str], None] | None = None,
 ) -> Iterable[Review]:
-    """Reviews from exported tasks (the JSON export format); pure apart from `on_problem`."""
+    """Reviews from tasks in the JSON export's shape (or task pages); pure apart from `on_problem`."""
     for task in tasks:
         data = task.get("data") or {}
         aid = data.get("article_id")
+        # The export gives each annotation a snapshot of its prediction; task pages give the id.
+        shown = {p.get("id"): p for p in task.get("predictions") or [] if isinstance(p, dict)}
         for ann in task.get("annotations") or []:
             updated = ann.get("updated_at") or ann.get("created_at")
             if since and updated and _when(updated) <= _when(since):
@@ -78,7 +85,7 @@ def reviews_from_export(
             for p in problems:
                 if on_problem:
                     on_problem(f"article {aid!r} {where}: {p}")
-            pred = ann.get("prediction") or {}
+            pred = ann.get("prediction") or shown.get(ann.get("parent_prediction")) or {}
             accepted = None
             if pred.get("result") is not None and not ann.get("was_cancelled"):
                 p_labels, p_rationale, _ = from_result(tax, pred["result"])
@@ -101,42 +108,62 @@ def reviews_from_export(
             )
 
 
-def _changed_task_ids(conn: Connection, project_id: int, since: str) -> list[int]:
-    """Ids of tasks updated since `since` (the server bumps a task's updated_at on annotation)."""
-    query = {
-        "filters": {
-            "conjunction": "and",
-            "items": [{"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": since}],
-        }
-    }
-    with conn.errors(f"listing tasks changed since {since}"):
-        pager = conn.ls.tasks.list(project=project_id, include="id", fields="task_only", page_size=1000, query=json.dumps(query))
-        return [t.id for t in pager]
+def annotated_pages(
+    conn: Connection, project_id: int, since: str | None = None, page_size: int = PULL_PAGE
+) -> Iterator[list[dict[str, Any]]]:
+    """The project's tasks that hold an annotation (or a skip), a page at a time, oldest first.
 
-
-def export_tasks(conn: Connection, project_id: int, since: str | None = None) -> list[dict[str, Any]]:
-    """The project's annotated tasks in Label Studio's JSON export (with --since: only changed ones)."""
-    chunks: list[list[int] | None] = [None]
-    if since:
-        ids = _changed_task_ids(conn, project_id, since)
-        chunks = [ids[i : i + _IDS_PER_EXPORT] for i in range(0, len(ids), _IDS_PER_EXPORT)]
-    tasks: list[dict[str, Any]] = []
-    for chunk in chunks:
-        options = dict(EXPORT_OPTIONS)
-        if chunk is not None:  # the SDK's `ids=` is broken against 1.23
-            options["additional_query_parameters"] = {"ids[]": chunk}
-        with conn.errors(f"exporting project {project_id}"):
-            raw = b"".join(conn.ls.projects.exports.download_sync(id=project_id, export_type="JSON", request_options=options))
-        try:
-            tasks.extend(json.loads(raw))
-        except ValueError:
-            raise LabelStudioError(f"the export of project {project_id} is not JSON: {raw[:120]!r}") from None
-    return tasks
+    The Data Manager's task pages carry each task's annotations in the export's shape (the
+    annotator, the result, the prediction it started from), so a pull holds one page in memory
+    however large the project is; Label Studio's JSON export would build the whole file first.
+    With `since`, only tasks updated after it (an annotation added or edited bumps the task).
+    """
+    changed = [{"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": since}] if since else []
+    submitted = {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}
+    only_skipped = [
+        {"filter": "filter:tasks:total_annotations", "operator": "equal", "type": "Number", "value": 0},
+        {"filter": "filter:tasks:cancelled_annotations", "operator": "greater", "type": "Number", "value": 0},
+    ]
+    with conn.errors(f"reading the annotated tasks of project {project_id}"):
+        for filters in ([*changed, submitted], [*changed, *only_skipped]):
+            yield from pages(conn, project_id, include="", fields="all", filters=filters, page_size=page_size)
 
 
 def users_by_id(conn: Connection) -> dict[int, str]:
     with conn.errors("listing users"):
         return {u.id: (u.email or u.username or str(u.id)) for u in conn.ls.users.list()}
+
+
+def iter_pull(
+    conn: Connection,
+    tax: Taxonomy,
+    title: str,
+    *,
+    since: str | None = None,
+    on_problem: Callable[[str], None] | None = None,
+    page_size: int = PULL_PAGE,
+) -> Iterator[Review]:
+    """Every annotation of the project and of its blind companion, as Review records, streamed."""
+    if since:  # the format the Data Manager's date filter parses
+        since = _when(since).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    project = find_project(conn, title)
+    if project is None:
+        raise LabelStudioError(f"no project titled {title!r} in Label Studio at {conn.url}")
+    blind_project = find_project(conn, title + BLIND_SUFFIX)
+    users = users_by_id(conn)
+    own: list[Review] = []  # (annotator, article) of every review, and the story-wide ones in full
+    for p, blind in ((project, False), (blind_project, True)):
+        if p is None:
+            continue
+        for page in annotated_pages(conn, p.id, since, page_size):
+            for r in reviews_from_export(tax, page, users, blind=blind, since=since, on_problem=on_problem):
+                story_wide = bool((r.model_extra or {}).get("story_apply"))
+                own.append(r if story_wide else Review(article_id=r.article_id, annotator=r.annotator))
+                yield r
+    if any((r.model_extra or {}).get("story_apply") for r in own):
+        story_of: dict[str, str] = {}
+        task_of, _ = _list_tasks(conn, project.id, story_of)  # assisted tasks only: blind ones are labelled alone
+        yield from applied_reviews(own, story_of, task_of)
 
 
 def pull(
@@ -146,15 +173,9 @@ def pull(
     *,
     since: str | None = None,
     on_problem: Callable[[str], None] | None = None,
+    page_size: int = PULL_PAGE,
 ) -> PullResult:
-    """Every annotation of the project and of its blind companion, as Review records."""
-    if since:  # the format the Data Manager's date filter parses
-        since = _when(since).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    project = find_project(conn, title)
-    if project is None:
-        raise LabelStudioError(f"no project titled {title!r} in Label Studio at {conn.url}")
-    blind_project = find_project(conn, title + BLIND_SUFFIX)
-    users = users_by_id(conn)
+    """`iter_pull` collected in memory (for callers that want the list; the CLI streams)."""
     result = PullResult()
 
     def problem(msg: str) -> None:
@@ -162,13 +183,5 @@ def pull(
         if on_problem:
             on_problem(msg)
 
-    for p, blind in ((project, False), (blind_project, True)):
-        if p is None:
-            continue
-        tasks = export_tasks(conn, p.id, since)
-        result.reviews.extend(reviews_from_export(tax, tasks, users, blind=blind, since=since, on_problem=problem))
-    if any((r.model_extra or {}).get("story_apply") for r in result.reviews):
-        story_of: dict[str, str] = {}
-        task_of, _ = _list_tasks(conn, project.id, story_of)  # assisted tasks only: blind ones are labelled alone
-        result.reviews.extend(applied_reviews(result.reviews, story_of, task_of))
+    result.reviews.extend(iter_pull(conn, tax, title, since=since, on_problem=problem, page_size=page_size))
     return result

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +29,9 @@ from pydantic import BaseModel, Field
 
 from annotator.calibrate import Acceptance
 from annotator.errors import LabelStudioError
-from annotator.labelstudio.client import Connection, find_project
+from annotator.labelstudio.client import Connection, find_project, projects_titled
 from annotator.labelstudio.config import label_config, normalise_config, to_result
+from annotator.labelstudio.tasks import by_article, removable, remove_unannotated, task_refs
 from annotator.records import Article, Draft, iter_jsonl
 from annotator.stories import story_groups, story_id
 from annotator.taxonomy import Taxonomy, validate_labels
@@ -47,6 +49,7 @@ class PushResult(BaseModel):
     unchanged: int = 0
     auto_accepted: int = 0  # accepted by a calibrated policy: no task made
     accepted_in_review: int = 0  # accepted, but their task existed already (left as it is)
+    duplicates_removed: int = 0  # copies another push made at the same moment, removed
     failed_drafts: int = 0
     problems: list[str] = Field(default_factory=list)
 
@@ -59,7 +62,9 @@ class PushResult(BaseModel):
             f"project {self.project_id}: {self.created} tasks created ({self.blind_created} blind"
             + (f", in project {self.blind_project_id}" if self.blind_project_id else "")
             + f"), {self.predictions_added} predictions added, {self.unchanged} articles unchanged, "
-            f"{self.failed_drafts} drafts failed (no prediction, flagged), {len(self.problems)} problems"
+            f"{self.failed_drafts} drafts failed (no prediction, flagged), "
+            + (f"{self.duplicates_removed} duplicate tasks removed (another push ran at the same moment), " if self.duplicates_removed else "")
+            + f"{len(self.problems)} problems"
             + (f"; {self.auto_accepted} auto-accepted drafts left out of review" if self.auto_accepted else "")
             + (f", {self.accepted_in_review} accepted drafts already had a task" if self.accepted_in_review else "")
         )
@@ -193,11 +198,28 @@ def story_contexts(groups: Mapping[str, Sequence[str]], articles: Mapping[str, A
 # --------------------------------------------------------------------------- I/O
 
 
-def _ensure_project(conn: Connection, title: str, config: str, update_config: bool, **settings: Any) -> Any:
+SETTLE_S = 1.0  # how long a project creation may take to become visible to another push
+
+
+def ensure_project(conn: Connection, title: str, config: str, update_config: bool, **settings: Any) -> Any:
+    """The project with this title, created if there is none: exactly one even when pushes race.
+
+    Two pushes that both find no project both create one. Each then looks again (after a moment,
+    so that a creation still being committed is seen) and keeps the oldest project with the
+    title; the one that made a younger project deletes it before putting anything in it.
+    `find_project` applies the same rule, so a third process never picks the younger one.
+    """
     project = find_project(conn, title)
     if project is None:
         with conn.errors(f"creating project {title!r}"):
-            return conn.ls.projects.create(title=title, label_config=config, **settings)
+            made = conn.ls.projects.create(title=title, label_config=config, **settings)
+        time.sleep(SETTLE_S)
+        oldest = projects_titled(conn, title)[0]
+        if oldest.id == made.id:
+            return made
+        with conn.errors(f"removing project {made.id}, a second {title!r} made by a push that raced another"):
+            conn.ls.projects.delete(id=made.id)
+        project = oldest
     with conn.errors(f"reading project {title!r}"):
         current = conn.ls.projects.get(id=project.id)
     if normalise_config(current.label_config or "") != normalise_config(config):
@@ -212,36 +234,19 @@ def _ensure_project(conn: Connection, title: str, config: str, update_config: bo
 
 
 def _list_tasks(conn: Connection, project_id: int, story_of: dict[str, str] | None = None) -> tuple[dict[str, int], int]:
-    """(article id -> task id, number of tasks) in one listing; fills `story_of` (article id ->
-    story id) from the tasks' meta when given.
-
-    The article id sits in task `meta` as well as `data`, so the listing need not carry every
-    article text; tasks whose meta lacks it (made by other tools) are looked up in `data`.
-    """
-    out: dict[str, int] = {}
-    missing = 0
-    total = 0
-    with conn.errors(f"listing the tasks of project {project_id}"):
-        for t in conn.ls.tasks.list(project=project_id, include="id,meta", fields="task_only", page_size=1000):
-            total += 1
-            aid = (t.meta or {}).get("article_id")
-            if aid is None:
-                missing += 1
-            else:
-                out.setdefault(str(aid), t.id)
-                if story_of is not None and (t.meta or {}).get("story"):
-                    story_of.setdefault(str(aid), str(t.meta["story"]))
-        if missing:
-            for t in conn.ls.tasks.list(project=project_id, include="id,data", fields="task_only", page_size=1000):
-                aid = (t.data or {}).get("article_id")
-                if aid is not None:
-                    out.setdefault(str(aid), t.id)
-    return out, total
+    """(article id -> its oldest task id, number of tasks) in one listing; fills `story_of`
+    (article id -> story id) from the tasks' meta when given."""
+    refs = task_refs(conn, project_id)
+    if story_of is not None:
+        for r in refs:
+            if r.article_id is not None and r.story:
+                story_of.setdefault(r.article_id, r.story)
+    return {aid: ts[0].id for aid, ts in by_article(refs).items()}, len(refs)
 
 
 def existing_tasks(conn: Connection, project_id: int) -> dict[str, int]:
-    """article id -> task id of a project."""
-    return _list_tasks(conn, project_id)[0]
+    """article id -> task id (the oldest task of the article) of a project."""
+    return {aid: ts[0].id for aid, ts in by_article(task_refs(conn, project_id)).items()}
 
 
 def _existing_predictions(conn: Connection, project_id: int, versions: set[str], n_tasks: int) -> set[tuple[int, str]] | None:
@@ -283,8 +288,14 @@ def _validate(interface: LabelInterface, pred: dict[str, Any], checked: dict[str
     return errors
 
 
-def _import(conn: Connection, project_id: int, batch: list[dict[str, Any]], timeout: float, where: str) -> int:
-    """Import one batch; returns how many tasks the server made."""
+def _import(conn: Connection, project_id: int, batch: list[dict[str, Any]], timeout: float, where: str) -> dict[int, str]:
+    """Import one batch; returns the tasks whose predictions the server dropped (task id -> article id).
+
+    Label Studio answers with how many tasks and predictions it made. A task count that differs
+    is an error (re-running reconciles). A prediction count that differs means the server
+    dropped predictions without saying so (1.23 on SQLite drops a whole batch's predictions when
+    the database is busy): the new tasks are listed to find which.
+    """
     with conn.errors(f"importing {len(batch)} tasks into project {where}"):
         answer = conn.post_json(
             f"api/projects/{project_id}/import",
@@ -293,10 +304,22 @@ def _import(conn: Connection, project_id: int, batch: list[dict[str, Any]], time
             timeout=timeout,
         )
     if not isinstance(answer, dict) or answer.get("task_count") != len(batch):
-        raise LabelStudioError(
-            f"project {where}: the server made {answer.get('task_count')} tasks of {len(batch)} sent; re-run to reconcile"
-        )
-    return len(batch)
+        made = answer.get("task_count") if isinstance(answer, dict) else None
+        raise LabelStudioError(f"project {where}: the server made {made} tasks of {len(batch)} sent; re-run to reconcile")
+    sent = [len(t.get("predictions") or []) for t in batch]
+    if answer.get("prediction_count") == sum(sent):
+        return {}
+    ids = answer.get("task_ids") or []
+    counts = {r.id: r.predictions for r in task_refs(conn, project_id, after=min(ids) - 1, upto=max(ids))} if ids else {}
+    return {task_id: t["meta"]["article_id"] for t, task_id, n in zip(batch, ids, sent, strict=False) if counts.get(task_id, 0) < n}
+
+
+def dropped_message(where: str, aids: list[str]) -> str:
+    named = ", ".join(repr(a) for a in aids[:10]) + (f" and {len(aids) - 10} more" if len(aids) > 10 else "")
+    return (
+        f"project {where}: Label Studio dropped the predictions of {len(aids)} new tasks and did not take them when "
+        f"sent again; articles without their draft: {named} (run the same push again to add them)"
+    )
 
 
 def _batches(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -342,41 +365,53 @@ def push(
             on_problem(msg)
 
     # Latest draft per (article, model version); order of first appearance kept.
-    by_article: dict[str, dict[str, Draft]] = {}
+    versions_of: dict[str, dict[str, Draft]] = {}
     current_version = None
     for d in drafts:
         if d.article_id not in articles:
             problem(f"article {d.article_id!r}: not in the articles file, draft not pushed")
             continue
-        by_article.setdefault(d.article_id, {})[model_version(d)] = d
+        versions_of.setdefault(d.article_id, {})[model_version(d)] = d
         current_version = model_version(d)
 
-    project = _ensure_project(
+    project = ensure_project(
         conn, title, config, update_config, sampling=SAMPLING, show_collab_predictions=True, maximum_annotations=1
     )
     result = PushResult(project_id=project.id)
     blind_title = title + BLIND_SUFFIX
     blind_project = find_project(conn, blind_title)
     if blind_project is not None:
-        blind_project = _ensure_project(conn, blind_title, config, update_config)
+        blind_project = ensure_project(conn, blind_title, config, update_config)
         result.blind_project_id = blind_project.id
-    known_stories: dict[str, str] = {}
-    assisted_tasks, n_assisted = _list_tasks(conn, project.id, known_stories)
-    blind_tasks = _list_tasks(conn, blind_project.id, known_stories)[0] if blind_project else {}
+    listed = {project.id: task_refs(conn, project.id)}
+    if blind_project:
+        listed[blind_project.id] = task_refs(conn, blind_project.id)
+    known = {pid: by_article(refs) for pid, refs in listed.items()}
+    for pid, groups in known.items():
+        twice = sum(1 for ts in groups.values() if len(ts) > 1)
+        if twice:
+            problem(
+                f"project {pid}: {twice} articles have more than one task (made before this push): "
+                f"`annotator labelstudio check --project {title!r} --fix` removes the unreviewed copies"
+            )
+    assisted_tasks = {aid: ts[0].id for aid, ts in known[project.id].items()}
+    n_assisted = len(listed[project.id])
+    blind_tasks = {aid: ts[0].id for aid, ts in known.get(blind_project.id if blind_project else -1, {}).items()}
+    known_stories = {r.article_id: r.story for refs in listed.values() for r in refs if r.article_id is not None and r.story}
     contexts = story_contexts(stories or {}, articles, known_stories)
 
     # Predictions: validated here, because the server accepts values that are not in the config.
     # Prepared lazily, batch by batch, so that preparing one batch overlaps importing the last.
     predictions: dict[str, list[dict[str, Any]]] = {}
     checked: dict[str, list[str]] = {}
-    latest = {aid: list(versions.values())[-1] for aid, versions in by_article.items()}
+    latest = {aid: list(versions.values())[-1] for aid, versions in versions_of.items()}
     flags = {aid: list(d.flags) + (["draft failed"] if d.error else []) for aid, d in latest.items()}
-    result.failed_drafts = sum(1 for versions in by_article.values() for d in versions.values() if d.error)
+    result.failed_drafts = sum(1 for versions in versions_of.values() for d in versions.values() if d.error)
 
     def prepare(aid: str) -> list[dict[str, Any]]:
         if aid not in predictions:
             predictions[aid] = []
-            for mv, d in by_article[aid].items():
+            for mv, d in versions_of[aid].items():
                 if d.error:
                     continue
                 bad = validate_labels(tax, d.labels)
@@ -395,13 +430,13 @@ def push(
 
     placed = {aid: False for aid in assisted_tasks} | {aid: True for aid in blind_tasks}
     accepted = accepted or {}
-    skip = {aid for aid, audit in accepted.items() if not audit and aid in by_article}
+    skip = {aid for aid, audit in accepted.items() if not audit and aid in versions_of}
     result.auto_accepted = len(skip - placed.keys())
     result.accepted_in_review = len(skip & placed.keys())
     strata = {aid: (d.labels.get(tax.primary) if not d.error else None) for aid, d in latest.items() if aid not in skip}
     go_blind = assign_blind(strata, placed, blind_share, seed)  # type: ignore[arg-type]
-    go_blind |= {aid for aid, audit in accepted.items() if audit and aid in by_article}
-    fresh = [aid for aid in by_article if aid not in placed and aid not in skip]
+    go_blind |= {aid for aid, audit in accepted.items() if audit and aid in versions_of}
+    fresh = [aid for aid in versions_of if aid not in placed and aid not in skip]
     new_assisted = [aid for aid in fresh if aid not in go_blind]
     new_blind = [aid for aid in fresh if aid in go_blind]
 
@@ -419,20 +454,48 @@ def push(
                 "meta": task_meta(aid, contexts.get(aid))}
 
     def run_imports(project_id: int, where: str, aids: list[str], build: Callable[[str], dict[str, Any]]) -> None:
+        """Import in batches, building the next batch while the server imports the last; then
+        remove the copies a push running at the same moment made of the same articles."""
+        if not aids:
+            return
+        mark = max((r.id for r in listed.get(project_id, [])), default=0)
+        dropped: dict[int, str] = {}
         with ThreadPoolExecutor(max_workers=1) as pool:  # one import in flight: SQLite takes one writer
             pending = None
             for chunk in _batches(aids, batch_size):
                 batch = [build(aid) for aid in chunk]
                 if pending is not None:
-                    result.created += pending.result()
+                    dropped |= pending.result()
                 pending = pool.submit(_import, conn, project_id, batch, import_timeout, where)
+                result.created += len(batch)
             if pending is not None:
-                result.created += pending.result()
+                dropped |= pending.result()
+        made = task_refs(conn, project_id, after=mark)
+        older = {aid: ts[:1] for aid, ts in known.get(project_id, {}).items()}
+        groups = by_article([*made, *(t for ts in older.values() for t in ts)])
+        remove, kept = removable(groups)
+        result.duplicates_removed += remove_unannotated(conn, project_id, remove)[1]
+        for aid, ids in kept.items():
+            problem(f"article {aid!r}: annotated copies {ids[1:]} of task {ids[0]} in project {where} are kept: decide which counts")
+        if dropped:
+            repair_dropped(project_id, where, dropped, set(remove))
+
+    def repair_dropped(project_id: int, where: str, dropped: dict[int, str], removed: set[int]) -> None:
+        """Send the dropped predictions again to the tasks that are still there; name what still lacks one."""
+        lo, hi = min(dropped) - 1, max(dropped)
+        bare = {r.id for r in task_refs(conn, project_id, after=lo, upto=hi) if r.id in dropped and not r.predictions}
+        again = [{**p, "task": tid} for tid in sorted(bare - removed) for p in predictions.get(dropped[tid], [])]
+        if again:
+            with conn.errors(f"adding {len(again)} dropped predictions again in project {where}"):
+                conn.post_json(f"api/projects/{project_id}/import/predictions", again, timeout=import_timeout)
+            still = [r for r in task_refs(conn, project_id, after=lo, upto=hi) if r.id in bare and not r.predictions]
+            if still:
+                problem(dropped_message(where, sorted(dropped[r.id] for r in still)))
 
     run_imports(project.id, repr(title), new_assisted, assisted_task)
     if new_blind:
         if blind_project is None:
-            blind_project = _ensure_project(
+            blind_project = ensure_project(
                 conn,
                 blind_title,
                 config,
@@ -449,7 +512,7 @@ def push(
         result.blind_created = result.created - before
 
     # New model versions on tasks that exist already (never on blind ones).
-    for aid in by_article:
+    for aid in versions_of:
         if aid in assisted_tasks:
             prepare(aid)
     versions = {p["model_version"] for ps in predictions.values() for p in ps}
@@ -466,7 +529,7 @@ def push(
             conn.post_json(f"api/projects/{project.id}/import/predictions", batch, timeout=import_timeout)
         result.predictions_added += len(batch)
     touched = {p["task"] for p in extra}
-    result.unchanged = sum(1 for aid in by_article if aid in placed and assisted_tasks.get(aid) not in touched)
+    result.unchanged = sum(1 for aid in versions_of if aid in placed and assisted_tasks.get(aid) not in touched)
 
     if current_version and (new_assisted or extra) and project.model_version != current_version:
         with conn.errors(f"setting the model version of project {title!r}"):
