@@ -22,7 +22,8 @@ from annotator.records import Review
 from annotator.stories import applied_reviews
 from annotator.taxonomy import Taxonomy
 
-PULL_PAGE = 200  # tasks per page: the memory a pull holds
+PULL_PAGE = 500  # tasks per page: the memory a pull holds
+_PULL_FIELDS = "id,project,data,annotations,predictions"  # half the time of every Data Manager column
 
 
 class PullResult(BaseModel):
@@ -126,7 +127,7 @@ def annotated_pages(
     ]
     with conn.errors(f"reading the annotated tasks of project {project_id}"):
         for filters in ([*changed, submitted], [*changed, *only_skipped]):
-            yield from pages(conn, project_id, include="", fields="all", filters=filters, page_size=page_size)
+            yield from pages(conn, project_id, include=_PULL_FIELDS, fields="all", filters=filters, page_size=page_size)
 
 
 def users_by_id(conn: Connection) -> dict[int, str]:

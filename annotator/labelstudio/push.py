@@ -470,6 +470,10 @@ def push(
                 result.created += len(batch)
             if pending is not None:
                 dropped |= pending.result()
+        with conn.errors(f"counting the tasks of project {where}"):
+            now = conn.ls.projects.get(id=project_id).task_number
+        if now == len(listed.get(project_id, [])) + len(aids) and not dropped:
+            return  # nobody else imported meanwhile: no copies to look for
         made = task_refs(conn, project_id, after=mark)
         older = {aid: ts[:1] for aid, ts in known.get(project_id, {}).items()}
         groups = by_article([*made, *(t for ts in older.values() for t in ts)])
