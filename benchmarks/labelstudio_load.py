@@ -1,0 +1,210 @@
+"""A team's load on a local Label Studio: a large push while annotators submit, and a first pull.
+
+    .venv/bin/python benchmarks/labelstudio_load.py --db sqlite|postgres [--tasks 20000]
+        [--annotators 20] [--think 1.0] [--pull-tasks 100000] [--batch-size 500]
+
+Starts a throw-away server on the chosen database and prints:
+- raw import: the N tasks (with predictions) in ONE import call into an empty project, nobody else
+  working; push: `annotator push` of N other articles into a project of its own, nobody else
+  working (the issue's goal: <= 1.2x the raw import);
+- push under load: N more articles pushed into the project the annotators work in, while
+  `--annotators` users each take their next task (`/api/projects/ID/next`, their own token) and
+  submit an annotation, pausing `--think` seconds between submits: submits/s, p50/p95 submit
+  latency, failed submits (any error or non-2xx answer; the goal is 0);
+- pull: `annotator pull` (a child process) of a project whose every task holds one annotation,
+  at a tenth of `--pull-tasks` and at `--pull-tasks`: wall time and the child's peak RSS, to show
+  that memory does not grow with the project.
+Articles are 400 words for the push and 60 for the pull project (to keep building it short).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fixtures_labelstudio import make_drafts  # noqa: E402
+
+from annotator.labelstudio import server  # noqa: E402
+from annotator.labelstudio.annotators import ensure_annotator  # noqa: E402
+from annotator.labelstudio.client import connect  # noqa: E402
+from annotator.labelstudio.config import label_config, to_result  # noqa: E402
+from annotator.labelstudio.push import model_version, push, score, task_data  # noqa: E402
+from annotator.records import Article  # noqa: E402
+from annotator.taxonomy import load_taxonomy  # noqa: E402
+
+WORDS = ["model", "system", "chatbot", "camera", "police", "loan", "hospital", "deepfake", "election", "court", "bias"]
+TAX = load_taxonomy("oecd_aim")
+
+
+def articles(n: int, run: str, words: int) -> list[Article]:
+    rng = random.Random(run)
+    return [
+        Article(id=f"{run}-{i:06d}", title=f"Article {i}", text=" ".join(rng.choice(WORDS) for _ in range(words)),
+                url=f"https://news.example.org/{run}/{i}", source="Example News", published_at="2025-05-01")
+        for i in range(n)
+    ]
+
+
+def payload(arts: list[Article], annotated: bool = False) -> list[dict]:
+    drafts = make_drafts(TAX, arts, "p1@bench", seed=len(arts))
+    out = []
+    for a, d in zip(arts, drafts, strict=True):
+        task = {"data": task_data(a, d, [], blind=False), "meta": {"article_id": a.id}}
+        if annotated:
+            task["annotations"] = [{"result": to_result(TAX, d.labels, d.rationale), "lead_time": 10.0}]
+        else:
+            task["predictions"] = [{"model_version": model_version(d), "score": score(TAX, d),
+                                    "result": to_result(TAX, d.labels, d.rationale, d.confidence)}]
+        out.append(task)
+    return out
+
+
+class Annotators:
+    """Users who each take their next task and submit, until told to stop."""
+
+    def __init__(self, url: str, project_id: int, tokens: list[str], think: float) -> None:
+        self.url, self.project_id, self.tokens, self.think = url, project_id, tokens, think
+        self.latencies: list[float] = []
+        self.failed: list[str] = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.result = to_result(TAX, make_drafts(TAX, articles(1, "x", 5))[0].labels, "reviewed")
+
+    def work(self, token: str) -> None:
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Token {token}"}, timeout=300) as web:
+            while not self.stop.is_set():
+                try:
+                    nxt = web.get(f"/api/projects/{self.project_id}/next")
+                    if nxt.status_code == 404:  # nothing left for this user
+                        time.sleep(self.think)
+                        continue
+                    nxt.raise_for_status()
+                    t = time.perf_counter()
+                    sub = web.post(f"/api/tasks/{nxt.json()['id']}/annotations/",
+                                   json={"result": self.result, "lead_time": self.think})
+                    took = time.perf_counter() - t
+                    with self.lock:
+                        if sub.status_code >= 300:
+                            self.failed.append(f"HTTP {sub.status_code}: {sub.text[:120]}")
+                        else:
+                            self.latencies.append(took)
+                except httpx.HTTPError as exc:
+                    with self.lock:
+                        self.failed.append(f"{type(exc).__name__}: {exc}")
+                self.stop.wait(self.think)
+
+    def __enter__(self) -> Annotators:
+        self.threads = [threading.Thread(target=self.work, args=(tok,), daemon=True) for tok in self.tokens]
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def pull_child(url: str, token: str, title: str, out: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB, reviews) of `annotator pull` run as a child process."""
+    env = {**os.environ, "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": token}
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "annotator", "pull", "--project", title, "-o", str(out)],
+                            env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - t
+    if status != 0:
+        raise SystemExit(f"pull failed with status {status}")
+    return took, usage.ru_maxrss / 1024, sum(1 for _ in out.open())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--tasks", type=int, default=20000)
+    ap.add_argument("--annotators", type=int, default=20)
+    ap.add_argument("--think", type=float, default=1.0, help="seconds an annotator pauses between submits")
+    ap.add_argument("--pull-tasks", type=int, default=100000)
+    ap.add_argument("--batch-size", type=int, default=500)
+    args = ap.parse_args()
+    print(f"load before: {os.getloadavg()[0]:.1f} (1-min load average, {os.cpu_count()} cores)", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="ls-load-"))
+    state = server.start(tmp / "ls", db=args.db, log=print)
+    conn = connect(state.url, state.token)
+    config = label_config(TAX)
+    run = uuid.uuid4().hex[:6]
+    try:
+        # 1. One raw import, and a push of the same number of other articles, nobody else working.
+        arts = articles(args.tasks, f"{run}r", 400)
+        raw = payload(arts)
+        project = conn.ls.projects.create(title=f"raw {run}", label_config=config)
+        t = time.perf_counter()
+        conn.post_json(f"api/projects/{project.id}/import", raw, params={"commit_to_project": "true"}, timeout=7200)
+        raw_s = time.perf_counter() - t
+        del raw
+        print(f"raw import   {raw_s:7.1f} s  ({args.tasks} tasks in one call)", flush=True)
+        arts = articles(args.tasks, f"{run}q", 400)
+        drafts = make_drafts(TAX, arts, "p1@bench", seed=2)
+        t = time.perf_counter()
+        res = push(conn, drafts, {a.id: a for a in arts}, TAX, f"quiet {run}", batch_size=args.batch_size)
+        push_s = time.perf_counter() - t
+        assert res.ok and res.created == args.tasks, res.describe()
+        print(f"push         {push_s:7.1f} s  ({push_s / raw_s:.2f}x the raw import; goal <= 1.2x)", flush=True)
+
+        # 2. Push while annotators submit in the same project.
+        title = f"team {run}"
+        seed = articles(max(2000, args.annotators * 100), f"{run}s", 400)
+        push(conn, make_drafts(TAX, seed, "p1@bench"), {a.id: a for a in seed}, TAX, title, batch_size=args.batch_size)
+        team = conn.ls.projects.list(title=title)
+        team_id = next(p.id for p in team if p.title == title)
+        tokens = [ensure_annotator(conn, f"reviewer{i}-{run}@example.org").token for i in range(args.annotators)]
+        arts = articles(args.tasks, f"{run}l", 400)
+        drafts = make_drafts(TAX, arts, "p1@bench", seed=3)
+        with Annotators(state.url, team_id, tokens, args.think) as crowd:
+            t = time.perf_counter()
+            res = push(conn, drafts, {a.id: a for a in arts}, TAX, title, batch_size=args.batch_size)
+            loaded_s = time.perf_counter() - t
+        assert res.ok and res.created == args.tasks, res.describe()
+        lat = sorted(crowd.latencies)
+        p50 = statistics.median(lat) if lat else float("nan")
+        p95 = lat[int(0.95 * (len(lat) - 1))] if lat else float("nan")
+        print(f"push under load {loaded_s:7.1f} s  ({loaded_s / raw_s:.2f}x the raw import) with {args.annotators} annotators "
+              f"(think {args.think} s): {len(lat)} submits, {len(lat) / loaded_s:.1f}/s, p50 {p50 * 1000:.0f} ms, "
+              f"p95 {p95 * 1000:.0f} ms, failed {len(crowd.failed)}", flush=True)
+        for f in crowd.failed[:5]:
+            print("  failed:", f)
+
+        # 3. First pull of an annotated project, at a tenth of the size and at the full size.
+        small = max(1, args.pull_tasks // 10)
+        for size in (small, args.pull_tasks):
+            ptitle = f"pull {size} {run}"
+            project = conn.ls.projects.create(title=ptitle, label_config=config)
+            t = time.perf_counter()
+            for i in range(0, size, 2000):
+                chunk = payload(articles(min(2000, size - i), f"{run}p{size}-{i}", 60), annotated=True)
+                conn.post_json(f"api/projects/{project.id}/import", chunk, params={"commit_to_project": "true"}, timeout=3600)
+            build_s = time.perf_counter() - t
+            took, rss, n = pull_child(state.url, state.token, ptitle, tmp / f"reviews-{size}.jsonl")
+            assert n == size, (n, size)
+            print(f"pull {size:7d} annotated tasks: {took:7.1f} s ({took / size * 1000:.2f} ms/task), peak RSS {rss:.0f} MB "
+                  f"(project built in {build_s:.0f} s)", flush=True)
+        print(f"load after: {os.getloadavg()[0]:.1f}")
+    finally:
+        server.stop(tmp / "ls", remove_database=True)
+
+
+if __name__ == "__main__":
+    main()
