@@ -23,7 +23,12 @@ from annotator.stories import applied_reviews
 from annotator.taxonomy import Taxonomy
 
 PULL_PAGE = 500  # tasks per page: the memory a pull holds
-_PULL_FIELDS = "id,project,data,annotations,predictions"  # half the time of every Data Manager column
+# The fields a review needs; `include` names them at every level (task, annotation, prediction),
+# and leaving out the Data Manager's computed columns saves time on every page.
+_PULL_FIELDS = (
+    "id,project,data,annotations,predictions,result,completed_by,was_cancelled,lead_time,updated_at,created_at,"
+    "parent_prediction,model_version"
+)
 
 
 class PullResult(BaseModel):
