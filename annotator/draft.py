@@ -1,9 +1,10 @@
 """Articles in, drafts out: prompt + model + validation + cache, resumable and never paid twice.
 
-Every answer is validated against the taxonomy's pydantic model; one that does not validate gets
-one repair round-trip quoting the error, and if that fails too the draft is written with `error`
-set and no labels, so nothing outside the taxonomy reaches drafts.jsonl as a label. Answers are
-cached by content before their draft is appended (and flushed): a run killed at any point and
+Every answer is validated against the taxonomy's pydantic model and its rules between fields; one
+that does not validate gets one repair round-trip quoting the error, and if that fails too the
+draft is written with `error` set and no labels, so nothing outside the taxonomy reaches
+drafts.jsonl as a label (an answer whose values are valid but still break a rule is kept, flagged).
+Answers are cached by content before their draft is appended (and flushed): a run killed at any point and
 started again drafts only what is missing and pays for nothing twice.
 """
 
@@ -29,7 +30,7 @@ from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_jso
 from annotator.prompt import Example, Prompt, load_prompt
 from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
 from annotator.taxonomy import Field as TaxField
-from annotator.taxonomy import Taxonomy, draft_model, json_schema, load_taxonomy, split_answer, validate_labels
+from annotator.taxonomy import Taxonomy, draft_model, json_schema, load_taxonomy, rule_violations, split_answer, validate_labels
 
 DEFAULT_CACHE = Path(".annotator") / "cache.sqlite"
 
@@ -331,10 +332,14 @@ class Drafter:
         """(answer, completion, error) after at most one repair round-trip."""
         completion = await self._call(messages, temperature, seed, used)
         used["usage"] = used["usage"] + completion.usage
+        fallback: tuple[dict[str, Any], Completion] | None = None
         try:
             answer, fixed = check_answer(self.tax, completion)
             used["deduplicated"] = used["deduplicated"] or bool(fixed)
-            return answer, completion, None
+            broken = rule_violations(self.tax, answer)
+            if not broken:
+                return answer, completion, None
+            problem, fallback = "it breaks the taxonomy's rules: " + "; ".join(broken), (answer, completion)
         except ValueError as exc:
             problem = str(exc)
         repair = messages + [
@@ -348,9 +353,11 @@ class Drafter:
         try:
             answer, fixed = check_answer(self.tax, completion)
             used["deduplicated"] = used["deduplicated"] or bool(fixed)
-            return answer, completion, None
         except ValueError as exc:
-            return None, None, f"{INVALID}: still invalid after one repair: {exc} (first answer: {problem})"
+            if fallback is None:
+                return None, None, f"{INVALID}: still invalid after one repair: {exc} (first answer: {problem})"
+            answer, completion = fallback  # valid labels that break a rule: kept, and flagged below
+        return answer, completion, None  # a rule still broken flags the draft (see `draft`); it does not fail it
 
     async def _sampled_confidence(self, messages: list[dict[str, str]], labels: Mapping[str, Any],
                                   used: dict[str, Any]) -> dict[str, float | None]:
@@ -419,6 +426,7 @@ class Drafter:
         best, agreement = _agreement(self.tax, [a for a, _ in answers])
         answer, completion = answers[best]
         labels, rationale = split_answer(self.tax, answer)
+        flags += [f"rule: {b.split(' (got ')[0]}" for b in rule_violations(self.tax, labels)]
         confidence = field_confidence(self.tax, completion.text, completion.logprobs)
         if not confidence and k > 1:
             confidence = agreement

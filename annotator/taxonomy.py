@@ -34,6 +34,7 @@ class Value(BaseModel):
     label: str = ""
     definition: str = ""
     parent: str | None = None
+    aliases: tuple[str, ...] = ()  # other spellings found in data (e.g. AIM's CSV downloads), read as `id`
 
     @property
     def display(self) -> str:
@@ -82,6 +83,41 @@ class Field(BaseModel):
         return chain[::-1]
 
 
+def _pairs(value: Any) -> Any:
+    """YAML mappings as tuples of pairs (nested too): a taxonomy is frozen and hashable."""
+    if isinstance(value, Mapping):
+        return tuple((k, _pairs(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+class Rule(BaseModel):
+    """A rule between fields: when every `when` field holds one of its values, each `then` field
+    may hold only the values listed for it (an empty list: the field must be empty)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: tuple[tuple[str, tuple[str, ...]], ...]
+    then: tuple[tuple[str, tuple[str, ...]], ...]
+    note: str = ""
+
+    _as_pairs = field_validator("when", "then", mode="before")(lambda cls, v: _pairs(v))
+
+
+class Change(BaseModel):
+    """What a version changed, so that records labelled under an older version can be read:
+    `renamed` maps field -> old id -> new id; `added` lists new ids (older records never chose them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str
+    added: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    renamed: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    _as_pairs = field_validator("added", "renamed", mode="before")(lambda cls, v: _pairs(v))
+
+
 class Taxonomy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -91,6 +127,8 @@ class Taxonomy(BaseModel):
     description: str = ""
     primary: str = "classification"
     fields: tuple[Field, ...]
+    rules: tuple[Rule, ...] = ()
+    changes: tuple[Change, ...] = ()
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -118,7 +156,15 @@ class Taxonomy(BaseModel):
     @property
     def hash(self) -> str:
         """Content hash: part of every cache key, so an edited taxonomy re-drafts."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        data = self.model_dump(mode="json")
+        for key in ("rules", "changes"):  # absent and empty hash alike: older taxonomy files keep their hash
+            if not data[key]:
+                del data[key]
+        for f in data["fields"]:
+            for v in f["values"]:
+                if not v["aliases"]:
+                    del v["aliases"]
+        canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -169,6 +215,7 @@ def _check(raw: Mapping[str, Any], source: str) -> Taxonomy:
             if parent is not None and parent not in ids:
                 raise TaxonomyError(f"{where}: value {v['id']!r} has unknown parent {parent!r}")
         _check_acyclic(values, where)
+    _check_rules_and_changes(raw, fields, source)
     primary = raw.get("primary", "classification")
     if primary not in seen_fields:
         raise TaxonomyError(f"{source}: primary field {primary!r} is not among the fields")
@@ -181,6 +228,30 @@ def _check(raw: Mapping[str, Any], source: str) -> Taxonomy:
     if tax.field(primary).kind != "single":
         raise TaxonomyError(f"{source}: primary field {primary!r} must be a single field")
     return tax
+
+
+def _check_rules_and_changes(raw: Mapping[str, Any], fields: list[Mapping[str, Any]], source: str) -> None:
+    """Every field and value a rule or a change names must exist, or the file is refused."""
+    known = {f["name"]: {v.get("id") for v in (f.get("values") or []) if isinstance(v, Mapping)} for f in fields}
+    for i, rule in enumerate(raw.get("rules") or [], start=1):
+        if not isinstance(rule, Mapping) or not rule.get("when") or "then" not in rule:
+            raise TaxonomyError(f"{source}: rule #{i} needs 'when' and 'then' (field: [values])")
+        for part in ("when", "then"):
+            for name, values in (rule[part] or {}).items():
+                if name not in known or not known[name] - {None}:
+                    raise TaxonomyError(f"{source}: rule #{i}: {part} names {name!r}, not a single or multi field")
+                for v in values or []:
+                    if v not in known[name]:
+                        raise TaxonomyError(f"{source}: rule #{i}: {v!r} is not a value of {name!r}")
+    for change in raw.get("changes") or []:
+        for name, ids in (change.get("added") or {}).items():
+            for v in ids:
+                if v not in known.get(name, set()):
+                    raise TaxonomyError(f"{source}: change {change.get('version')}: added {v!r} is not a value of {name!r}")
+        for name, mapping in (change.get("renamed") or {}).items():
+            for old, new in mapping.items():
+                if new not in known.get(name, set()):
+                    raise TaxonomyError(f"{source}: change {change.get('version')}: {old!r} renamed to {new!r}, not a value of {name!r}")
 
 
 def _check_acyclic(values: list[Mapping[str, Any]], where: str) -> None:
@@ -285,8 +356,9 @@ def json_schema(tax: Taxonomy) -> dict[str, Any]:
                 "uniqueItems": True,
                 "maxItems": len(f.values),
             }
-        if f.description:
-            prop["description"] = f.description
+        description = " ".join([f.description, *rule_notes(tax, f.name)]).strip()
+        if description:
+            prop["description"] = description
         properties[f.name] = prop
     return {
         "type": "object",
@@ -312,6 +384,8 @@ def label_guide(tax: Taxonomy) -> str:
             name = f"{v.id}: {v.label}" if v.label else v.id
             lines.append(f"{'  ' * depth}- {name}" + (f" — {v.definition}" if v.definition else ""))
         lines.append("")
+    if tax.rules:
+        lines += ["## Rules between fields", *[f"- {note}" for note in rule_notes(tax)], ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -331,8 +405,8 @@ def label_validator(tax: Taxonomy) -> Callable[[Mapping[str, Any]], list[str]]:
         kind, values = allowed.get(name, (None, frozenset()))
         if kind == "single":
             return value is None or (isinstance(value, str) and value in values)
-        if kind == "multi":
-            return isinstance(value, list) and all(isinstance(v, str) and v in values for v in value) and len(set(value)) == len(value)
+        if kind == "multi":  # null: NOT_ASSESSED
+            return value is None or isinstance(value, list) and all(isinstance(v, str) and v in values for v in value) and len(set(value)) == len(value)
         return False
 
     def check(labels: Mapping[str, Any]) -> list[str]:
@@ -361,6 +435,8 @@ def validate_labels(tax: Taxonomy, labels: Mapping[str, Any]) -> list[str]:
             elif value is not None and value not in allowed:
                 problems.append(f"{name}: {value!r} is not a value of the taxonomy")
         else:
+            if value is None:  # NOT_ASSESSED: never filled in, distinct from [] ("none apply")
+                continue
             if not isinstance(value, list):
                 problems.append(f"{name}: expected a list, got {type(value).__name__}")
                 continue
@@ -371,3 +447,106 @@ def validate_labels(tax: Taxonomy, labels: Mapping[str, Any]) -> list[str]:
             if len(set(strings)) != len(strings):
                 problems.append(f"{name}: duplicate values")
     return problems
+
+
+# --------------------------------------------------------------------------- versions, aliases, rules
+
+NOT_ASSESSED = None
+"""A multi field holding null (rather than a list) was never assessed: it is not scored and not
+exported as "none apply". An empty list means the annotator looked and nothing applies."""
+
+
+def _spellings(tax: Taxonomy) -> dict[str, dict[str, str]]:
+    """field -> other spelling -> current id: aliases, ids renamed by a later version, and each
+    id and alias compared without case and runs of blank space."""
+    out: dict[str, dict[str, str]] = {}
+    for f in tax.label_fields:
+        table: dict[str, str] = {}
+        for change in tax.changes:
+            table.update(dict(dict(change.renamed).get(f.name, ())))
+        for v in f.values:
+            for spelling in (v.id, *v.aliases):
+                table.setdefault(spelling, v.id)
+        for spelling, vid in list(table.items()):
+            table.setdefault(_loose(spelling), vid)
+        out[f.name] = table
+    return out
+
+
+def _loose(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def canonical_labels(tax: Taxonomy, labels: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`labels` with other spellings (aliases, older versions' ids) read as the current ids.
+
+    Returns the mapped labels and one note per mapped spelling, so a reader can say what it did;
+    values that match nothing are left as they are for `validate_labels` to report.
+    """
+    tables = _cached_spellings(tax)
+    notes: list[str] = []
+    out: dict[str, Any] = {}
+
+    def one(name: str, value: Any) -> Any:
+        table = tables.get(name, {})
+        if not isinstance(value, str) or value in table and table[value] == value:
+            return value
+        new = table.get(value) or table.get(_loose(value))
+        if new is None:
+            return value
+        notes.append(f"{name}: {value!r} read as {new!r}")
+        return new
+
+    for name, value in labels.items():
+        if isinstance(value, list):
+            out[name] = list(dict.fromkeys(one(name, v) for v in value))
+        else:
+            out[name] = one(name, value)
+    return out, notes
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_spellings(tax: Taxonomy) -> dict[str, dict[str, str]]:
+    return _spellings(tax)
+
+
+def _holds(value: Any, allowed: tuple[str, ...]) -> bool:
+    chosen = [value] if isinstance(value, str) else list(value or [])
+    return bool(chosen) and all(v in allowed for v in chosen)
+
+
+def rule_violations(tax: Taxonomy, labels: Mapping[str, Any]) -> list[str]:
+    """The taxonomy's rules between fields that `labels` break, one readable line each.
+
+    A field the record does not hold (not assessed, not labelled) neither triggers nor breaks a rule.
+    """
+    out: list[str] = []
+    for rule in tax.rules:
+        if not all(name in labels and _holds(labels[name], values) for name, values in rule.when):
+            continue
+        for name, allowed in rule.then:
+            if name not in labels or labels[name] is None and tax.field(name).kind == "multi":
+                continue
+            value = labels[name]
+            chosen = [value] if isinstance(value, str) else list(value or [])
+            if not allowed and chosen:
+                out.append(f"{name} must be empty when {_when(rule)} (got {', '.join(chosen)})")
+            elif allowed and not _holds(value, allowed):
+                got = ", ".join(chosen) or "nothing"
+                out.append(f"{name} must be {' or '.join(allowed)} when {_when(rule)} (got {got})")
+    return out
+
+
+def _when(rule: Rule) -> str:
+    return " and ".join(f"{name} is {' or '.join(values)}" for name, values in rule.when)
+
+
+def rule_notes(tax: Taxonomy, field: str | None = None) -> list[str]:
+    """The rules as sentences (all, or those limiting `field`), for the prompt, schema and config."""
+    notes = []
+    for rule in tax.rules:
+        for name, allowed in rule.then:
+            if field is None or name == field:
+                what = "empty" if not allowed else " or ".join(allowed)
+                notes.append(rule.note or f"{name} is {what} when {_when(rule)}.")
+    return list(dict.fromkeys(notes))

@@ -65,6 +65,7 @@ class Faults:
     batch_polls: int = 1  # GETs of a batch answered "in_progress" before it completes
     batch_fail_ids: tuple[str, ...] = ()  # custom_ids whose batch lines go to the error file
     batch_expire_after: int | None = None  # answer only this many lines, then status "expired"
+    lazy: str | None = None  # answer like a lazy model: this class for every article (see lazy_answer)
 
 
 def _default_schema() -> dict[str, Any]:
@@ -104,6 +105,50 @@ def generate(schema: dict[str, Any], rng: random.Random) -> Any:
         text = " ".join(rng.choice(words) for _ in range(rng.randint(8, 30))) + "."
         return text[: schema.get("maxLength", len(text))]
     return None
+
+
+def obey_rules(answer: dict[str, Any]) -> dict[str, Any]:
+    """Bend a generated answer to the bundled taxonomy's rules between fields, as a sound model would."""
+    try:
+        from annotator.taxonomy import load_taxonomy
+
+        rules = load_taxonomy("oecd_aim").rules
+    except Exception:  # pragma: no cover - the server also runs without the package
+        return answer
+    for rule in rules:
+        if not all(isinstance(answer.get(k), str) and answer[k] in v for k, v in rule.when):
+            continue
+        for name, allowed in rule.then:
+            if isinstance(answer.get(name), list):
+                answer[name] = [v for v in answer[name] if v in allowed]
+            elif name in answer:
+                answer[name] = allowed[0] if allowed else None
+    return answer
+
+
+def article_text(user: str) -> str:
+    """The article's own text from a user message (inside the article tags, after the metadata)."""
+    m = re.search(r"<(article-[0-9a-f]+)>\n(.*)\n</\1>", user, re.DOTALL)
+    block = m.group(2) if m else user
+    return block.split("\n\n", 1)[1] if "\n\n" in block else block
+
+
+def lazy_answer(schema: dict[str, Any], choice: str, article_text: str) -> dict[str, Any]:
+    """What a lazy model answers: one class for everything, the first tags of each list in the
+    taxonomy's order, the article's opening as the rationale, and evidence it did not find in the text."""
+    out: dict[str, Any] = {}
+    for name, prop in schema.get("properties", {}).items():
+        types = _types(prop)
+        if "enum" in prop:
+            values = [v for v in prop["enum"] if v is not None]
+            out[name] = choice if choice in values else values[0]
+        elif "array" in types:
+            out[name] = [v for v in prop.get("items", {}).get("enum", []) if v is not None][:2]
+        elif "object" in types:  # evidence: quotes that are not in the article
+            out[name] = {k: ["An AI system caused serious harm to many people."] for k in prop.get("properties", {})}
+        else:
+            out[name] = " ".join(article_text.split()[:40])
+    return out
 
 
 def _spoil(answer: dict[str, Any], schema: dict[str, Any], how: str) -> str:
@@ -357,7 +402,8 @@ class _Server(ThreadingHTTPServer):
         # Same request, same answer; at temperature > 0 the seed varies it, as sampling would.
         varied = f"{req.get('seed')}" if (req.get("temperature") or 0) > 0 else ""
         rng = random.Random(hashlib.sha256((user + varied).encode()).hexdigest())
-        answer = generate(schema, rng)
+        body = article_text(user)
+        answer = lazy_answer(schema, f.lazy, body) if f.lazy else obey_rules(generate(schema, rng))
         finish = "stop"
         how = step if isinstance(step, str) else None
         if how is None and step is None:

@@ -377,3 +377,19 @@ def test_batch_submits_then_collects_merges_and_requeues_failed_lines(llm_env, w
     u = out[0].usage
     full = cost(price_for("gpt-4o-mini", load_settings({}).prices), u["input_tokens"], u["cached_tokens"], u["output_tokens"])
     assert u["cost_usd"] == pytest.approx(full / 2)
+
+
+def test_an_answer_breaking_a_rule_gets_one_repair_then_is_kept_and_flagged(llm_env, write_articles):
+    base = {f.name: ([] if f.kind == "multi" else None) for f in TAX.label_fields} | {"rationale": "A model harmed people."}
+    broken = {**base, "classification": "AI incident", "severity": "AI hazard"}
+    fixed = {**broken, "severity": "AI incident"}
+    llm_env.faults.scripts = {"art-000": [broken, fixed], "art-001": [broken, broken]}
+    assert run(str(write_articles(2))) == 0
+    by_id = {d.article_id: d for d in drafts()}
+    assert by_id["art-000"].labels["severity"] == "AI incident" and "repaired" in by_id["art-000"].flags
+    assert not [f for f in by_id["art-000"].flags if f.startswith("rule:")]
+    repair = llm_env.stats["last_by_article"]["art-000"]["messages"][-1]["content"]
+    assert "severity must be AI incident when classification is AI incident (got AI hazard)" in repair
+    kept = by_id["art-001"]
+    assert kept.error is None and kept.labels["severity"] == "AI hazard"
+    assert "rule: severity must be AI incident when classification is AI incident" in kept.flags

@@ -103,3 +103,10 @@ def test_server_accepts_config_and_parses_special_values(ls_conn, project_title)
     chosen = next(i for i in stored if i["from_name"] == "ai_principles")["value"]["choices"]
     assert chosen == ["Transparency & explainability"]
     assert set(chosen) <= set(parsed["ai_principles"]["labels"])
+
+
+def test_a_field_a_rule_keeps_empty_is_hidden_for_those_classes() -> None:
+    xml = label_config(load_taxonomy("oecd_aim"))
+    severity = next(line for line in xml.splitlines() if 'name="severity"' in line)
+    assert 'visibleWhen="choice-selected"' in severity and 'whenChoiceValue="AI incident,AI hazard"' in severity
+    assert "visibleWhen" not in next(line for line in xml.splitlines() if 'name="industries"' in line)

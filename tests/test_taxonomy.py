@@ -219,3 +219,42 @@ def test_cli_taxonomy_list_and_unknown_name(capsys) -> None:
     assert "oecd_aim" in capsys.readouterr().out
     assert main(["taxonomy", "show", "nope"]) == 2
     assert "unknown taxonomy 'nope'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- versions, aliases, rules
+
+def test_aim_csv_spellings_and_renamed_ids_are_read_as_the_current_values() -> None:
+    from annotator.taxonomy import canonical_labels
+
+    tax = load_taxonomy("oecd_aim")
+    labels, notes = canonical_labels(tax, {"industries": ["Government & security & defence", "Digital security"],
+                                           "classification": "ai  INCIDENT"})
+    assert labels == {"industries": ["Government, security, and defence", "Digital security"], "classification": "AI incident"}
+    assert len(notes) == 2 and "Government & security & defence" in notes[0]
+    assert "No-action autonomy (human support)" in tax.field("autonomy_level").value_ids
+    renamed = parse_taxonomy(GOOD.replace('version: "1"', 'version: "2"\nchanges:\n  - version: "2"\n    renamed: {tags: {crimson: red}}'))
+    assert canonical_labels(renamed, {"tags": ["crimson", "red"]})[0] == {"tags": ["red"]}
+
+
+def test_rules_between_fields_are_checked_stated_and_refused_when_they_name_nothing() -> None:
+    from annotator.taxonomy import rule_violations
+
+    tax = load_taxonomy("oecd_aim")
+    assert rule_violations(tax, {"classification": "AI incident", "severity": "AI incident"}) == []
+    assert rule_violations(tax, {"classification": "AI incident", "severity": "AI hazard"}) == [
+        "severity must be AI incident when classification is AI incident (got AI hazard)"]
+    assert rule_violations(tax, {"classification": "Unrelated", "severity": "AI hazard", "harm_types": ["Psychological"]}) == [
+        "severity must be empty when classification is Complementary information or Unrelated (got AI hazard)",
+        "harm_types must be empty when classification is Unrelated (got Psychological)"]
+    assert rule_violations(tax, {"classification": "Unrelated"}) == []  # fields a record lacks are not judged
+    assert "severity is AI incident when classification is AI incident." in label_guide(tax)
+    assert "severity is AI hazard when classification is AI hazard" in json_schema(tax)["properties"]["severity"]["description"]
+    bad = GOOD + "rules:\n  - when: {classification: [incident]}\n    then: {tags: [green]}\n"
+    with pytest.raises(TaxonomyError, match="'green' is not a value of 'tags'"):
+        parse_taxonomy(bad)
+
+
+def test_multi_field_null_is_not_assessed_and_differs_from_none_apply() -> None:
+    tax = load_taxonomy("oecd_aim")
+    assert validate_labels(tax, {"harm_types": None, "industries": []}) == []
+    assert validate_labels(tax, {"harm_types": "Psychological"}) == ["harm_types: expected a list, got str"]

@@ -47,7 +47,20 @@ def _taxonomy_choices(f: Field, parent: str | None, depth: int) -> list[str]:
     return lines
 
 
-def _control(f: Field) -> list[str]:
+def _shown_when(tax: Taxonomy, f: Field) -> dict[str, str]:
+    """Label Studio's `visibleWhen` for a field the taxonomy's rules require empty for some values
+    of the primary field: the control shows only for the other values, so a reviewer cannot fill
+    in what a rule forbids (the eval still reports records that break a rule)."""
+    primary = tax.field(tax.primary)
+    empty_for = {v for rule in tax.rules if [n for n, _ in rule.when] == [primary.name]
+                 for name, allowed in rule.then if name == f.name and not allowed for v in dict(rule.when)[primary.name]}
+    shown = [v for v in primary.value_ids if v not in empty_for]
+    if not empty_for or not shown or f.name == primary.name or any("," in v for v in shown):  # the list is comma-separated
+        return {}
+    return {"visibleWhen": "choice-selected", "whenTagName": primary.name, "whenChoiceValue": ",".join(shown)}
+
+
+def _control(f: Field, shown: dict[str, str] | None = None) -> list[str]:
     head = f"      <Header{_attrs(value=f.name.replace('_', ' ') + (' *' if f.required else ''), size='5')}/>"
     if f.kind == "text":
         return [
@@ -59,7 +72,7 @@ def _control(f: Field) -> list[str]:
         tag = f"      <Taxonomy{_attrs(name=f.name, toName=TEXT, leafsOnly='false', showFullPath='true', required='true' if f.required else None)}>"
         return [head, tag, *body, "      </Taxonomy>"]
     choice = "single" if f.kind == "single" else "multiple"
-    tag = f"      <Choices{_attrs(name=f.name, toName=TEXT, choice=choice, showInline='false', required='true' if f.required else None, hint=f.description)}>"
+    tag = f"      <Choices{_attrs(name=f.name, toName=TEXT, choice=choice, showInline='false', required='true' if f.required else None, hint=f.description, **(shown or {}))}>"
     body = [f"        <Choice{_attrs(value=v.id, hint=_hint(f, v.id))}/>" for v in f.values]
     return [head, tag, *body, "      </Choices>"]
 
@@ -83,7 +96,7 @@ def label_config(tax: Taxonomy) -> str:
     primary = tax.field(tax.primary)
     ordered = [primary, *[f for f in tax.fields if f.name != primary.name]]
     for f in ordered:
-        lines += ["    <View>", *_control(f), "    </View>"]
+        lines += ["    <View>", *_control(f, _shown_when(tax, f)), "    </View>"]
     lines += [
         "    <View>",
         f"      <Header{_attrs(value='story', size='5')}/>",
