@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from annotator.errors import RecordError
 
@@ -50,6 +50,10 @@ class Draft(_Record):
     usage: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     flags: list[str] = Field(default_factory=list)
+
+    # A gold or review file read as drafts (the eval suite's self-check) carries null here.
+    _null_is_empty = field_validator("model", "prompt_version", "model_version", mode="before")(
+        lambda cls, v: "" if v is None else v)
 
 
 class Review(_Record):

@@ -100,7 +100,9 @@ def test_bad_input_lines_are_reported_skipped_and_fail_the_run(tmp_path: Path, c
     assert f"{drafts}:2: not valid JSON" in err
     assert f"{drafts}: article a2: {PRIMARY}: 'Alien invasion' is not a value of the taxonomy" in err
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["counts"]["pairs"] == 6 and metrics["counts"]["references_without_draft"] == 2
+    # a2's draft keeps its other fields; its classification counts as missing: scored as a disagreement
+    assert metrics["counts"]["pairs"] == 7 and metrics["counts"]["references_without_draft"] == 1
+    assert metrics["fields"][PRIMARY]["n"] == 7 and metrics["fields"]["industries"]["exact_match"] == 1.0
 
 
 def test_compare_reports_the_paired_difference_and_mcnemar(tmp_path: Path) -> None:
@@ -148,3 +150,40 @@ def test_gold_set_and_shipped_thresholds(tmp_path: Path) -> None:
     assert all(f[m] == 1.0 for f in fields.values() for m in ("accuracy", "micro_f1", "edit_similarity") if f.get(m) is not None)
     assert main([*base, "--drafts", str(lazy), "-o", str(tmp_path / "l")]) == 1
     assert math.isclose(json.loads((tmp_path / "l" / "metrics.json").read_text())["counts"]["pairs"], len(records))
+
+
+def test_nothing_to_score_is_one_message_and_exit_2(tmp_path: Path, capsys) -> None:
+    drafts = _write(tmp_path / "drafts.jsonl", [])
+    gold = ROOT / "evals" / "gold.jsonl"
+    assert main(["eval", "--drafts", str(drafts), "--gold", str(gold), "-o", str(tmp_path / "r"), "--bootstrap", "20"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing to score" in err[0]
+    assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_gold_checked_against_itself_with_null_model_version(tmp_path: Path) -> None:
+    rows = [json.loads(x) | {"model_version": None} for x in (ROOT / "evals" / "gold.jsonl").read_text().splitlines()]
+    gold = _write(tmp_path / "gold.jsonl", rows)
+    out = tmp_path / "r"
+    assert main(["eval", "--drafts", str(gold), "--gold", str(gold), "-o", str(out), "--bootstrap", "20"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["fields"][PRIMARY]["accuracy"] == 1.0
+
+
+def test_one_bad_value_drops_its_field_only_and_aliases_are_read(tmp_path: Path, capsys) -> None:
+    drafts, reviews = _files(tmp_path, n=8, wrong_every=100)
+    rows = [json.loads(x) for x in reviews.read_text().splitlines()]
+    rows[0]["labels"]["industries"] = ["Not an industry"]
+    rows[1]["labels"]["industries"] = ["Government & security & defence"]
+    _write(reviews, rows)
+    d = [json.loads(x) for x in drafts.read_text().splitlines()]
+    d[1]["labels"]["industries"] = ["Government, security, and defence"]
+    _write(drafts, d)
+    out = tmp_path / "r"
+    assert main(["eval", "--drafts", str(drafts), "--reviews", str(reviews), "-o", str(out), "--bootstrap", "20"]) == 1
+    err = capsys.readouterr().err
+    assert "article a0: industries: 'Not an industry' is not a value of the taxonomy" in err
+    assert "industries counted as missing for this record; its other fields are kept" in err
+    assert "'Government & security & defence' read as 'Government, security, and defence' in 1 record(s)" in err
+    fields = json.loads((out / "metrics.json").read_text())["fields"]
+    assert fields[PRIMARY]["n"] == 8 and fields["industries"]["n"] == 7
+    assert fields["industries"]["exact_match"] == 1.0

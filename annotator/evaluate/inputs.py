@@ -1,11 +1,14 @@
 """Reading the eval's input files: the I/O edge of the harness.
 
-A bad line (not JSON, not a record, a label outside the taxonomy) is reported as `FILE:LINE` or
-`FILE: article ID` and skipped; the eval still runs on the rest, and the caller exits 1.
+A bad line (not JSON, not a record) is reported as `FILE:LINE` and skipped; a value outside the
+taxonomy is reported as `FILE: article ID` and only its field is dropped (counted as missing for
+that record), the record's other fields are still scored; the caller exits 1. Other spellings
+(aliases, ids renamed in a later taxonomy version) are read as the current ids and said once.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -13,21 +16,23 @@ from typing import TypeVar
 from annotator.errors import ConfigError, RecordError
 from annotator.evaluate.gcpause import paused_gc
 from annotator.records import Article, Draft, GoldRecord, Review, iter_jsonl
-from annotator.taxonomy import Taxonomy, label_validator
+from annotator.taxonomy import NOT_ASSESSED, Taxonomy, canonical_labels, label_validator, validate_labels
 
 R = TypeVar("R", Draft, Review, GoldRecord)
 
 
 def read_labelled(path: str | Path, model: type[R], tax: Taxonomy, on_error: Callable[[str], None]) -> list[R]:
-    """Records of `path` whose labels fit the taxonomy; every other line is reported and skipped.
+    """Records of `path`, their labels read through the taxonomy; bad lines are reported and skipped.
 
     Drafts that failed (`error` set) are kept whatever their labels: they are scored as
-    disagreement, not rejected.
+    disagreement, not rejected. A value outside the taxonomy drops only its own field.
     """
     if not Path(path).is_file():
         raise ConfigError(f"{path}: no such file")
     out: list[R] = []
     check = label_validator(tax)
+    kinds = {f.name: f.kind for f in tax.label_fields}
+    mapped: dict[str, int] = {}
 
     def bad(exc: RecordError) -> None:
         on_error(str(exc))
@@ -37,11 +42,24 @@ def read_labelled(path: str | Path, model: type[R], tax: Taxonomy, on_error: Cal
             if getattr(record, "error", None):
                 out.append(record)
                 continue
-            problems = check(record.labels)
-            if problems:
-                on_error(f"{path}: article {record.article_id}: {'; '.join(problems)} (skipped)")
-                continue
+            if check(record.labels):
+                labels, notes = canonical_labels(tax, record.labels)  # other spellings, older versions
+                for note in notes:
+                    mapped[note] = mapped.get(note, 0) + 1
+                kept = {k: v for k, v in labels.items() if not check({k: v})}
+                problems = [p for k in labels.keys() - kept.keys() for p in validate_labels(tax, {k: labels[k]})]
+                if problems:
+                    missing = ", ".join(sorted(labels.keys() - kept.keys()))
+                    on_error(f"{path}: article {record.article_id}: {'; '.join(problems)} "
+                             f"({missing} counted as missing for this record; its other fields are kept)")
+                record = record.model_copy(update={"labels": kept})
+            # A multi field holding null was never assessed: not scored, unlike [] ("none apply").
+            if any(v is NOT_ASSESSED and kinds.get(k) == "multi" for k, v in record.labels.items()):
+                record = record.model_copy(update={"labels": {
+                    k: v for k, v in record.labels.items() if v is not NOT_ASSESSED or kinds.get(k) != "multi"}})
             out.append(record)
+    for note, n in mapped.items():
+        print(f"{path}: {note} in {n} record(s) (taxonomy {tax.name} v{tax.version})", file=sys.stderr)
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from annotator.errors import ConfigError
 from annotator.evaluate.align import Pair, align
 from annotator.evaluate.alt_test import DEFAULT_EPSILON
 from annotator.evaluate.audit import audit_checks
@@ -297,6 +298,11 @@ def evaluate(
     references = list(reviews)
     drafts = list(drafts)
     al = align(drafts, references)
+    if not al.pairs:
+        raise ConfigError(
+            f"nothing to score: no draft shares an article with a completed review or gold record "
+            f"({al.n_drafts} drafts, {al.n_references} references, {al.skipped} of them skipped)"
+        )
     fields, calibration, measures = _score(al.pairs, tax, n_boot, seed, calibration=True)
     warnings = [w for f in fields.values() for w in f.warnings]
     if al.references_without_draft:
