@@ -24,13 +24,23 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from annotator.cache import AnswerCache, cache_key
+from annotator.checks import QUOTE_NOT_FOUND, locate_evidence, prompt_ngrams, rationale_flags
 from annotator.config import DEFAULT_PROMPT, DEFAULT_TAXONOMY
 from annotator.errors import ConfigError, LLMError, LLMRefused, LLMUnavailable, RecordError
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
 from annotator.prompt import Example, Prompt, load_prompt
 from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
+from annotator.taxonomy import (
+    EVIDENCE,
+    Taxonomy,
+    draft_model,
+    json_schema,
+    load_taxonomy,
+    rule_violations,
+    split_answer,
+    validate_labels,
+)
 from annotator.taxonomy import Field as TaxField
-from annotator.taxonomy import Taxonomy, draft_model, json_schema, load_taxonomy, rule_violations, split_answer, validate_labels
 
 DEFAULT_CACHE = Path(".annotator") / "cache.sqlite"
 
@@ -302,6 +312,7 @@ class Drafter:
         self.schema = json_schema(tax)
         self.fields_schema = fields_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
+        self.prompt_grams = prompt_ngrams(prompt.system_message(tax))
 
     def key(self, messages: Sequence[Mapping[str, str]], temperature: float, seed: int | None) -> str:
         s = self.client.settings
@@ -427,6 +438,10 @@ class Drafter:
         answer, completion = answers[best]
         labels, rationale = split_answer(self.tax, answer)
         flags += [f"rule: {b.split(' (got ')[0]}" for b in rule_violations(self.tax, labels)]
+        evidence, invented = locate_evidence(article.text, answer.get(EVIDENCE))
+        flags += [QUOTE_NOT_FOUND] if invented else []
+        flags += rationale_flags(rationale, article.title, article.text, labels.get(self.tax.primary),
+                                 self.tax.field(self.tax.primary).value_ids, self.prompt_grams)
         confidence = field_confidence(self.tax, completion.text, completion.logprobs)
         if not confidence and k > 1:
             confidence = agreement
@@ -437,7 +452,7 @@ class Drafter:
             base["usage"] = usage
         elif not confidence:
             confidence = {f.name: None for f in self.tax.label_fields}
-        return Draft(**base, labels=labels, rationale=rationale, confidence=confidence, error=None)
+        return Draft(**base, labels=labels, rationale=rationale, confidence=confidence, error=None, evidence=evidence)
 
 
 async def _draft_all(drafter: Drafter, todo: Sequence[Article], writer: JsonlWriter, summary: DraftSummary,

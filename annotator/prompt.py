@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from annotator.config import DEFAULT_PROMPT
 from annotator.errors import ConfigError
 from annotator.records import Article
-from annotator.taxonomy import Taxonomy, label_guide
+from annotator.taxonomy import Taxonomy, json_schema, label_guide
 
 EXAMPLE_TOKENS = 400  # few-shot articles are cut to this, so K shots cost K x this at most
 _PARTS = re.compile(r"^<!--\s*(system|user)\s*-->\s*$", re.MULTILINE)
@@ -86,7 +86,7 @@ class Prompt(BaseModel):
     path: str = ""
 
     def system_message(self, tax: Taxonomy, examples: Sequence[Example] = ()) -> str:
-        keys = ", ".join(f'"{f.name}"' for f in tax.fields)
+        keys = ", ".join(f'"{name}"' for name in json_schema(tax)["properties"])
         shots = ""
         if examples:
             blocks = ["", "# Examples", "", "Answers a reviewer accepted for similar articles:"]

@@ -50,6 +50,7 @@ class Draft(_Record):
     usage: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     flags: list[str] = Field(default_factory=list)
+    evidence: list[dict[str, Any]] = Field(default_factory=list)  # quotes found: {kind, start, end, text}
 
     # A gold or review file read as drafts (the eval suite's self-check) carries null here.
     _null_is_empty = field_validator("model", "prompt_version", "model_version", mode="before")(
@@ -68,6 +69,7 @@ class Review(_Record):
     skipped: bool = False
     blind: bool = False
     updated_at: str | None = None
+    evidence: list[dict[str, Any]] = Field(default_factory=list)  # the reviewed highlights: {kind, start, end, text}
 
 
 class GoldRecord(_Record):

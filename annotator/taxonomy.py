@@ -22,6 +22,8 @@ from pydantic import Field as PydField
 from annotator.errors import TaxonomyError
 
 FieldKind = Literal["single", "multi", "text"]
+EVIDENCE = "evidence"  # the answer's quotes, by kind (see EvidenceKind); not a label field
+QUOTE_CHARS, QUOTES_PER_KIND = 300, 3
 _KINDS = ("single", "multi", "text")
 
 
@@ -118,6 +120,16 @@ class Change(BaseModel):
     _as_pairs = field_validator("added", "renamed", mode="before")(lambda cls, v: _pairs(v))
 
 
+class EvidenceKind(BaseModel):
+    """A kind of verbatim quote the answer gives from the article, shown to reviewers as a highlight."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    label: str
+    description: str = ""
+
+
 class Taxonomy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -129,6 +141,7 @@ class Taxonomy(BaseModel):
     fields: tuple[Field, ...]
     rules: tuple[Rule, ...] = ()
     changes: tuple[Change, ...] = ()
+    evidence: tuple[EvidenceKind, ...] = ()
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -157,7 +170,7 @@ class Taxonomy(BaseModel):
     def hash(self) -> str:
         """Content hash: part of every cache key, so an edited taxonomy re-drafts."""
         data = self.model_dump(mode="json")
-        for key in ("rules", "changes"):  # absent and empty hash alike: older taxonomy files keep their hash
+        for key in ("rules", "changes", "evidence"):  # absent and empty hash alike: older taxonomy files keep their hash
             if not data[key]:
                 del data[key]
         for f in data["fields"]:
@@ -324,6 +337,11 @@ def draft_model(tax: Taxonomy) -> type[BaseModel]:
         else:
             definitions[f.name] = (list[allowed], PydField(default_factory=list))
             validators[f"_unique_{f.name}"] = field_validator(f.name)(lambda cls, v: _unique(v))
+    if tax.evidence:  # optional here: an answer without quotes is valid, it only highlights nothing
+        quotes = create_model(  # type: ignore[call-overload]
+            f"{tax.name.title().replace('_', '')}Evidence", __config__=ConfigDict(extra="forbid"),
+            **{k.name: (list[str], PydField(default_factory=list)) for k in tax.evidence})
+        definitions[EVIDENCE] = (quotes, PydField(default_factory=quotes))
     return create_model(  # type: ignore[call-overload,no-any-return]
         f"{tax.name.title().replace('_', '')}Answer",
         __config__=ConfigDict(extra="forbid"),
@@ -360,10 +378,20 @@ def json_schema(tax: Taxonomy) -> dict[str, Any]:
         if description:
             prop["description"] = description
         properties[f.name] = prop
+    if tax.evidence:
+        properties[EVIDENCE] = {
+            "type": "object",
+            "description": "Short quotes copied word for word from the article (at most 25 words each; empty lists "
+                           "when the article has none): " + "; ".join(f"{k.name}: {k.description}" for k in tax.evidence),
+            "properties": {k.name: {"type": "array", "items": {"type": "string", "maxLength": QUOTE_CHARS},
+                                    "maxItems": QUOTES_PER_KIND} for k in tax.evidence},
+            "required": [k.name for k in tax.evidence],
+            "additionalProperties": False,
+        }
     return {
         "type": "object",
         "properties": properties,
-        "required": [f.name for f in tax.fields],
+        "required": list(properties),
         "additionalProperties": False,
     }
 
@@ -384,6 +412,9 @@ def label_guide(tax: Taxonomy) -> str:
             name = f"{v.id}: {v.label}" if v.label else v.id
             lines.append(f"{'  ' * depth}- {name}" + (f" — {v.definition}" if v.definition else ""))
         lines.append("")
+    if tax.evidence:
+        lines += [f"## {EVIDENCE} (quotes copied word for word from the article, by kind)",
+                  *[f"- {k.name}: {k.description}" for k in tax.evidence], ""]
     if tax.rules:
         lines += ["## Rules between fields", *[f"- {note}" for note in rule_notes(tax)], ""]
     return "\n".join(lines).rstrip() + "\n"

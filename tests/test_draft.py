@@ -393,3 +393,25 @@ def test_an_answer_breaking_a_rule_gets_one_repair_then_is_kept_and_flagged(llm_
     kept = by_id["art-001"]
     assert kept.error is None and kept.labels["severity"] == "AI hazard"
     assert "rule: severity must be AI incident when classification is AI incident" in kept.flags
+
+
+def test_quotes_not_in_the_article_are_dropped_and_flagged_and_lazy_rationales_flagged(llm_env, write_articles):
+    base = {f.name: ([] if f.kind == "multi" else None) for f in TAX.label_fields}
+    good = {**base, "classification": "AI incident", "severity": "AI incident",
+            "rationale": "The city's face recognition system wrongly named a resident as a suspect, which harmed "
+                         "that person's rights, so harm has happened and this is an AI incident.",
+            "evidence": {"ai_system": ["facial  recognition system"], "harm": ["misidentified resident number 1 as a suspect"],
+                         "realised": ["the police arrested him at dawn"]}}
+    lazy = {**good, "rationale": "Story 0.", "evidence": {"ai_system": [], "harm": [], "realised": []}}
+    llm_env.faults.scripts = {"art-001": [good], "art-000": [lazy]}
+    articles = write_articles(2)
+    assert run(str(articles)) == 0
+    by_id = {d.article_id: d for d in drafts()}
+    d = by_id["art-001"]
+    assert d.flags == ["evidence: quote not in the article (dropped)"]
+    assert [(e["kind"], e["text"]) for e in d.evidence] == [("ai_system", "facial recognition system"),
+                                                            ("harm", "misidentified resident number 1 as a suspect")]
+    text = json.loads(articles.read_text().splitlines()[1])["text"]
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in d.evidence)
+    assert by_id["art-000"].flags == ["rationale: empty or one phrase"] and by_id["art-000"].evidence == []
+    assert '"evidence"' in llm_env.stats["last_request"]["messages"][0]["content"]  # the prompt asks for quotes

@@ -116,6 +116,8 @@ def _answer(tax, **override):
     answer[tax.primary] = tax.field(tax.primary).value_ids[0]
     for f in tax.text_fields:
         answer[f.name] = "Because the article says so."
+    if tax.evidence:
+        answer["evidence"] = {k.name: [] for k in tax.evidence}
     answer.update(override)
     return answer
 
@@ -158,7 +160,9 @@ def test_schema_has_the_strict_structured_output_shape() -> None:
     tax = load_taxonomy("oecd_aim")
     schema = json_schema(tax)
     assert schema["additionalProperties"] is False
-    assert schema["required"] == [f.name for f in tax.fields]
+    assert schema["required"] == [f.name for f in tax.fields] + ["evidence"]
+    quotes = schema["properties"]["evidence"]  # strict mode: every object closed, every key required
+    assert quotes["additionalProperties"] is False and quotes["required"] == ["ai_system", "harm", "realised"]
     for f in tax.single_fields:
         assert set(schema["properties"][f.name]["enum"]) - {None} == set(f.value_ids)
     for f in tax.multi_fields:
