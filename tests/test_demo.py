@@ -322,7 +322,7 @@ def test_an_annotator_sees_the_draft_preselected_and_a_blind_task_without_it(env
 
     # The test server answers with the samples' gold labels, so the screenshot shows a sensible draft.
     scripts = {aid: [{**g.labels, "rationale": g.rationale}] for aid, g in GOLD.items()}
-    with FakeOpenAIServer(Faults(api_key=FAKE_KEY, scripts=scripts)) as fake:
+    with FakeOpenAIServer(Faults(api_key=FAKE_KEY, scripts=scripts, quote=True)) as fake:
         env.setenv("OPENAI_BASE_URL", fake.url)
         env.setenv("OPENAI_API_KEY", FAKE_KEY)
         title = "demo as annotators see it"
@@ -355,8 +355,11 @@ def test_an_annotator_sees_the_draft_preselected_and_a_blind_task_without_it(env
             page.goto(f"{url}/projects/{project.id}/data?task={assisted[aid]}")
             page.locator(choices).wait_for(timeout=60_000)
             page.get_by_text(draft.rationale[:40]).first.wait_for(timeout=30_000)
+            page.locator(".htx-highlight").first.wait_for(timeout=30_000)  # the evidence quotes, highlighted
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "labelstudio-task.png"))
+            highlighted = page.locator(".htx-highlight").all_inner_texts()
+            assert [t.strip() for t in highlighted] == [e["text"] for e in sorted(draft.evidence, key=lambda e: e["start"])]
             checked = page.locator(f"{choices}//input").evaluate_all("els => els.filter(e => e.checked).map(e => e.name)")
             assert checked == [draft.labels[TAX.primary]]
             boxes = page.locator("[data-testid=htx-textbox-content]").all_inner_texts()
@@ -374,6 +377,7 @@ def test_an_annotator_sees_the_draft_preselected_and_a_blind_task_without_it(env
             assert page.locator("[data-testid=htx-textbox-content]").count() == 0
             body = page.inner_text("body")
             assert "Draft " not in body and drafts[blind_id].rationale[:40] not in body
+            assert "⚠" not in body and page.locator(".htx-highlight").count() == 0  # no flag, no highlight
         finally:
             browser.close()
 

@@ -13,7 +13,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from annotator.records import LabelValue
-from annotator.taxonomy import Field, Taxonomy
+from annotator.taxonomy import EVIDENCE, Field, Taxonomy
 
 TEXT = "text"  # the object tag every control points at
 RATIONALE = "rationale"
@@ -77,6 +77,18 @@ def _control(f: Field, shown: dict[str, str] | None = None) -> list[str]:
     return [head, tag, *body, "      </Choices>"]
 
 
+_SPAN_COLOURS = ("#ffd54f", "#ef9a9a", "#90caf9", "#a5d6a7", "#ce93d8")
+
+
+def _evidence_labels(tax: Taxonomy) -> list[str]:
+    """The highlight labels for the draft's evidence quotes, one per kind, on the article text."""
+    if not tax.evidence:
+        return []
+    labels = [f"      <Label{_attrs(value=k.label, background=_SPAN_COLOURS[i % len(_SPAN_COLOURS)], hint=k.description)}/>"
+              for i, k in enumerate(tax.evidence)]
+    return [f"    <Labels{_attrs(name=EVIDENCE, toName=TEXT, choice='single')}>", *labels, "    </Labels>"]
+
+
 def label_config(tax: Taxonomy) -> str:
     """The labeling config XML: the article on the left, the taxonomy's fields on the right."""
     lines = [
@@ -87,6 +99,7 @@ def label_config(tax: Taxonomy) -> str:
         '    <Text name="meta" value="$meta"/>',
         '    <HyperText name="link" value="$link" inline="true"/>',
         '    <View style="color: #b00; font-weight: bold;"><Text name="flags" value="$flags"/></View>',
+        *_evidence_labels(tax),
         f'    <Text name="{TEXT}" value="$text"/>',
         '    <View style="margin-top: 1em; font-size: 90%;"><HyperText name="story" value="$story" inline="true"/></View>',
         "  </View>",
@@ -168,6 +181,8 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
     for item in result:
         name = item.get("from_name")
         value = item.get("value") or {}
+        if name == EVIDENCE and tax.evidence:
+            continue  # highlights: `spans_from_result`
         f = fields.get(name)  # type: ignore[arg-type]
         if name in (STORY_APPLY, STORY_EXCEPT):
             continue  # not a label: see story_request
@@ -203,3 +218,51 @@ def story_request(result: Iterable[Mapping[str, Any]]) -> tuple[bool, list[str]]
         elif item.get("from_name") == STORY_EXCEPT:
             except_ids = [w for t in value.get("text") or [] for w in t.replace(",", " ").split()]
     return apply, except_ids
+
+
+# --------------------------------------------------------------------------- evidence spans <-> result items
+# Label Studio counts offsets in UTF-16 code units (JavaScript strings); records count Python
+# characters. They differ after any character outside the Basic Multilingual Plane (emoji, some CJK).
+
+
+def _utf16(text: str, i: int) -> int:
+    return len(text[:i].encode("utf-16-le")) // 2
+
+
+def _from_utf16(text: str, u: int) -> int:
+    i = n = 0
+    while i < len(text) and n < u:
+        n += 2 if ord(text[i]) > 0xFFFF else 1
+        i += 1
+    return i
+
+
+def spans_to_result(tax: Taxonomy, text: str, spans: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """`Labels` result items highlighting the evidence spans {kind, start, end} in the article text."""
+    label = {k.name: k.label for k in tax.evidence}
+    out = []
+    for n, span in enumerate(spans):
+        if span.get("kind") not in label:
+            continue
+        start, end = int(span["start"]), int(span["end"])
+        out.append({
+            "id": f"ev{n}", "from_name": EVIDENCE, "to_name": TEXT, "type": "labels",
+            "value": {"start": _utf16(text, start), "end": _utf16(text, end), "text": text[start:end],
+                      "labels": [label[span["kind"]]]},
+        })
+    return out
+
+
+def spans_from_result(tax: Taxonomy, text: str, result: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Evidence spans {kind, start, end, text} (Python offsets) from `Labels` result items."""
+    kind = {k.label: k.name for k in tax.evidence}
+    out = []
+    for item in result:
+        value = item.get("value") or {}
+        if item.get("from_name") != EVIDENCE or "start" not in value:
+            continue
+        start, end = _from_utf16(text, int(value["start"])), _from_utf16(text, int(value["end"]))
+        for name in (kind.get(v) for v in value.get("labels") or []):
+            if name:
+                out.append({"kind": name, "start": start, "end": end, "text": text[start:end]})
+    return out

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from annotator.calibrate import Acceptance
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import Connection, find_project, projects_titled
-from annotator.labelstudio.config import label_config, normalise_config, to_result
+from annotator.labelstudio.config import label_config, normalise_config, spans_to_result, to_result
 from annotator.labelstudio.tasks import by_article, removable, remove_unannotated, task_refs
 from annotator.records import Article, Draft, iter_jsonl
 from annotator.stories import story_groups, story_id
@@ -274,6 +274,14 @@ def _validate(interface: LabelInterface, pred: dict[str, Any], checked: dict[str
     """
     errors: list[str] = []
     for item in pred["result"]:
+        if item["type"] == "labels":  # an evidence highlight: its label is checked, once per label
+            value = {"start": 0, "end": 1, "text": "x", "labels": item["value"]["labels"]}
+            key = json.dumps([item["from_name"], value["labels"]])
+            if key not in checked:
+                probe = {"model_version": pred["model_version"], "score": pred["score"], "result": [{**item, "value": value}]}
+                checked[key] = interface.validate_prediction(probe, return_errors=True)
+            errors += checked[key]
+            continue
         (kind, values), *more = item["value"].items()
         if more or not isinstance(values, list) or not values:
             return [f"{item['from_name']}: unexpected value {item['value']!r}"]
@@ -418,7 +426,8 @@ def push(
                 pred = {
                     "model_version": mv,
                     "score": score(tax, d),
-                    "result": to_result(tax, d.labels, d.rationale, d.confidence),
+                    "result": to_result(tax, d.labels, d.rationale, d.confidence)
+                    + spans_to_result(tax, articles[aid].text, d.evidence),
                 }
                 bad += [] if bad else _validate(interface, pred, checked)
                 if bad:
@@ -449,8 +458,8 @@ def push(
         }
 
     def blind_task(aid: str) -> dict[str, Any]:
-        article_flags = [f for f in flags[aid] if f not in ("draft failed", "draft invalid")]
-        return {"data": task_data(articles[aid], None, article_flags, blind=True, story=contexts.get(aid)),
+        # Blind means blind: no flag at all (every flag was computed from, or about, the draft).
+        return {"data": task_data(articles[aid], None, [], blind=True, story=contexts.get(aid)),
                 "meta": task_meta(aid, contexts.get(aid))}
 
     def run_imports(project_id: int, where: str, aids: list[str], build: Callable[[str], dict[str, Any]]) -> None:
