@@ -109,17 +109,20 @@ def _mentions(words: Sequence[str], phrase: Sequence[str]) -> list[int]:
 
 
 _NEGATION = {"not", "no", "nor", "than", "neither", "never", "isn", "rather", "instead", "nothing", "without"}
+_VERDICT = {"is", "as", "was", "be", "label", "labelled", "labeled", "classified", "classify", "counts", "constitutes"}
 
 
 def names_other_class(words: Sequence[str], chosen: str | None, classes: Sequence[str]) -> bool:
-    """The rationale names a class other than the chosen one, not in a negation ("not a hazard",
-    "rather than an AI hazard"): the text argues for a label the draft does not give."""
+    """The rationale gives as its verdict a class other than the chosen one: it opens with that
+    class, or names it right after "is", "as", "classified" and the like, outside a negation ("is
+    not an AI hazard", "rather than"). A mere mention ("a response to an earlier AI incident") is no verdict."""
     for cls in classes:
         if cls == chosen:
             continue
         for at in _mentions(words, _words(cls)):
-            before = set(words[max(0, at - 4):at])
-            if not before & _NEGATION:
+            if at <= 1:
+                return True
+            if set(words[max(0, at - 2):at]) & _VERDICT and not set(words[max(0, at - 4):at]) & _NEGATION:
                 return True
     return False
 

@@ -265,3 +265,17 @@ def test_intervals_do_not_depend_on_the_chunk_size(monkeypatch: pytest.MonkeyPat
     chunked = evaluate(drafts, reviews, TAX, n_boot=120, seed=4).metrics.model_dump(mode="json")["fields"]
     assert chunked == whole
     assert gc.isenabled()  # scoring pauses the garbage collector, and switches it back on
+
+
+def test_baselines_and_skill_scores_from_the_confusion_matrix() -> None:
+    import numpy as np
+
+    from annotator.evaluate.baselines import majority_baseline, prior_baseline, skill_vs_majority, skill_vs_prior
+
+    # 30 of 40 references are class 0; the candidate answers class 0 for everything.
+    lazy = np.array([[30, 0], [10, 0]], dtype=float)
+    assert majority_baseline(lazy) == 0.75 and prior_baseline(lazy) == 0.75**2 + 0.25**2
+    assert skill_vs_majority(lazy) == 0.0 and skill_vs_prior(lazy) > 0
+    good = np.array([[29, 1], [2, 8]], dtype=float)
+    assert skill_vs_majority(good) == pytest.approx((37 / 40 - 0.75) / 0.25)
+    assert skill_vs_majority(np.stack([lazy, good])).shape == (2,)  # batched, as the bootstrap calls it

@@ -187,3 +187,22 @@ def test_one_bad_value_drops_its_field_only_and_aliases_are_read(tmp_path: Path,
     fields = json.loads((out / "metrics.json").read_text())["fields"]
     assert fields[PRIMARY]["n"] == 8 and fields["industries"]["n"] == 7
     assert fields["industries"]["exact_match"] == 1.0
+
+
+def test_span_agreement_and_flag_shares_are_reported(tmp_path: Path) -> None:
+    drafts, reviews = _files(tmp_path, n=6, wrong_every=100)
+    d = [json.loads(x) for x in drafts.read_text().splitlines()]
+    r = [json.loads(x) for x in reviews.read_text().splitlines()]
+    for i, row in enumerate(d):
+        row["evidence"] = [{"kind": "harm", "start": 0, "end": 10, "text": "x" * 10}]
+        row["flags"] = ["rationale: copies the article"] if i < 3 else []
+        r[i]["evidence"] = [{"kind": "harm", "start": 5, "end": 15, "text": "x" * 10}]  # moved by half
+    _write(drafts, d)
+    _write(reviews, r)
+    out = tmp_path / "r"
+    assert main(["eval", "--drafts", str(drafts), "--reviews", str(reviews), "-o", str(out), "--bootstrap", "20"]) == 0
+    checks = json.loads((out / "metrics.json").read_text())["draft_checks"]
+    assert checks["evidence"]["kinds"]["harm"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert checks["flags"]["flags"]["rationale: copies the article"] == {"n": 3, "share": 0.5}
+    summary = (out / "summary.md").read_text()
+    assert "`rationale: copies the article`: 3 of 6 drafts (50%)" in summary and "F1 0.500" in summary

@@ -24,6 +24,7 @@ from rapidfuzz.distance import Indel
 from scipy import sparse
 
 from annotator.evaluate.align import Pair, Side
+from annotator.evaluate.baselines import SINGLE_BASELINES
 from annotator.evaluate.chance import ac1_of_confusion, pabak_of_confusion
 from annotator.taxonomy import Field, Taxonomy
 
@@ -91,6 +92,8 @@ SINGLE_METRICS: dict[str, SingleMetric] = {
     # chance-robust beside kappa (issue 9): they stay meaningful when one class dominates
     "gwet_ac1": ac1_of_confusion,
     "pabak": pabak_of_confusion,
+    # what needs no model (issue 17): beside every figure, so that 0.75 cannot be read alone
+    **SINGLE_BASELINES,
 }
 MULTI_METRICS = ("micro_f1", "macro_f1", "jaccard", "exact_match", "krippendorff_alpha_masi")
 TEXT_METRICS = ("accepted_as_is", "edit_similarity")

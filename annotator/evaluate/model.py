@@ -99,6 +99,11 @@ class SingleField(_FieldBase):
     macro_f1: float | None = None
     gwet_ac1: float | None = None
     pabak: float | None = None
+    # what needs no model (evaluate/baselines.py): accuracy of the majority class and of the label prior
+    majority_baseline: float | None = None
+    prior_baseline: float | None = None
+    skill_vs_majority: float | None = None
+    skill_vs_prior: float | None = None
     ci95: dict[str, Interval] = Field(default_factory=dict)
     confusion: Confusion
     warnings: list[str] = Field(default_factory=list)
@@ -306,6 +311,63 @@ class Audit(Part):
 # --------------------------------------------------------------------------- the whole report
 
 
+class FieldBaseline(Part):
+    """A field's score beside two baselines that need no model, and skill scores against them
+    (evaluate/baselines.py): skill = (candidate - baseline) / (1 - baseline)."""
+
+    metric: str  # accuracy (single fields) or micro_f1 (multi fields)
+    n: int
+    candidate: float | None
+    majority_baseline: float | None
+    prior_baseline: float | None
+    skill_vs_majority: float | None
+    skill_vs_prior: float | None
+    ci95: dict[str, Interval] = Field(default_factory=dict)
+    majority_set: list[str] | None = None  # multi fields: the tags more than half of the references carry
+
+
+class FlagShare(Part):
+    n: int
+    share: float
+
+
+class FlagShares(Part):
+    drafts: int  # drafts that did not fail
+    flags: dict[str, FlagShare] = Field(default_factory=dict)
+
+
+class RuleSide(Part):
+    n: int
+    breaking: int
+    examples: list[str] = Field(default_factory=list)
+
+
+class RuleCounts(Part):
+    rules: int
+    drafts: RuleSide
+    references: RuleSide
+
+
+class SpanScores(Part):
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+
+class SpanAgreement(SpanScores):
+    n_pairs: int
+    unit: str
+    kinds: dict[str, SpanScores] = Field(default_factory=dict)
+
+
+class DraftChecks(Part):
+    """What the draft checks found (evaluate/draft_checks.py): flag shares, broken rules, span agreement."""
+
+    flags: FlagShares
+    rules: RuleCounts
+    evidence: SpanAgreement | None = None
+
+
 class EvalMetrics(Part):
     """metrics.json. `anchoring`, `lead_time` and `alt_test` are null for a gold-file eval (no reviews)."""
 
@@ -314,6 +376,9 @@ class EvalMetrics(Part):
     bootstrap: Bootstrap
     errors: Errors
     fields: dict[str, FieldScores]
+    baselines: dict[str, FieldBaseline] = Field(default_factory=dict)
+    lazy: list[str] = Field(default_factory=list)  # warnings that name a lazy model; the summary opens with them
+    draft_checks: DraftChecks | None = None
     human_agreement: Agreement | None = None
     calibration: dict[str, Calibration] = Field(default_factory=dict)
     slices: dict[Literal["blind", "assisted"], Slice] = Field(default_factory=dict)

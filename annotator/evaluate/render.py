@@ -98,12 +98,14 @@ def _md_head(r: EvalReport) -> str:
     m = r.metrics
     c = m.counts
     verdict = "" if m.thresholds is None else ("**All thresholds met.**" if r.passed else "**Thresholds missed.**")
+    lazy = "".join(f"- **{w}**\n" for w in m.lazy)
     return (
         f"## Eval: {m.taxonomy.name} v{m.taxonomy.version}\n\n"
-        f"{c.pairs} draft–review pairs on {c.articles} articles; {m.errors.n} failed drafts (scored as disagreement); "
+        + (f"**Read first:**\n\n{lazy}\n" if lazy else "")
+        + f"{c.pairs} draft–review pairs on {c.articles} articles; {m.errors.n} failed drafts (scored as disagreement); "
         f"{c.skipped} skipped reviews; 95% intervals from {m.bootstrap.resamples} bootstrap resamples of articles "
         f"(seed {m.bootstrap.seed}). {verdict}"
-        + "".join(f"\n\n> {w}" for w in m.warnings)  # read before any figure, as in report.html
+        + "".join(f"\n\n> {w}" for w in m.warnings if w not in m.lazy)  # read before any figure, as in report.html
     )
 
 
@@ -111,6 +113,53 @@ def _md_pooled(r: EvalReport) -> str:
     """The headline figures over every pair, after the blind section: pooled, they lean on the assisted reviews."""
     title = "## All reviews (blind and assisted pooled)\n\n" if r.metrics.anchoring is not None else ""
     return title + md_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(r.metrics))
+
+
+BASELINE_HEAD = ["field", "n", "metric", "drafts [95% CI]", "majority baseline", "label-prior baseline",
+                 "skill vs majority [95% CI]", "skill vs prior [95% CI]", "chance-corrected (beside the baselines)"]
+
+
+def _baseline_rows(m: EvalMetrics) -> list[list[str]]:
+    rows = []
+    for name, b in m.baselines.items():
+        f = m.fields[name]
+        chance = (f"kappa {fmt(f.metric('cohen_kappa'))} · AC1 {fmt(f.metric('gwet_ac1'))}" if f.kind == "single"
+                  else f"alpha (MASI) {fmt(f.metric('krippendorff_alpha_masi'))}")
+        rows.append([name, str(b.n), b.metric, fmt(b.candidate, b.ci95.get("candidate")), fmt(b.majority_baseline),
+                     fmt(b.prior_baseline), fmt(b.skill_vs_majority, b.ci95.get("skill_vs_majority")),
+                     fmt(b.skill_vs_prior, b.ci95.get("skill_vs_prior")), chance])
+    return rows
+
+
+def _md_baselines(r: EvalReport) -> str:
+    rows = _baseline_rows(r.metrics)
+    if not rows:
+        return ""
+    return ("## Against baselines that need no model\n\nSkill = (drafts − baseline) / (1 − baseline): 0 is no better than "
+            "always answering the most common value (majority) or answering at random with the reviewers' frequencies "
+            "(label prior).\n\n" + md_table(BASELINE_HEAD, rows))
+
+
+def _check_lines(m: EvalMetrics) -> list[str]:
+    c = m.draft_checks
+    if c is None:
+        return []
+    lines = [f"- `{k}`: {v.n} of {c.flags.drafts} drafts ({v.share:.0%})" for k, v in c.flags.flags.items()]
+    if c.rules.rules:
+        lines.append(f"- rules between fields broken by {c.rules.drafts.breaking} of {c.rules.drafts.n} drafts and "
+                     f"{c.rules.references.breaking} of {c.rules.references.n} references"
+                     + "".join(f"; {e}" for e in c.rules.references.examples[:2]))
+    ev = c.evidence
+    if ev:
+        kinds = ", ".join(f"{k} {fmt(v.f1)}" for k, v in ev.kinds.items())
+        lines.append(f"- evidence highlights, draft against review ({ev.unit} on {ev.n_pairs} reviews): precision "
+                     f"{fmt(ev.precision)}, recall {fmt(ev.recall)}, F1 {fmt(ev.f1)} ({kinds})")
+    return lines
+
+
+def _md_checks(r: EvalReport) -> str:
+    lines = _check_lines(r.metrics)
+    return "## Draft checks (share of drafts per flag)\n\n" + "\n".join(lines) if lines else ""
 
 
 def _md_all(r: EvalReport) -> str:
@@ -160,8 +209,8 @@ def _md_selective(r: EvalReport) -> str:
     return selective_markdown(r.metrics, next(iter(r.metrics.fields), ""))
 
 
-MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_honest, _md_pooled, _md_all, _md_human, _md_compare, _md_selective,
-                                                  _md_notes]
+MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_baselines, _md_checks, _md_honest, _md_pooled, _md_all,
+                                                  _md_human, _md_compare, _md_selective, _md_notes]
 
 
 def summary_markdown(report: EvalReport) -> str:
@@ -183,18 +232,29 @@ def _h_head(r: EvalReport) -> str:
     verdict = ""
     if m.thresholds is not None:
         verdict = '<p class="pass"><b>All thresholds met.</b></p>' if r.passed else '<p class="fail"><b>Thresholds missed.</b></p>'
+    lazy = "".join(f'<div class="warn"><b>{escape(w)}</b></div>' for w in m.lazy)
     return (
-        f"<h1>Eval: {escape(m.taxonomy.name)} v{escape(m.taxonomy.version)}</h1>{verdict}"
+        f"<h1>Eval: {escape(m.taxonomy.name)} v{escape(m.taxonomy.version)}</h1>{lazy}{verdict}"
         f"<p>{c.pairs} draft–review pairs on {c.articles} articles · {m.errors.n} failed drafts (scored as disagreement) · "
         f"{c.skipped} skipped reviews · {c.references_without_draft} reviewed articles without a draft · "
         f"95% intervals: {m.bootstrap.resamples} bootstrap resamples of articles, seed {m.bootstrap.seed}.</p>"
-        + "".join(f'<div class="warn">{escape(w)}</div>' for w in m.warnings)
+        + "".join(f'<div class="warn">{escape(w)}</div>' for w in m.warnings if w not in m.lazy)
     )
 
 
 def _h_pooled(r: EvalReport) -> str:
     title = "<h2>All reviews (blind and assisted pooled)</h2>" if r.metrics.anchoring is not None else ""
     return title + _html_table(["field", "n", "metric", "value [95% CI]", "threshold", "result"], _gate_rows(r.metrics))
+
+
+def _h_baselines(r: EvalReport) -> str:
+    rows = _baseline_rows(r.metrics)
+    return "<h2>Against baselines that need no model</h2>" + _html_table(BASELINE_HEAD, rows) if rows else ""
+
+
+def _h_checks(r: EvalReport) -> str:
+    lines = _check_lines(r.metrics)
+    return "<h2>Draft checks</h2><ul>" + "".join(f"<li>{escape(x[2:])}</li>" for x in lines) + "</ul>" if lines else ""
 
 
 def _h_fields(r: EvalReport) -> str:
@@ -270,8 +330,8 @@ def _h_selective(r: EvalReport) -> str:
     return selective_html(r.metrics, next(iter(r.metrics.fields), ""))
 
 
-HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_honest, _h_pooled, _h_fields, _h_plots, _h_selective, _h_human,
-                                                    _h_compare, _h_examples, _h_errors]
+HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_baselines, _h_checks, _h_honest, _h_pooled, _h_fields,
+                                                    _h_plots, _h_selective, _h_human, _h_compare, _h_examples, _h_errors]
 
 
 def report_html(report: EvalReport) -> str:

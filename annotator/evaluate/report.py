@@ -18,7 +18,9 @@ from annotator.errors import ConfigError
 from annotator.evaluate.align import Pair, align
 from annotator.evaluate.alt_test import DEFAULT_EPSILON
 from annotator.evaluate.audit import audit_checks
+from annotator.evaluate.baselines import baselines, lazy_warnings, not_beating
 from annotator.evaluate.bootstrap import bootstrap, ci95
+from annotator.evaluate.draft_checks import draft_checks
 from annotator.evaluate.gcpause import gc_paused
 from annotator.evaluate.honest import honest_figures, kappa_notes
 from annotator.evaluate.metrics import (
@@ -304,7 +306,10 @@ def evaluate(
             f"({al.n_drafts} drafts, {al.n_references} references, {al.skipped} of them skipped)"
         )
     fields, calibration, measures = _score(al.pairs, tax, n_boot, seed, calibration=True)
-    warnings = [w for f in fields.values() for w in f.warnings]
+    art, n_articles = article_index(al.pairs)
+    base = baselines(fields, al.pairs, art, n_articles, tax, n_boot, seed)
+    lazy = not_beating(base) + lazy_warnings(al.pairs, tax)  # read first: the summary opens with them
+    warnings = lazy + [w for f in fields.values() for w in f.warnings]
     if al.references_without_draft:
         warnings.append(f"{len(al.references_without_draft)} reviewed article(s) have no draft and are not scored, e.g. {al.references_without_draft[0]!r}")
     if al.error_articles:
@@ -324,6 +329,9 @@ def evaluate(
         bootstrap=Bootstrap(resamples=n_boot, seed=seed),
         errors=Errors(n=len(al.error_articles), value=ERROR, article_ids=al.error_articles[:100]),
         fields=fields,
+        baselines=base,
+        lazy=lazy,
+        draft_checks=draft_checks(tax, drafts, references),
         human_agreement=human_agreement(al.human_pairs, tax, n_boot=n_boot, seed=seed),
         calibration=calibration,
         warnings=warnings,
