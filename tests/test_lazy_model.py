@@ -33,6 +33,7 @@ def _draft_and_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faults: Fau
     return metrics, Path("report/summary.md").read_text(), read_jsonl("drafts.jsonl", Draft)
 
 
+@pytest.mark.slow
 def test_a_lazy_model_trips_every_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     metrics, summary, drafts = _draft_and_eval(tmp_path, monkeypatch, Faults(api_key=FAKE_KEY, lazy="AI incident"))
     lazy = metrics["lazy"]
@@ -54,6 +55,7 @@ def test_a_lazy_model_trips_every_warning(tmp_path: Path, monkeypatch: pytest.Mo
     assert shares[COPIES_ARTICLE]["share"] == 1.0 and shares["evidence: quote not in the article (dropped)"]["share"] == 1.0
 
 
+@pytest.mark.slow
 def test_a_model_answering_like_the_reviewers_trips_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scripts = {g.article_id: [{**g.labels, "rationale": g.rationale}] for g in GOLD}
     metrics, summary, drafts = _draft_and_eval(tmp_path, monkeypatch, Faults(api_key=FAKE_KEY, scripts=scripts, quote=True))
