@@ -3,8 +3,6 @@ nothing of the draft, not even a flag."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from fixtures_labelstudio import make_articles, make_drafts
 
@@ -65,11 +63,13 @@ def test_quotes_are_highlighted_reviewed_and_pulled_back_and_blind_tasks_carry_n
     assert blind_tasks and len(blind_tasks) + len(existing_tasks(ls_conn, main.id)) == 8
     draft_words = {d.model_version for d in drafts} | {d.rationale for d in drafts} | set(FLAGS) | {"⚠", "Draft"}
     for t in blind_tasks:
-        assert not t.predictions and set(t.data) == {*DATA_KEYS, "article_id", "blind"}
+        assert not t.predictions and set(t.data) == {*DATA_KEYS, "article_id", "blind", "story_id"}
         a = by_id[t.data["article_id"]]
         article_words = {a.id, a.title, a.text, a.source, a.published_at, a.language, a.url}
         for path, leaf in _walk(t.data):
             if isinstance(leaf, str) and leaf:
                 assert not any(w in leaf for w in draft_words), path
-                assert path in (".meta", ".link") or leaf in article_words, path
-        assert t.data["flags"] == "" and t.data["draft_info"] == "" and json.dumps(t.meta) == json.dumps({"article_id": a.id})
+                # the story panel lists other articles (theirs, not the draft's)
+                assert path in (".meta", ".link", ".story", ".story_id") or leaf in article_words, path
+        assert t.data["flags"] == "" and t.data["draft_info"] == "" and t.meta["article_id"] == a.id
+        assert set(t.meta) <= {"article_id", "story"}
