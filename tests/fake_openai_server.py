@@ -65,6 +65,8 @@ class Faults:
     batch_polls: int = 1  # GETs of a batch answered "in_progress" before it completes
     batch_fail_ids: tuple[str, ...] = ()  # custom_ids whose batch lines go to the error file
     batch_expire_after: int | None = None  # answer only this many lines, then status "expired"
+    hang: bool = False  # accept chat requests and never answer (a stuck server or proxy)
+    not_chat: str | None = None  # answer chat requests 200 with "html" (a login page) or "json" (another API)
 
 
 def _default_schema() -> dict[str, Any]:
@@ -131,6 +133,7 @@ class _State:
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
         self.lock = threading.Lock()
+        self.closing = threading.Event()  # set when the server stops: hung requests end
         self.reset()
 
     def reset(self) -> None:
@@ -176,10 +179,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
         body = raw if raw is not None else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json" if raw is None else "application/octet-stream", **(headers or {})}
         self.send_response(status)
-        self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
+        for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
@@ -260,6 +263,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, req: dict[str, Any]) -> None:
         st, f = self.server.state, self.server.state.faults
+        if f.hang:
+            st.closing.wait(3600)  # until the server stops
+            return None
+        if f.not_chat == "html":
+            page = b"<!DOCTYPE html><html><head><title>Sign in - Corporate Proxy</title></head><body>Please log in</body></html>"
+            return self._send(200, None, {"Content-Type": "text/html; charset=utf-8"}, raw=page)
+        if f.not_chat == "json":
+            return self._send(200, {"status": "ok", "data": [], "message": "welcome to the API gateway"})
         status, payload, headers = self.server.answer(req, live=True)
         if status == -1:  # drop the connection
             self.close_connection = True
@@ -504,6 +515,7 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
+        self._server.state.closing.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -536,13 +548,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--api-key", help="require this bearer key")
     p.add_argument("--model", default="fake-model")
     p.add_argument("--scripts", help="JSON file: {article_id: [answer, ...]}")
+    p.add_argument("--hang", action="store_true", help="accept chat requests and never answer")
+    p.add_argument("--not-chat", choices=["html", "json"], help="answer chat requests 200 with a page or other JSON")
     args = p.parse_args(argv)
     faults = Faults(latency=args.latency, rpm=args.rpm, burst=args.burst, error_rate=args.error_rate,
                     broken_rate=args.broken_rate, truncated_rate=args.truncated_rate, bad_label_rate=args.bad_label_rate,
                     duplicate_rate=args.duplicate_rate, reject_json_schema=args.reject_json_schema,
                     reject_keywords=tuple(args.reject_keyword), logprobs=args.logprobs, api_key=args.api_key,
                     model=args.model, fail_first=args.fail_first, rate_limit_first=args.rate_limit_first,
-                    retry_after=args.retry_after, drop_first=args.drop_first, batch_polls=args.batch_polls)
+                    retry_after=args.retry_after, drop_first=args.drop_first, batch_polls=args.batch_polls,
+                    hang=args.hang, not_chat=args.not_chat)
     if args.scripts:
         with open(args.scripts, encoding="utf-8") as fh:
             faults.scripts = json.load(fh)
