@@ -27,15 +27,17 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from annotator.errors import LabelStudioError
-from annotator.processes import die_with_parent, free_port
+from annotator.processes import child_env, die_with_parent, free_port
 
 VERSION = "1.23.2"
 HOME = Path(os.environ.get("ANNOTATOR_LABELSTUDIO_HOME", Path.home() / ".cache" / "incident-annotator" / "labelstudio"))
 DEFAULT_DATA_DIR = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "incident-annotator" / "labelstudio"
 STATE_NAME = "annotator-server.json"
 _TEMPLATE_META = "annotator-template.json"
-# Read by Label Studio from the environment and never meant for it here.
-_UNSET = ("USERNAME", "PASSWORD", "PORT", "HOST", "LABEL_STUDIO_HOST", "LABEL_STUDIO_PORT")
+# Label Studio's own settings pass (its LABEL_STUDIO_*, Django's and PostgreSQL's), except the
+# client-side token and URL meant for push/pull and those that would move it off our port.
+_KEEP = ("LABEL_STUDIO_", "DJANGO_", "POSTGRE_", "DATABASE_URL")
+_UNSET = ("LABEL_STUDIO_API_KEY", "LABEL_STUDIO_URL", "LABEL_STUDIO_HOST", "LABEL_STUDIO_PORT")
 
 
 class ServerState(BaseModel):
@@ -78,7 +80,7 @@ def ensure_installed(log=print) -> Path:
 
 
 def _env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _UNSET}
+    env = child_env(keep=_KEEP, drop=_UNSET)
     env.update(
         LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
         LATEST_VERSION_CHECK="false",
@@ -106,7 +108,7 @@ def _template(log=print) -> Path:
         log("initialising a Label Studio template data dir (once, 35-50 s)")
         building = HOME / f".template-{os.getpid()}"
         shutil.rmtree(building, ignore_errors=True)
-        building.mkdir()
+        building.mkdir(mode=0o700)  # it will hold the admin password and token
         meta = {"username": "admin@example.com", "password": secrets.token_urlsafe(12), "token": secrets.token_hex(20)}
         extra = {
             "LABEL_STUDIO_USERNAME": meta["username"],
@@ -221,6 +223,7 @@ def start(
             f"{data_dir} holds a Label Studio database not made by `annotator labelstudio up`: start that server yourself "
             "and set LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY, or pick another --data-dir"
         )
+    _private(data_dir)
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     if healthy(url):
@@ -252,6 +255,7 @@ def start(
         raise LabelStudioError(f"Label Studio started but its admin token was refused ({exc}); see {log_path}") from None
     meta["token"] = token
     (data_dir / _TEMPLATE_META).write_text(json.dumps(meta))
+    os.chmod(data_dir / _TEMPLATE_META, 0o600)
     state = ServerState(
         pid=proc.pid,
         port=port,
@@ -266,6 +270,15 @@ def start(
     path.write_text(state.model_dump_json(indent=2))
     os.chmod(path, 0o600)
     return state
+
+
+def _private(data_dir: Path) -> None:
+    """The data dir holds the admin password and token (and the database with every token):
+    only its owner may enter it, and the files that name them are the owner's alone."""
+    os.chmod(data_dir, 0o700)
+    for name in (_TEMPLATE_META, STATE_NAME, "label_studio.sqlite3"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(data_dir / name, 0o600)
 
 
 def _kill(pid: int, grace: float = 20) -> None:
