@@ -334,7 +334,8 @@ class _Server(ThreadingHTTPServer):
             st.by_article[article] += 1
             roll = st.rng.random()
             roll2 = st.rng.random()
-            event = {"n": n, "article": article, "user_sha": hashlib.sha256(user.encode()).hexdigest()[:16]}
+            event = {"n": n, "article": article, "user_sha": hashlib.sha256(user.encode()).hexdigest()[:16],
+                     "t": round(time.monotonic(), 4)}
             st.events.append(event)
             wait = st.take_token() if live else 0.0
 

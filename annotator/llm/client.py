@@ -83,7 +83,7 @@ class RateGate:
     429 sets the gap between request starts from the rate the endpoint admitted over the last
     round trips; later ones widen it by a tenth, at most once per round trip, so that a burst of
     429s for requests sent together counts as one signal (as TCP cuts its window once per loss
-    event, not per lost packet). Successes narrow the gap by about 3% per round trip, so the pace
+    event, not per lost packet). Successes narrow the gap by about a tenth per round trip, so the pace
     creeps back up to the limit and the endpoint's bucket is never left idle for long.
 
     In flight, by Little's law (in flight = rate x latency): with a pace known, the limit is
@@ -168,7 +168,7 @@ class RateGate:
             self._latency = latency if not self._latency else 0.9 * self._latency + 0.1 * latency
             self._min_latency = min(self._min_latency, latency)
         if self.interval > self._floor:
-            self.interval = max(self._floor, self.interval * (1 - 0.03 / max(1, self.in_flight)))
+            self.interval = max(self._floor, self.interval * (1 - 0.1 / max(1, self.in_flight)))
         if self.interval > 0:
             self._fit_window()
         elif latency is not None and latency > 2 * self._min_latency + 0.05:
