@@ -26,9 +26,10 @@ from pathlib import Path
 
 
 def lock_path(path: str | Path) -> Path:
-    """The lock file guarding `path` (for a folder: a file inside it)."""
-    p = Path(path)
-    return p / ".annotator.lock" if p.is_dir() else p.with_name(p.name + ".lock")
+    """The lock file guarding `path`, a file or a folder: `NAME.lock` beside it (never inside a folder
+    whose files others read, such as a gold export)."""
+    p = Path(path).resolve()
+    return p.with_name(p.name + ".lock")
 
 
 def _holder(fd: int) -> str:
@@ -46,7 +47,7 @@ def hold(paths: Iterable[str | Path], command: str, on_wait: Callable[[str], Non
 
     Locks are taken in a fixed (sorted) order, so two runs that share two files cannot deadlock.
     """
-    given = {lock_path(p).resolve(): str(p) for p in paths}
+    given = {lock_path(p): str(p) for p in paths}
     fds: list[int] = []
     try:
         for path in sorted(given):
