@@ -15,6 +15,7 @@ import math
 import re
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -68,6 +69,7 @@ class DraftSummary(BaseModel):
     batch_submitted: int = 0  # articles sent in a new batch this run
     batch_pending: int = 0  # articles waiting in submitted batches
     requeued: int = 0  # batch lines that failed or expired, submitted again
+    batches: list[str] = Field(default_factory=list)  # one status line per batch seen or submitted this run
     peak_in_flight: int = 0  # most requests in flight at once (the adaptive limit at work)
 
     @property
@@ -85,7 +87,8 @@ class DraftSummary(BaseModel):
             + (f", at most {self.peak_in_flight} in flight" if self.peak_in_flight else ""),
             f"tokens paid this run: in {self.paid.input_tokens} (cached {self.paid.cached_tokens}), out {self.paid.output_tokens}; "
             f"cost {cost}; {self.seconds:.1f} s",
-        ] + ([f"batch: {self.batch_submitted} articles submitted, {self.batch_pending} pending, {self.requeued} re-queued; "
+        ] + [f"  batch {line}" for line in self.batches]
+          + ([f"batch: {self.batch_submitted} articles submitted, {self.batch_pending} pending, {self.requeued} re-queued; "
               "run the same command again to collect"] if self.batch_pending or self.requeued else []))
 
 
@@ -611,7 +614,7 @@ def batch_state_path(output: str | Path) -> Path:
 
 async def _batch_async(articles: Sequence[Article], output: Path, settings: LLMSettings, options: DraftOptions,
                        summary: DraftSummary) -> None:
-    from annotator.llm.batch import collect, submit
+    from annotator.llm.batch import collect, find, request_line, split, submit
 
     prompt, tax = load_prompt(options.prompt), load_taxonomy(options.taxonomy)
     state_path = batch_state_path(output)
@@ -629,7 +632,14 @@ async def _batch_async(articles: Sequence[Article], output: Path, settings: LLMS
             temperature, seed = settings.temperature, settings.seed
             pending, ready = [], []
             for b in batches:
+                if b.get("id") is None:  # killed between creating it and saving its id: look for it
+                    b["id"] = await find(client, b["token"], b["submitted_at"])
+                    if b["id"] is None:
+                        continue  # never created: its articles go into a new batch below
                 result = await collect(client, b["id"], b["mode"])
+                done_lines = result.counts.get("completed", len(result.answers))
+                summary.batches.append(f"{b['id']}: {result.status}, {done_lines} of {len(b['articles'])} answered"
+                                       + (f", {result.counts['failed']} failed" if result.counts.get("failed") else ""))
                 if result.pending:
                     pending.append(b)
                     summary.batch_pending += len(b["articles"])
@@ -652,15 +662,24 @@ async def _batch_async(articles: Sequence[Article], output: Path, settings: LLMS
                 await _draft_all(drafter, ready + cached, writer, summary, None)  # repairs, if any, go live
             todo = [a for a in todo if a not in cached]
             _save_batches(state_path, pending)  # finished batches are merged: forget them
-            if todo:
-                requests = [(a.id, client.body(drafter.request(a)[0], drafter.schema, temperature=temperature, seed=seed))
-                            for a in todo]
-                batch_id = await submit(client, requests)
-                pending.append({"id": batch_id, "mode": client.mode, "articles": [a.id for a in todo],
-                                "model_version": drafter.model_version, "submitted_at": time.time()})
-                _save_batches(state_path, pending)  # at once: a created batch is never forgotten
-                summary.batch_submitted = len(todo)
-                summary.batch_pending += len(todo)
+            lines = [(a.id, request_line(a.id, client.body(drafter.request(a)[0], drafter.schema, temperature=temperature,
+                                                             seed=seed))) for a in todo]
+            try:
+                files = split(lines, settings.batch_max_requests, settings.batch_max_bytes)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            for part in files:
+                # Saved before it is created, with the token the batch will carry: a kill in between
+                # is found again on the next run, never submitted twice.
+                entry = {"id": None, "token": uuid.uuid4().hex, "mode": client.mode, "articles": [cid for cid, _ in part],
+                         "model_version": drafter.model_version, "submitted_at": time.time()}
+                pending.append(entry)
+                _save_batches(state_path, pending)
+                entry["id"] = await submit(client, part, entry["token"])
+                _save_batches(state_path, pending)
+                summary.batches.append(f"{entry['id']}: submitted, {len(part)} articles")
+                summary.batch_submitted += len(part)
+                summary.batch_pending += len(part)
             summary.mode = client.mode + " (batch)"
     finally:
         cache.close()

@@ -218,6 +218,11 @@ class _Handler(BaseHTTPRequestHandler):
             if m.group(2):
                 return self._send(200, None, raw=f["content"])
             return self._send(200, {k: v for k, v in f.items() if k != "content"})
+        if self.path.split("?")[0] == "/v1/batches":  # newest first, as the real API lists them
+            with st.lock:
+                rows = [{k: v for k, v in b.items() if k != "polls"} for b in reversed(list(st.batches.values()))]
+            return self._send(200, {"object": "list", "data": rows, "has_more": False,
+                                    "first_id": rows[0]["id"] if rows else None, "last_id": rows[-1]["id"] if rows else None})
         m = re.fullmatch(r"/v1/batches/([\w-]+)", self.path)
         if m and m.group(1) in st.batches:
             return self._send(200, self.server.poll_batch(m.group(1)))
@@ -439,7 +444,8 @@ class _Server(ThreadingHTTPServer):
             st.batches[bid] = {"id": bid, "object": "batch", "endpoint": req.get("endpoint"),
                                "input_file_id": req.get("input_file_id"), "completion_window": req.get("completion_window"),
                                "status": "validating", "created_at": int(time.time()), "output_file_id": None,
-                               "error_file_id": None, "polls": 0, "request_counts": {"total": 0, "completed": 0, "failed": 0}}
+                               "error_file_id": None, "polls": 0, "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                               "metadata": req.get("metadata")}
             st.counts["batches_created"] += 1
             return {k: v for k, v in st.batches[bid].items() if k != "polls"}
 
