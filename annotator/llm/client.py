@@ -27,6 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import httpx
 import openai
 from pydantic import BaseModel
 
@@ -446,10 +447,13 @@ class ChatClient:
         ticket = next(self._tickets)
         health.inflight[ticket] = started
         try:
-            # The raw answer, parsed here: one json.loads instead of building the SDK's models and
-            # dumping them again, and a 200 that is not a chat completion is seen for what it is.
-            raw = await self._client.chat.completions.with_raw_response.create(
-                **self.body(messages, schema, temperature=temperature, seed=seed, mode=mode))
+            # The body as built here, posted by the `openai` client (its auth, timeouts, errors) without
+            # its per-request walk over the parameters and its response models: both cost more CPU per
+            # article than everything else we do (measured 1.6-1.8 against 2.3-3.4 ms a request). The
+            # answer is parsed here, one json.loads, so a 200 that is not a chat completion is seen
+            # for what it is.
+            raw = await self._client.post("/chat/completions", cast_to=httpx.Response,
+                                          body=self.body(messages, schema, temperature=temperature, seed=seed, mode=mode))
         except openai.RateLimitError as exc:
             health.answered()
             if "insufficient_quota" in str(exc.body) or "exceeded your current quota" in _error_text(exc):
@@ -489,7 +493,7 @@ class ChatClient:
             gate.release()
         health.answered()
         gate.speed_up(time.monotonic() - started, started)
-        return self.parse(self._chat_json(raw.http_response), mode)
+        return self.parse(self._chat_json(raw), mode)
 
     def _backoff(self, exc: _Retryable, failures: int) -> float:
         if exc.retry_after is not None:
