@@ -158,6 +158,8 @@ class RateGate:
         admitted = self._admitted(now)
         if self.interval <= 0 and admitted > 0:
             self.interval = 1.0 / admitted
+        elif self.interval <= 0 and retry_after:
+            self.interval = min(retry_after, 60.0)  # no answer yet to measure: the server's wait is the best guess
         else:
             self.interval = min(max(self.interval * 1.1, 0.001), 60.0)
         self._fit_window()
