@@ -1,44 +1,111 @@
 """A content-addressed answer cache (SQLite, standard library): never pay twice for one answer.
 
 Keys are hashes of everything that shapes an answer (model, endpoint, prompt and taxonomy hashes,
-the messages, sampling parameters), so a changed prompt misses and a re-run hits. Each answer is
-committed the moment it arrives, before its draft is written: a run killed in between finds it
-here on the next start. API keys are never part of a key or a value.
+the messages, sampling parameters), so a changed prompt misses and a re-run hits. API keys are
+never part of a key or a value.
+
+Writes leave the caller's thread: `put` hands the answer to a writer thread that commits what has
+arrived in one transaction (a few milliseconds apart), so the drafting event loop never waits on
+a commit, yet an answer is on disk a moment after it arrives. A run killed outright (SIGKILL)
+loses at most the answers handed over in those last milliseconds, the ones still "in flight"; the
+drafts file, written line by line as drafts complete, already holds every finished article, so
+a re-run pays for nothing it had. `synchronous=NORMAL` in WAL mode: a commit survives the process
+being killed (not a power cut), without an fsync per answer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+_STOP = object()
 
 
 def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
 class AnswerCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)")
+        self._db = _connect(self.path)
+        self._db.execute(_SCHEMA)
         self._db.commit()
+        self._pending: dict[str, str] = {}  # handed to the writer, not yet committed: still readable here
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="answer-cache-writer", daemon=True)
+        self._writer.start()
 
     def get(self, key: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        text = self._pending.get(key)
+        if text is None:
+            row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
+            text = row[0] if row else None
+        return json.loads(text) if text is not None else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", (key, json.dumps(value, ensure_ascii=False), time.time()))
-        self._db.commit()
+        if self._error is not None:
+            raise self._error
+        text = json.dumps(value, ensure_ascii=False)
+        self._pending[key] = text
+        self._queue.put((key, text))
+
+    def _write_loop(self) -> None:
+        db = _connect(self.path)
+        try:
+            while True:
+                item = self._queue.get()
+                batch = [item]
+                while True:  # everything that arrived meanwhile goes in the same transaction
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                rows = [(k, v, time.time()) for k, v in (b for b in batch if b is not _STOP)]
+                if rows:
+                    try:
+                        db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", rows)
+                        db.commit()
+                    except sqlite3.Error as exc:  # reported to the next put and at close
+                        self._error = exc
+                    for k, v, _ in rows:
+                        if self._pending.get(k) is v:
+                            del self._pending[k]
+                for _ in batch:
+                    self._queue.task_done()
+                if any(b is _STOP for b in batch):
+                    return
+        finally:
+            db.close()
+
+    def flush(self) -> None:
+        """Wait until every answer handed over so far is committed."""
+        self._queue.join()
 
     def __len__(self) -> int:
+        self.flush()
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def close(self) -> None:
+        if self._writer.is_alive():
+            self._queue.put(_STOP)
+            self._writer.join()
         self._db.close()
+        if self._error is not None:
+            raise self._error

@@ -515,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name (default: [llm] model in annotator.toml, else gpt-4o-mini)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL; with no key and no URL, "
                                       "the embedded local model)")
-    p.add_argument("--concurrency", type=int, help="requests in flight (default 8)")
+    p.add_argument("--concurrency", type=int, help="at most this many requests in flight (default 512); below it the "
+                                                   "number adapts to the endpoint's rate limit and latency")
     p.add_argument("--prompt", help="prompt template NAME@VERSION (default: [defaults] prompt in annotator.toml, else incident@v1)")
     p.add_argument("--taxonomy", help=TAXONOMY_HELP)
     p.add_argument("--cache", help="answer cache (default .annotator/cache.sqlite)")

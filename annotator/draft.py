@@ -16,6 +16,7 @@ import math
 import re
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,9 @@ from annotator.cache import AnswerCache, cache_key
 from annotator.checks import QUOTE_NOT_FOUND, locate_evidence, prompt_ngrams, rationale_flags
 from annotator.config import DEFAULT_PROMPT, DEFAULT_TAXONOMY
 from annotator.errors import ConfigError, LLMError, LLMRefused, LLMUnavailable, RecordError
+from annotator.injection import looks_like_injection
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
+from annotator.locks import hold
 from annotator.prompt import Example, Prompt, load_prompt
 from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
 from annotator.taxonomy import (
@@ -47,30 +50,15 @@ DEFAULT_CACHE = Path(".annotator") / "cache.sqlite"
 # Reasons a draft fails, as the first word of `Draft.error`.
 INVALID, REFUSED, UNAVAILABLE = "invalid_answer", "refused", "unavailable"
 
-_INJECTION = re.compile(
-    r"ignore (?:all |any )?(?:the |your )?(?:previous|prior|above|earlier|preceding) (?:instructions|prompts?|rules)"
-    r"|disregard (?:all |any )?(?:the |your )?(?:previous|prior|above|earlier)? ?(?:instructions|rules|prompt)"
-    r"|(?:label|classify|tag|mark) (?:this|the) (?:article|story|text|piece|post) as"
-    r"|(?:you are|act as) (?:now )?(?:an? )?(?:ai|assistant|language model|chatbot|labell?er|annotator)\b"
-    r"|system prompt|new instructions|</?article-[0-9a-f]*>|\bassistant:|\bsystem:",
-    re.IGNORECASE,
-)
-
-
-def looks_like_injection(text: str) -> bool:
-    """Does the article address the model? Such drafts are flagged for reviewers, still labelled."""
-    return bool(_INJECTION.search(text))
-
-
 class DraftOptions(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     prompt: str = DEFAULT_PROMPT
     taxonomy: str = DEFAULT_TAXONOMY
-    concurrency: int = 8
+    concurrency: int = 512  # a cap: how many requests are in flight adapts below it (llm.RateGate)
     samples: int = 1
     confidence_samples: int = 4  # short label-only answers when the endpoint gives no log-probabilities (0: off)
-    max_article_tokens: int | None = None
+    max_article_tokens: int | None = 8000  # longer articles are cut (flag `truncated`); 0 or None: no cap
     examples: str | None = None  # gold JSONL for few-shot examples
     shots: int = 3
     cache: str = str(DEFAULT_CACHE)
@@ -92,6 +80,8 @@ class DraftSummary(BaseModel):
     batch_submitted: int = 0  # articles sent in a new batch this run
     batch_pending: int = 0  # articles waiting in submitted batches
     requeued: int = 0  # batch lines that failed or expired, submitted again
+    batches: list[str] = Field(default_factory=list)  # one status line per batch seen or submitted this run
+    peak_in_flight: int = 0  # most requests in flight at once (the adaptive limit at work)
 
     @property
     def ok(self) -> bool:
@@ -104,10 +94,12 @@ class DraftSummary(BaseModel):
         return "\n".join([
             f"drafted {self.drafted} of {self.total} articles ({self.from_cache} from cache, {self.skipped} already done), "
             f"failed: {failed}" + (f", rejected input lines: {self.rejected_inputs}" if self.rejected_inputs else ""),
-            f"flags: {flagged}; output mode: {self.mode or 'n/a'}; requests sent: {self.requests}",
+            f"flags: {flagged}; output mode: {self.mode or 'n/a'}; requests sent: {self.requests}"
+            + (f", at most {self.peak_in_flight} in flight" if self.peak_in_flight else ""),
             f"tokens paid this run: in {self.paid.input_tokens} (cached {self.paid.cached_tokens}), out {self.paid.output_tokens}; "
             f"cost {cost}; {self.seconds:.1f} s",
-        ] + ([f"batch: {self.batch_submitted} articles submitted, {self.batch_pending} pending, {self.requeued} re-queued; "
+        ] + [f"  batch {line}" for line in self.batches]
+          + ([f"batch: {self.batch_submitted} articles submitted, {self.batch_pending} pending, {self.requeued} re-queued; "
               "run the same command again to collect"] if self.batch_pending or self.requeued else []))
 
 
@@ -312,7 +304,8 @@ class Drafter:
         self.schema = json_schema(tax)
         self.fields_schema = fields_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
-        self.prompt_grams = prompt_ngrams(prompt.system_message(tax))
+        self._system = prompt.system_message(tax)  # the same for every article without few-shot examples
+        self.prompt_grams = prompt_ngrams(self._system)
 
     def key(self, messages: Sequence[Mapping[str, str]], temperature: float, seed: int | None) -> str:
         s = self.client.settings
@@ -395,10 +388,12 @@ class Drafter:
     def request(self, article: Article) -> tuple[list[dict[str, str]], list[str]]:
         """The messages for one article, and the flags its input earns (truncated, possible_injection)."""
         examples = pick_examples(article, self.pool, self.options.shots) if self.pool else []
-        system = self.prompt.system_message(self.tax, examples)
-        user, truncated = self.prompt.user_message(article, self.options.max_article_tokens)
+        system = self.prompt.system_message(self.tax, examples) if examples else self._system
+        user, truncated = self.prompt.user_message(article, self.options.max_article_tokens or None)
+        cap = self.options.max_article_tokens
+        sent = article.text[: cap * 4 + 1000] if cap else article.text  # what the model sees (about 4 characters a token)
         flags = (["truncated"] if truncated else []) + (["possible_injection"] if looks_like_injection(
-            f"{article.title}\n{article.text}") else [])
+            f"{article.title}\n{sent}") else [])
         return [{"role": "system", "content": system}, {"role": "user", "content": user}], flags
 
     async def draft(self, article: Article) -> Draft:
@@ -453,6 +448,19 @@ class Drafter:
         elif not confidence:
             confidence = {f.name: None for f in self.tax.label_fields}
         return Draft(**base, labels=labels, rationale=rationale, confidence=confidence, error=None, evidence=evidence)
+
+
+async def _heartbeat(client: ChatClient, stream: Any = None) -> None:
+    """A line on stderr while a request waits long, and again every as long: a slow or stuck
+    endpoint is visible at once instead of as a silent terminal."""
+    s, last = client.settings, 0.0
+    while True:
+        await asyncio.sleep(min(1.0, s.heartbeat / 4))
+        waited = client.health.oldest_wait()
+        if waited >= s.heartbeat and time.monotonic() - last >= s.heartbeat:
+            last = time.monotonic()
+            print(f"draft: still waiting for {s.endpoint}: the oldest request was sent {waited:.0f} s ago "
+                  f"({len(client.health.inflight)} in flight, timeout {s.timeout:g} s)", file=stream or sys.stderr, flush=True)
 
 
 async def _draft_all(drafter: Drafter, todo: Sequence[Article], writer: JsonlWriter, summary: DraftSummary,
@@ -540,11 +548,17 @@ async def draft_async(articles: Iterable[Article], output: str | Path, settings:
     start = time.monotonic()
     bar = _Progress(len(todo), summary) if progress and todo else None
     try:
-        async with ChatClient(settings) as client:
+        async with ChatClient(settings, max_in_flight=options.concurrency) as client:
             drafter = Drafter(client, prompt, tax, options, cache, summary, pool)
-            with JsonlWriter(output) as writer:
-                await _draft_all(drafter, todo, writer, summary, bar)
+            beat = asyncio.create_task(_heartbeat(client)) if progress else None
+            try:
+                with JsonlWriter(output) as writer:
+                    await _draft_all(drafter, todo, writer, summary, bar)
+            finally:
+                if beat:
+                    beat.cancel()
             summary.mode = summary.mode or client.mode
+            summary.peak_in_flight = client.gate.peak
             if client.dropped_keywords:
                 summary.mode += f" (without {', '.join(sorted(client.dropped_keywords))})"
     finally:
@@ -560,7 +574,8 @@ def draft(articles_path: str | Path, output: str | Path, settings: LLMSettings, 
     report = on_error or (lambda m: print(m, file=sys.stderr))
     articles, bad = read_articles(articles_path, report)
     summary = DraftSummary(rejected_inputs=bad)
-    asyncio.run(draft_async(articles, output, settings, options, summary, progress))
+    with hold([output, options.cache], "draft", report):  # a second run on these files waits for this one
+        asyncio.run(draft_async(articles, output, settings, options, summary, progress))
     return summary
 
 
@@ -588,6 +603,8 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
 
         options = options.model_copy(update={"endpoint_id": f"local:{LOCAL_MODEL}", "concurrency": 1})
         settings = local_settings(settings, "http://127.0.0.1/not-started", LOCAL_MODEL, model_given=model is not None)
+        # A CPU model takes tens of seconds per answer: only a much longer wait means it is stuck.
+        settings = settings.model_copy(update={"timeout": max(settings.timeout, 600.0), "heartbeat": max(settings.heartbeat, 120.0)})
         if _all_drafted(articles_path, output, settings.model, options):
             # Nothing to send (a re-run): starting and stopping the server would only cost seconds.
             return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
@@ -620,7 +637,7 @@ def batch_state_path(output: str | Path) -> Path:
 
 async def _batch_async(articles: Sequence[Article], output: Path, settings: LLMSettings, options: DraftOptions,
                        summary: DraftSummary) -> None:
-    from annotator.llm.batch import collect, submit
+    from annotator.llm.batch import collect, find, request_line, split, submit
 
     prompt, tax = load_prompt(options.prompt), load_taxonomy(options.taxonomy)
     state_path = batch_state_path(output)
@@ -638,7 +655,14 @@ async def _batch_async(articles: Sequence[Article], output: Path, settings: LLMS
             temperature, seed = settings.temperature, settings.seed
             pending, ready = [], []
             for b in batches:
+                if b.get("id") is None:  # killed between creating it and saving its id: look for it
+                    b["id"] = await find(client, b["token"], b["submitted_at"])
+                    if b["id"] is None:
+                        continue  # never created: its articles go into a new batch below
                 result = await collect(client, b["id"], b["mode"])
+                done_lines = result.counts.get("completed", len(result.answers))
+                summary.batches.append(f"{b['id']}: {result.status}, {done_lines} of {len(b['articles'])} answered"
+                                       + (f", {result.counts['failed']} failed" if result.counts.get("failed") else ""))
                 if result.pending:
                     pending.append(b)
                     summary.batch_pending += len(b["articles"])
@@ -661,15 +685,24 @@ async def _batch_async(articles: Sequence[Article], output: Path, settings: LLMS
                 await _draft_all(drafter, ready + cached, writer, summary, None)  # repairs, if any, go live
             todo = [a for a in todo if a not in cached]
             _save_batches(state_path, pending)  # finished batches are merged: forget them
-            if todo:
-                requests = [(a.id, client.body(drafter.request(a)[0], drafter.schema, temperature=temperature, seed=seed))
-                            for a in todo]
-                batch_id = await submit(client, requests)
-                pending.append({"id": batch_id, "mode": client.mode, "articles": [a.id for a in todo],
-                                "model_version": drafter.model_version, "submitted_at": time.time()})
-                _save_batches(state_path, pending)  # at once: a created batch is never forgotten
-                summary.batch_submitted = len(todo)
-                summary.batch_pending += len(todo)
+            lines = [(a.id, request_line(a.id, client.body(drafter.request(a)[0], drafter.schema, temperature=temperature,
+                                                             seed=seed))) for a in todo]
+            try:
+                files = split(lines, settings.batch_max_requests, settings.batch_max_bytes)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            for part in files:
+                # Saved before it is created, with the token the batch will carry: a kill in between
+                # is found again on the next run, never submitted twice.
+                entry = {"id": None, "token": uuid.uuid4().hex, "mode": client.mode, "articles": [cid for cid, _ in part],
+                         "model_version": drafter.model_version, "submitted_at": time.time()}
+                pending.append(entry)
+                _save_batches(state_path, pending)
+                entry["id"] = await submit(client, part, entry["token"])
+                _save_batches(state_path, pending)
+                summary.batches.append(f"{entry['id']}: submitted, {len(part)} articles")
+                summary.batch_submitted += len(part)
+                summary.batch_pending += len(part)
             summary.mode = client.mode + " (batch)"
     finally:
         cache.close()
@@ -693,5 +726,6 @@ def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettin
     report = on_error or (lambda m: print(m, file=sys.stderr))
     articles, bad = read_articles(articles_path, report)
     summary = DraftSummary(rejected_inputs=bad)
-    asyncio.run(_batch_async(articles, Path(output), settings, options, summary))
+    with hold([output, options.cache], "draft --batch", report):
+        asyncio.run(_batch_async(articles, Path(output), settings, options, summary))
     return summary

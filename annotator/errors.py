@@ -52,6 +52,19 @@ class LLMUnavailable(LLMError):
     """
 
 
+class EndpointDown(LLMRefused):
+    """Several requests in a row got no answer at all (refused, reset, timed out): stop the run.
+
+    One message naming the endpoint and what to check beats one error line per article and a run
+    that spends hours retrying a server that is not there.
+    """
+
+
+class NotChatCompletion(LLMRefused):
+    """The endpoint answered 200 with something that is not a chat completion (a login page, a
+    wrong base URL): stop the run, naming the content type and the first bytes."""
+
+
 class LabelStudioError(AnnotatorError):
     """Label Studio is unreachable, refused a request, or holds something unexpected."""
 

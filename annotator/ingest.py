@@ -120,6 +120,65 @@ def html_to_text(html: str | bytes) -> str:
     return trafilatura.extract(html, include_comments=False, favor_recall=True) or ""
 
 
+class _TagStripper(HTMLParser):
+    _BLOCKS = frozenset("p br div li tr h1 h2 h3 h4 h5 h6 blockquote section article header footer ul ol table".split())  # noqa: SIM905
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._skip += tag in ("script", "style")
+        if tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._skip -= tag in ("script", "style") and self._skip > 0
+        if tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def strip_tags(html: str) -> str:
+    """Every word of an HTML fragment, tags dropped (scripts and styles too), block tags as line breaks."""
+    stripper = _TagStripper()
+    stripper.feed(html)
+    stripper.close()
+    return "".join(stripper.parts)
+
+
+_WHOLE_PAGE = re.compile(r"<(?:!doctype|html|head|body)\b", re.IGNORECASE)
+
+
+def markup_to_text(text: str) -> str:
+    """The words of a text field that holds HTML.
+
+    A whole page (a scraper's dump) goes through main-text extraction, which drops menus and
+    footers; a fragment (an `<i>` lead, a few `<p>`s in a database's summary) is all content, so
+    only its tags go, and so do a page's when extraction finds no main text in it.
+    """
+    if _WHOLE_PAGE.search(text[:2000]):
+        extracted = html_to_text(text)
+        if extracted.strip():
+            return extracted
+    return strip_tags(text)
+
+
+# Control characters (C0 but tab and line breaks, DEL, C1): never words.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: A text with at least this share of control characters is binary data or a broken export, not an article.
+MAX_CONTROL_SHARE = 0.2
+
+
+def control_share(text: str) -> float:
+    """The share of NUL and other control characters (line breaks and tabs do not count)."""
+    return len(_CONTROL.findall(text)) / len(text) if text else 0.0
+
+
 # --------------------------------------------------------------------------- readers
 
 
@@ -355,8 +414,11 @@ def _to_article(raw: _Raw) -> Article | Rejection:
             return Rejection(raw.where, "malformed line", f"text is a {type(text).__name__}, not a string")
         text = str(text)
     text = text or ""
+    share = control_share(text[:100_000])
+    if share >= MAX_CONTROL_SHARE:
+        return Rejection(raw.where, "not text", f"{share:.0%} of its characters are NUL or control characters")
     if raw.format in ("jsonl", "csv") and looks_like_html(text):  # scrapers often store the page's HTML
-        text = html_to_text(text)
+        text = markup_to_text(text)
     text = clean_text(text)
     if not text:
         looked_for = ", ".join(_ALIASES["text"][:3])
@@ -384,9 +446,24 @@ def _items(inputs: Iterable[str | Path], skip: Path | None = None) -> Iterator[A
             continue
         try:
             for item in _read_file(path, str(path)):
-                yield item if isinstance(item, Rejection) else _to_article(item)
+                yield item if isinstance(item, Rejection) else _article_or_rejection(item)
         except OSError as exc:
             yield Rejection(str(path), "unreadable", exc.strerror or str(exc))
+        except Exception as exc:  # noqa: BLE001 - a reader's failure (a library, a missing dependency) is this file's
+            yield Rejection(str(path), "unreadable", _failure(exc))
+
+
+def _failure(exc: Exception) -> str:
+    hint = "; reinstall the package to get its dependencies" if isinstance(exc, ImportError) else ""
+    return f"the reader failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}{hint}"
+
+
+def _article_or_rejection(raw: _Raw) -> Article | Rejection:
+    """One record's failure (HTML extraction of its text, say) rejects that record, not the file."""
+    try:
+        return _to_article(raw)
+    except Exception as exc:  # noqa: BLE001
+        return Rejection(raw.where, "unreadable", _failure(exc))
 
 
 def _to_stderr(message: str) -> None:

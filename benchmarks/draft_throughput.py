@@ -1,87 +1,164 @@
-"""Drafting throughput against a rate-limited server: how close to the limit, nothing lost, nothing paid twice.
+"""Drafting throughput when the endpoint is the bottleneck: the project against a plain SDK loop.
 
-Starts tests/fake_openai_server.py (200 ms latency, 600 requests per minute as a token bucket) in
-its own process, drafts N articles with `annotator.draft` (the client is not told the limit; it
-learns it from 429s), with and without 5% injected 500s, and prints articles per minute as a share
-of the limit, articles lost and answers paid twice.
+For each requests-per-minute limit R and latency L, starts tests/fake_openai_server.py in its
+own process (a token bucket of R per minute holding one second's worth, 429 with Retry-After
+beyond it, L seconds per answer, 5% of requests answered 500), then drafts N articles twice:
 
-    .venv/bin/python benchmarks/draft_throughput.py [--articles 500] [--concurrency 8]
+- project: `annotator.draft.draft` with its defaults (it is not told R; the number of requests in
+  flight adapts below the default cap), cache and drafts file in a temporary folder;
+- plain: the same request bodies sent by a plain `openai.AsyncOpenAI` loop (its own retries,
+  10 attempts), with the number in flight fixed at what Little's law says for the known R and L
+  (1.5 x R/60 x L + 4): the best a hand-tuned script would do.
+
+It prints, side by side, the sustained rate as a share of R (requests the endpoint admitted, 200s
+and 500s, per minute between the 10% and 90% marks of the run; in brackets, articles drafted per
+minute over the whole run, start-up and last retries included) and the client CPU per article (process time of this
+process, which is only the client: the server runs apart), and the machine load.
+
+    .venv/bin/python benchmarks/draft_throughput.py [--grid 60:0.2,600:1,3000:1,10000:2] [--seconds 20]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import math
+import os
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
-from annotator.draft import DraftOptions, draft
-from annotator.llm import load_settings
+import openai
+
+from annotator.draft import Drafter, DraftOptions, DraftSummary, draft
+from annotator.llm import ChatClient, load_settings
 from annotator.processes import free_port
-from annotator.records import Draft, read_jsonl
+from annotator.prompt import load_prompt
+from annotator.records import Article, Draft, read_jsonl
+from annotator.taxonomy import load_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_run(n: int, concurrency: int, latency: float, rpm: float, error_rate: float) -> dict[str, float]:
+def _articles(n: int, tag: str) -> list[Article]:
+    return [Article(id=f"{tag}{i:05d}", title=f"Story {i}",
+                    text=f"A {tag} city's AI system misidentified resident {i} as a suspect; the council paused it. " * 12)
+            for i in range(n)]
+
+
+def _server(rpm: float, latency: float, error_rate: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_openai_server.py"), "--port", str(port),
-                               "--latency", str(latency), "--rpm", str(rpm), "--error-rate", str(error_rate)],
-                              stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_openai_server.py"), "--port", str(port),
+                             "--latency", str(latency), "--rpm", str(rpm), "--error-rate", str(error_rate)],
+                            stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/_stats", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            articles = work / "articles.jsonl"
-            articles.write_text("".join(json.dumps({"id": f"b{i:04d}", "title": f"Story {i}",
-                                                    "text": f"An AI system did something notable, case {i}. " * 20}) + "\n"
-                                        for i in range(n)))
-            settings = load_settings({}, base_url=f"{url}/v1", api_key="sk-bench", model="gpt-4o-mini")
-            options = DraftOptions(concurrency=concurrency, cache=str(work / "cache.sqlite"))
-            t0 = time.monotonic()
-            summary = draft(articles, work / "drafts.jsonl", settings, options, progress=False)
-            elapsed = time.monotonic() - t0
-            drafts = read_jsonl(work / "drafts.jsonl", Draft)
-        stats = json.loads(urllib.request.urlopen(f"{url}/_stats").read())
-    finally:
-        server.terminate()
-        server.wait()
-    ok_ids = {d.article_id for d in drafts if d.error is None}
-    answered = Counter(e["user_sha"] for e in stats["events"] if e.get("status") == 200)
-    per_minute = len(ok_ids) / elapsed * 60
-    return {
-        "articles": n, "drafted": len(ok_ids), "seconds": round(elapsed, 1), "per_minute": round(per_minute, 1),
-        "share_of_limit": round(per_minute / rpm, 3), "lost": n - len(ok_ids),
-        "paid_twice": sum(c - 1 for c in answered.values()), "lines": len(drafts),
-        "http_429": stats["counts"].get("status:429", 0), "http_500": stats["counts"].get("status:500", 0),
-        "failed": sum(summary.failed.values()),
-    }
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{url}/_stats", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, url
+
+
+def _stats(url: str) -> dict:
+    return json.loads(urllib.request.urlopen(f"{url}/_stats", timeout=10).read())
+
+
+def sustained(url: str, rpm: float) -> float:
+    """Requests the endpoint admitted (answered 200 or 500, not 429) per minute between the 10% and
+    90% marks of the run, as a share of R: the steady state, without start-up and the last retries."""
+    times = sorted(e["t"] for e in _stats(url)["events"] if e.get("status") in (200, 500))
+    if len(times) < 10:
+        return float("nan")
+    lo, hi = times[len(times) // 10], times[len(times) * 9 // 10]
+    return (len(times) * 8 // 10) / max(hi - lo, 1e-9) * 60 / rpm
+
+
+def run_project(url: str, articles: list[Article]) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        path = work / "articles.jsonl"
+        path.write_text("".join(a.model_dump_json() + "\n" for a in articles))
+        settings = load_settings({}, base_url=f"{url}/v1", api_key="sk-bench", model="gpt-4o-mini")
+        options = DraftOptions(cache=str(work / "cache.sqlite"))
+        cpu, t0 = time.process_time(), time.monotonic()
+        summary = draft(path, work / "drafts.jsonl", settings, options, progress=False)
+        wall, cpu = time.monotonic() - t0, time.process_time() - cpu
+        drafted = sum(d.error is None for d in read_jsonl(work / "drafts.jsonl", Draft))
+    return {"drafted": drafted, "wall": wall, "cpu": cpu, "peak": summary.peak_in_flight}
+
+
+def _bodies(url: str, articles: list[Article]) -> list[dict]:
+    """The project's own request bodies, so both loops send the same bytes."""
+    settings = load_settings({}, base_url=f"{url}/v1", api_key="sk-bench", model="gpt-4o-mini")
+    client = ChatClient(settings)
+    drafter = Drafter(client, load_prompt("incident@v1"), load_taxonomy("oecd_aim"), DraftOptions(), cache=None,  # type: ignore[arg-type]
+                      summary=DraftSummary())
+    return [client.body(drafter.request(a)[0], drafter.schema) for a in articles]
+
+
+def run_plain(url: str, bodies: list[dict], in_flight: int) -> dict[str, float]:
+    async def main() -> int:
+        client = openai.AsyncOpenAI(api_key="sk-bench", base_url=f"{url}/v1", max_retries=10)
+        sem = asyncio.Semaphore(in_flight)
+        ok = 0
+
+        async def one(body: dict) -> None:
+            nonlocal ok
+            async with sem:
+                try:
+                    r = await client.chat.completions.create(**body)
+                    json.loads(r.choices[0].message.content or "")
+                    ok += 1
+                except (openai.APIError, ValueError):
+                    pass
+
+        await asyncio.gather(*(one(b) for b in bodies))
+        await client.close()
+        return ok
+
+    cpu, t0 = time.process_time(), time.monotonic()
+    drafted = asyncio.run(main())
+    return {"drafted": drafted, "wall": time.monotonic() - t0, "cpu": time.process_time() - cpu, "peak": in_flight}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--articles", type=int, default=500)
-    p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--latency", type=float, default=0.2)
-    p.add_argument("--rpm", type=float, default=600)
+    p.add_argument("--grid", default="60:0.2,600:1,3000:1,3000:2,10000:0.2,10000:2",
+                   help="R:latency pairs (requests per minute : seconds)")
+    p.add_argument("--seconds", type=float, default=20.0, help="run length at the limit: N = R/60 x seconds (at least 20)")
+    p.add_argument("--error-rate", type=float, default=0.05)
     args = p.parse_args()
-    for error_rate in (0.0, 0.05):
-        r = one_run(args.articles, args.concurrency, args.latency, args.rpm, error_rate)
-        print(f"500s {error_rate:>4.0%}: {r['drafted']}/{r['articles']} drafted in {r['seconds']} s = {r['per_minute']} "
-              f"articles/min = {r['share_of_limit']:.1%} of the {args.rpm:g} rpm limit; lost {r['lost']}, "
-              f"paid twice {r['paid_twice']}, draft lines {r['lines']}; server sent {r['http_429']} x 429, {r['http_500']} x 500",
-              flush=True)
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; 5xx share {args.error_rate:.0%}")
+    print(f"{'R/min':>7} {'lat s':>5} {'N':>5} | {'project rate/R (all)':>14} {'CPU ms/art':>10} {'in flight':>9} | "
+          f"{'plain rate/R (all)':>14} {'CPU ms/art':>10} {'in flight':>9} | {'CPU ratio':>9}  load")
+    for pair in args.grid.split(","):
+        rpm, latency = (float(x) for x in pair.split(":"))
+        n = max(20, int(rpm / 60 * args.seconds))
+        row = []
+        for kind in ("project", "plain"):
+            server, url = _server(rpm, latency, args.error_rate)
+            try:
+                articles = _articles(n, kind[0])  # other texts per run: nothing is answered from a cache
+                if kind == "project":
+                    r = run_project(url, articles)
+                else:
+                    r = run_plain(url, _bodies(url, articles), math.ceil(1.5 * rpm / 60 * latency) + 4)
+                r["sustained"] = sustained(url, rpm)
+            finally:
+                server.terminate()
+                server.wait()
+            row.append(r)
+        cells = [f"{r['sustained']:>6.3f} ({r['drafted'] / r['wall'] * 60 / rpm:.2f}) {1000 * r['cpu'] / max(1, r['drafted']):>10.2f} "
+                 f"{r['peak']:>9}" for r in row]
+        ratio = (row[0]["cpu"] / max(1, row[0]["drafted"])) / (row[1]["cpu"] / max(1, row[1]["drafted"]))
+        print(f"{rpm:>7.0f} {latency:>5.1f} {n:>5} | {cells[0]} | {cells[1]} | {ratio:>9.2f}  "
+              f"{os.getloadavg()[0]:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ class Faults:
     batch_expire_after: int | None = None  # answer only this many lines, then status "expired"
     lazy: str | None = None  # answer like a lazy model: this class for every article (see lazy_answer)
     quote: bool = False  # fill every answer's evidence with real quotes from the article (see real_quotes)
+    hang: bool = False  # accept chat requests and never answer (a stuck server or proxy)
+    not_chat: str | None = None  # answer chat requests 200 with "html" (a login page) or "json" (another API)
 
 
 def _default_schema() -> dict[str, Any]:
@@ -184,6 +186,7 @@ class _State:
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
         self.lock = threading.Lock()
+        self.closing = threading.Event()  # set when the server stops: hung requests end
         self.reset()
 
     def reset(self) -> None:
@@ -229,10 +232,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
         body = raw if raw is not None else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json" if raw is None else "application/octet-stream", **(headers or {})}
         self.send_response(status)
-        self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
+        for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
@@ -268,6 +271,11 @@ class _Handler(BaseHTTPRequestHandler):
             if m.group(2):
                 return self._send(200, None, raw=f["content"])
             return self._send(200, {k: v for k, v in f.items() if k != "content"})
+        if self.path.split("?")[0] == "/v1/batches":  # newest first, as the real API lists them
+            with st.lock:
+                rows = [{k: v for k, v in b.items() if k != "polls"} for b in reversed(list(st.batches.values()))]
+            return self._send(200, {"object": "list", "data": rows, "has_more": False,
+                                    "first_id": rows[0]["id"] if rows else None, "last_id": rows[-1]["id"] if rows else None})
         m = re.fullmatch(r"/v1/batches/([\w-]+)", self.path)
         if m and m.group(1) in st.batches:
             return self._send(200, self.server.poll_batch(m.group(1)))
@@ -313,6 +321,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, req: dict[str, Any]) -> None:
         st, f = self.server.state, self.server.state.faults
+        if f.hang:
+            st.closing.wait(3600)  # until the server stops
+            return None
+        if f.not_chat == "html":
+            page = b"<!DOCTYPE html><html><head><title>Sign in - Corporate Proxy</title></head><body>Please log in</body></html>"
+            return self._send(200, None, {"Content-Type": "text/html; charset=utf-8"}, raw=page)
+        if f.not_chat == "json":
+            return self._send(200, {"status": "ok", "data": [], "message": "welcome to the API gateway"})
         status, payload, headers = self.server.answer(req, live=True)
         if status == -1:  # drop the connection
             self.close_connection = True
@@ -376,7 +392,8 @@ class _Server(ThreadingHTTPServer):
             st.by_article[article] += 1
             roll = st.rng.random()
             roll2 = st.rng.random()
-            event = {"n": n, "article": article, "user_sha": hashlib.sha256(user.encode()).hexdigest()[:16]}
+            event = {"n": n, "article": article, "user_sha": hashlib.sha256(user.encode()).hexdigest()[:16],
+                     "t": round(time.monotonic(), 4)}
             st.events.append(event)
             wait = st.take_token() if live else 0.0
 
@@ -485,7 +502,8 @@ class _Server(ThreadingHTTPServer):
             st.batches[bid] = {"id": bid, "object": "batch", "endpoint": req.get("endpoint"),
                                "input_file_id": req.get("input_file_id"), "completion_window": req.get("completion_window"),
                                "status": "validating", "created_at": int(time.time()), "output_file_id": None,
-                               "error_file_id": None, "polls": 0, "request_counts": {"total": 0, "completed": 0, "failed": 0}}
+                               "error_file_id": None, "polls": 0, "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                               "metadata": req.get("metadata")}
             st.counts["batches_created"] += 1
             return {k: v for k, v in st.batches[bid].items() if k != "polls"}
 
@@ -562,6 +580,7 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
+        self._server.state.closing.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -594,13 +613,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--api-key", help="require this bearer key")
     p.add_argument("--model", default="fake-model")
     p.add_argument("--scripts", help="JSON file: {article_id: [answer, ...]}")
+    p.add_argument("--hang", action="store_true", help="accept chat requests and never answer")
+    p.add_argument("--not-chat", choices=["html", "json"], help="answer chat requests 200 with a page or other JSON")
     args = p.parse_args(argv)
     faults = Faults(latency=args.latency, rpm=args.rpm, burst=args.burst, error_rate=args.error_rate,
                     broken_rate=args.broken_rate, truncated_rate=args.truncated_rate, bad_label_rate=args.bad_label_rate,
                     duplicate_rate=args.duplicate_rate, reject_json_schema=args.reject_json_schema,
                     reject_keywords=tuple(args.reject_keyword), logprobs=args.logprobs, api_key=args.api_key,
                     model=args.model, fail_first=args.fail_first, rate_limit_first=args.rate_limit_first,
-                    retry_after=args.retry_after, drop_first=args.drop_first, batch_polls=args.batch_polls)
+                    retry_after=args.retry_after, drop_first=args.drop_first, batch_polls=args.batch_polls,
+                    hang=args.hang, not_chat=args.not_chat)
     if args.scripts:
         with open(args.scripts, encoding="utf-8") as fh:
             faults.scripts = json.load(fh)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -36,6 +38,7 @@ from annotator.export.formats import (
     write_parquet,
 )
 from annotator.export.splits import SPLITS, assign_splits, parse_ratios
+from annotator.locks import hold
 from annotator.records import Article, GoldRecord, Review, iter_jsonl, write_jsonl
 from annotator.stories import (
     NAMES_COSINE,
@@ -130,7 +133,15 @@ def _label_counts(tax: Taxonomy, records: Iterable[GoldRecord]) -> dict[str, dic
     return {name: {v: c[v] for v in tax.field(name).value_ids if c[v]} for name, c in counts.items()}
 
 
-def export(
+def export(reviews_path: str | Path, articles_path: str | Path, out_dir: str | Path, **options: Any) -> ExportSummary:
+    """`export_unlocked` with the folder to itself: a second export into it waits for the first
+    (one line says so), so two people exporting at once never interleave their files."""
+    report = options.get("on_error") or (lambda m: print(m, file=sys.stderr))
+    with hold([out_dir], "export", report):
+        return export_unlocked(reviews_path, articles_path, out_dir, **options)
+
+
+def export_unlocked(
     reviews_path: str | Path,
     articles_path: str | Path,
     out_dir: str | Path,

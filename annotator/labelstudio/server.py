@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from annotator.errors import LabelStudioError
 from annotator.labelstudio import postgres
 from annotator.labelstudio.postgres import Cluster
-from annotator.processes import die_with_parent, free_port
+from annotator.processes import child_env, die_with_parent, free_port
 
 VERSION = "1.23.2"
 DATABASES = ("sqlite", "postgres")
@@ -37,8 +37,10 @@ HOME = Path(os.environ.get("ANNOTATOR_LABELSTUDIO_HOME", Path.home() / ".cache" 
 DEFAULT_DATA_DIR = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "incident-annotator" / "labelstudio"
 STATE_NAME = "annotator-server.json"
 _TEMPLATE_META = "annotator-template.json"
-# Read by Label Studio from the environment and never meant for it here.
-_UNSET = ("USERNAME", "PASSWORD", "PORT", "HOST", "LABEL_STUDIO_HOST", "LABEL_STUDIO_PORT")
+# Label Studio's own settings pass (its LABEL_STUDIO_*, Django's and PostgreSQL's), except the
+# client-side token and URL meant for push/pull and those that would move it off our port.
+_KEEP = ("LABEL_STUDIO_", "DJANGO_", "POSTGRE_", "DATABASE_URL")
+_UNSET = ("LABEL_STUDIO_API_KEY", "LABEL_STUDIO_URL", "LABEL_STUDIO_HOST", "LABEL_STUDIO_PORT")
 
 
 class ServerState(BaseModel):
@@ -103,7 +105,7 @@ def _ensure_driver(log=print) -> None:
 
 
 def _env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _UNSET}
+    env = child_env(keep=_KEEP, drop=_UNSET)
     env.update(
         LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
         LATEST_VERSION_CHECK="false",
@@ -135,7 +137,7 @@ def _template(log=print, db: str = "sqlite") -> Path:
         log(f"initialising a Label Studio template data dir on {db} (once, 35-90 s)")
         building = HOME / f".template-{db}-{os.getpid()}"
         shutil.rmtree(building, ignore_errors=True)
-        building.mkdir()
+        building.mkdir(mode=0o700)  # it will hold the admin password and token
         meta = {"username": "admin@example.com", "password": secrets.token_urlsafe(12), "token": secrets.token_hex(20), "db": db}
         extra = {
             "LABEL_STUDIO_USERNAME": meta["username"],
@@ -284,6 +286,7 @@ def start(
             postgres.copy(postgres.cluster_dir(template), postgres.cluster_dir(data_dir))
     else:
         meta = {**meta, **json.loads((data_dir / _TEMPLATE_META).read_text())}
+    _private(data_dir)
     log_path = data_dir / "label-studio.log"
     cluster = None
     extra: dict[str, str] = {}
@@ -330,6 +333,7 @@ def start(
         raise
     meta["token"] = token
     (data_dir / _TEMPLATE_META).write_text(json.dumps(meta))
+    os.chmod(data_dir / _TEMPLATE_META, 0o600)
     state = ServerState(
         pid=proc.pid,
         port=port,
@@ -346,6 +350,15 @@ def start(
     path.write_text(state.model_dump_json(indent=2))
     os.chmod(path, 0o600)
     return state
+
+
+def _private(data_dir: Path) -> None:
+    """The data dir holds the admin password and token (and the database with every token):
+    only its owner may enter it, and the files that name them are the owner's alone."""
+    os.chmod(data_dir, 0o700)
+    for name in (_TEMPLATE_META, STATE_NAME, "label_studio.sqlite3"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(data_dir / name, 0o600)
 
 
 def _kill(pid: int, grace: float = 20) -> None:

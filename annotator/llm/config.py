@@ -26,7 +26,12 @@ class LLMSettings(BaseModel):
     base_url: str | None = None
     api_key: SecretStr | None = Field(default=None, repr=False)
     output_mode: Literal["auto", "json_schema", "json_object", "plain"] = "auto"
-    timeout: float = 120.0
+    timeout: float = 50.0  # seconds without an answer before a request counts as failed (timeout)
+    dead_after_failures: int = 3  # requests in a row with no answer at all (refused, reset, timeout) ...
+    dead_after_seconds: float = 10.0  # ... spanning at least this long: the endpoint is down, stop the run
+    batch_max_requests: int = 50_000  # per Batch API input file (OpenAI's limit)
+    batch_max_bytes: int = 200_000_000  # per Batch API input file (OpenAI's limit: 200 MB)
+    heartbeat: float = 30.0  # say so when a request has waited this long, and every as long again
     max_attempts: int = 8  # per request, across 429s, 5xx, timeouts and dropped connections
     backoff_cap: float = 30.0  # seconds, the longest wait between two attempts
     requests_per_minute: float | None = None  # known limit: pace to it from the start

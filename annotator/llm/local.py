@@ -31,7 +31,7 @@ from pathlib import Path
 from annotator.errors import ConfigError, LLMError
 from annotator.llm.config import LLMSettings
 from annotator.llm.pricing import Price
-from annotator.processes import die_with_parent, free_port
+from annotator.processes import child_env, die_with_parent, free_port
 
 LOCAL_MODEL = "gemma3-270m"
 LOCAL_CONTEXT = 8192
@@ -83,6 +83,7 @@ def local_server(log_path: str | Path = LOG) -> Iterator[tuple[str, str]]:
            "--verbose", "True"]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=child_env(keep=("PYTHONPATH", "OMP_", "GGML_", "LLAMA_", "CUDA_")),
                                 preexec_fn=die_with_parent)
     pid_file = log.with_suffix(".pid")  # so that `stop_leftover` can end it if this process is killed outright
     pid_file.write_text(str(proc.pid))

@@ -1,0 +1,174 @@
+"""Does an article talk to the model? The `possible_injection` flag, and why it is worth its name.
+
+Article text is data: the prompt encloses it in delimiters it cannot close, so an instruction
+inside it stays a quotation. The flag is for the reviewers: a draft of an article that tries to
+steer its labeller deserves a second look. Attackers do not write "ignore previous instructions"
+verbatim, so the text is first undone of the usual disguises (full-width and look-alike letters,
+zero-width characters, letters spaced or dotted apart, digits for letters), then matched against
+what injections do rather than how one of them is worded: tell the reader to drop its
+instructions, address "the AI/assistant/model", fake a role marker or a chat template's special
+tokens, or dictate the label or the output; in English and in the languages ingest recognises
+(Chinese, Japanese, Korean) plus the large European ones.
+
+Measured on evals/injection/ (48 injections written for it, 420 ordinary AI-news articles with
+hard cases such as chat transcripts and "ignored previous warnings"): run
+`benchmarks/injection_flag.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Look-alike letters (Cyrillic, Greek) that pass for Latin ones.
+_CONFUSABLES = str.maketrans({
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "һ": "h",
+    "ԁ": "d", "ɡ": "g", "ո": "n", "А": "a", "Е": "e", "О": "o", "Р": "p", "С": "c", "Т": "t", "Х": "x", "І": "i",
+    "Κ": "k", "Μ": "m", "Ν": "n", "ο": "o", "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t",
+    "υ": "u", "Ο": "o", "Α": "a", "Ε": "e", "Ι": "i",
+})  # fmt: skip
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u034f\u180e]")
+# Letters set apart by single spaces, dots, dashes or underscores: "i g n o r e", "I.g.n.o.r.e".
+_SPACED = re.compile(r"\b(?:[^\W\d_][ .\-_*]){3,}[^\W\d_]\b")
+
+_ROLES = r"(?:system|developer|assistant|admin(?:istrator)?|root)"
+_MODEL = (r"(?:ai|a\.i\.|assistant|ai assistant|language model|llm|llms|large language model|model|chatbot|chat ?gpt|gpt|"
+          r"claude|gemini|bot|labell?er|annotator|classifier|machine)")
+_OLD = (r"(?:previous|prior|above|earlier|preceding|former|original|initial|old|existing|system|developer|all|any|your|"
+        r"the|these|those|my)")
+_RULES = (r"(?:instructions?|prompts?|rules|directions|directives|guidelines|guidance|commands?|orders|context|"
+          r"system message|label guide|programming|constraints)")
+_LABEL = r"(?:label|classify|tag|mark|categori[sz]e|annotate|rate|score|flag)"
+
+# (triggers, pattern): a pattern is tried only when one of its trigger words is in the (lower-cased)
+# text, a plain substring search; running some fifty patterns over every article would cost more
+# CPU than drafting it (about 4 ms a page).
+_ROLE_WORDS = ("system", "developer", "assistant", "admin", "root")
+_ROLE_MARKS = tuple(f"{r}{m}" for r in _ROLE_WORDS for m in (":", " :", ">", "]", " override", " prompt", " message", " note"))
+_ROLE_TAGS = tuple(f"{o}{r}" for r in _ROLE_WORDS for o in ("<", "</", "[", "# ", "#")) + ("begin ",)
+_ADDRESS = tuple(f"{w}{s} {p} " for w in ("note", "message", "instruction", "attention", "memo", "reminder", "warning")
+                 for s in ("", "s") for p in ("to", "for"))
+_GREETING = ("attention", "dear ", "hey", "hello", "listen", " hi ", " hi,", "\nhi ")
+_ACTING = ("reading", "processing", "summari", "labell", "labeli", "analy", "classifying", "scraping", "seeing")
+_VERBS = ("respond", "reply", "answer", "output", "return", " say ", "write")
+_LABELS = ("label", "classif", "categori", "annotat", " tag ", " mark ", " rate ", " score ", " flag ")
+_PATTERNS: list[tuple[tuple[str, ...], str]] = [
+    # Drop the instructions: "ignore the instructions above", "disregard all prior guidance", "set aside ..."
+    (("ignore", "disregard", "forget", "override", "bypass", "skip", "drop", "discard", "abandon", "overrule", "set aside",
+      "follow", "pay no attention", "throw out"),
+     rf"\b(?:ignore|disregard|forget|override|bypass|skip|drop|discard|abandon|overrule|set aside|do not follow|don'?t follow|"
+     rf"stop following|pay no attention to|throw out)\b(?:\W+\w+){{0,4}}?\W+{_OLD}\W+(?:\w+\W+){{0,2}}?{_RULES}\b"),
+    (("forget",), r"\bforget (?:everything|all|what) (?:you (?:were|have been) told|above|before)"),
+    (("void", "cancel", "obsolete", "invalid", "revoked"),
+     rf"\b(?:{_OLD} )?{_RULES} (?:above |before )?(?:is|are) (?:now )?(?:void|cancell?ed|obsolete|invalid|revoked)"),
+    (("new ",), r"\bnew (?:instructions|task|rules|directives?|policy)\s*(?:follow|[:\-]|is|are)"),
+    (("your ",), r"\byour (?:new|real|actual|true) (?:task|job|instructions?|role|goal)\b"),
+    (("from now on",), r"\bfrom now on,? you\b"),
+    (("you are",), r"\byou are (?:now|no longer)\b(?! able)"),
+    (("act as", "behave as", "respond as", "answer as"), r"\b(?:act|behave|respond|answer) as (?:if you (?:were|are)|an? (?:ai|assistant|model|chatbot|unrestricted))"),
+    (("pretend",), r"\bpretend (?:to be|you are|that you)"),
+    (("mode", "anything now", "jailbreak"), r"\b(?:developer|god|jailbreak|dan) mode\b|\bdo anything now\b|\bjailbreak\b"),
+    (("reveal", "print", "repeat", "show", "output"),
+     r"\b(?:reveal|print|repeat|show|output) (?:your|the) (?:system )?(?:prompt|instructions)\b"),
+    # Dictate the label or the output.
+    (_LABELS, rf"\b{_LABEL} (?:this|the|it|that)(?: \w+)?(?: \w+)? as\b"),
+    (_LABELS, rf"\b{_LABEL} (?:this|it)\b[^.\n]{{0,40}}\b(?:unrelated|incident|hazard|complementary)"),
+    (("correct",), r"\b(?:the )?correct (?:classification|label|answer|severity) (?:is|would be)\b"),
+    ((" set ", "change "), r"\b(?:set|change) (?:the )?(?:classification|label|severity|rationale|field)s? to\b"),
+    (_VERBS, r"\b(?:respond|reply|answer|output|return|say|write)\b(?: \w+){0,2} (?:only|just|solely)\b"),
+    (_VERBS, r"\b(?:respond|reply|answer|output|return)\b(?: \w+){0,3} with (?:the (?:word|text|label)|an empty|\{)"),
+    (("regardless",), r"\bregardless of (?:its|the|this) (?:content|text|article)"),
+    (("instead",), r"\binstead,? (?:output|respond|reply|answer|write|label|classify|say)\b"),
+    (("stop ",), r"\bstop (?:labell?ing|classifying|annotating)\b"),
+    (("when you",), r"\bwhen you (?:classify|label|summari[sz]e|annotate|tag|process|read) this\b"),
+    # Talk to the model: "note to the AI", "if you are a language model", "any AI system reading this".
+    (_ADDRESS, rf"\b(?:note|message|instructions?|attention|memo|reminder|warning) (?:to|for) (?:the |any |all )?{_MODEL}s?\b"),
+    (_GREETING, rf"\b(?:attention|dear|hey|hi|hello|listen),? (?:the |dear )?{_MODEL}\b"),
+    (("if you",), rf"\bif you(?: are|'re) (?:an? |the )?{_MODEL}\b"),
+    (_ACTING, rf"\b(?:any|every|all) {_MODEL}s?(?: system)?s? (?:that is |who is |that are )?(?:reading|processing|"
+            rf"summari[sz]ing|labell?ing|analy[sz]ing|classifying|scraping|seeing)\b"),
+    (_ACTING, rf"\b(?:to|for) (?:the |any )?{_MODEL}s? (?:reading|processing|labell?ing) (?:this|these)\b"),
+    (tuple(f"{m}{p}" for m in ("ai", "assistant", "model", "bot", "llm", "gpt") for p in (":", ",", " -", " please")),
+     rf"^\W*{_MODEL}\W{{0,3}}(?:please )?(?:do not|don'?t|must|should|never|always)\b"),
+    # Fake role markers and chat-template tokens.
+    (_ROLE_MARKS,
+     rf"^\W{{0,4}}{_ROLES}\s*(?:override|prompt|message|instruction|note)?\s*[:>\]]\s*(?:you|from|new|ignore|classify|label|"
+     rf"respond|answer|output|always|never|the answer|all|every|do)\b"),
+    (("override",), rf"\b{_ROLES} override\b"),
+    (("<|", "<<", "[inst", "[/inst", "_of_turn>"),
+     r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|<</?sys>>|\[/?inst\]|"
+     r"<start_of_turn>|<end_of_turn>"),
+    (_ROLE_TAGS,
+     rf"</?{_ROLES}>|\[{_ROLES}\]|#{{2,}}\s*{_ROLES}\b|\bbegin {_ROLES} prompt\b"),
+    (("article-",), r"</?article-[0-9a-f]*>"),
+    # Chinese
+    (("忽", "无视", "不要", "忘", "跳过"),
+     r"(?:忽略|无视|忽视|不要理会|不要遵循|忘记|忘掉|跳过)(?:掉)?(?:之前|以上|上面|前面|先前|此前|所有|全部|你的|系统)?(?:的)?(?:所有|全部)?(?:的)?"
+     r"(?:指令|指示|说明|提示|规则|要求|命令|设定)"),
+    (("你", "为", "只", "系统提示", "作为", "身为"),
+     r"你现在是|从现在(?:开始|起)，?你|(?:把|将)(?:这篇|本篇|本|这)?(?:文章|新闻|报道)(?:标记|分类|标注|归类|判定)为|请?只(?:回答|输出|回复)|"
+     r"系统提示(?:词)?[:：]|(?:作为|身为)(?:一个)?(?:ai|人工智能|助手|语言模型)"),
+    # Japanese
+    (("無視", "忘れ"), r"(?:以前|上記|前|これまで|先ほど|すべて)の(?:すべての)?(?:指示|命令|指令|ルール|プロンプト)(?:を|は)(?:すべて)?(?:無視|忘れ)"),
+    (("無視", "あなたは今", "この記事を", "へ", "に告ぐ"),
+     r"(?:指示|命令)を(?:すべて)?無視|あなたは今|この記事を.{0,20}(?:として|と)(?:分類|ラベル|判定)|(?:ai|エーアイ|アシスタント)(?:へ|に告ぐ)[:：]"),
+    # Korean
+    (("무시", "잊어"), r"(?:이전|위의|앞의|모든|기존)(?:의)? ?(?:모든 )?(?:지시|지침|명령|규칙|프롬프트)(?:을|를|은|는|사항을)? ?(?:모두 )?(?:무시|잊어)"),
+    (("이 기사를", "이제"), r"이 기사를 .{0,20}(?:로|으로) (?:분류|표시|라벨)|너는 이제|당신은 이제"),
+    # French, German, Spanish, Portuguese, Italian, Dutch, Russian
+    (("ignor", "oubli"), r"\bignor(?:ez|e|er)\b(?: \w+){0,2} (?:les |toutes les )?instructions\b|\boubli(?:ez|e) (?:toutes )?(?:les |vos )?instructions"),
+    (("class", "maintenant"), r"\bclass(?:ez|e|er) (?:cet|cette|l') ?(?:article|texte)? ?comme\b|\bvous êtes maintenant\b"),
+    (("ignorier", "vergiss", "vergessen"), r"\b(?:ignorier(?:e|en)?|vergiss|vergessen sie)\b(?: \w+){0,3} (?:anweisungen|instruktionen|regeln|vorgaben)\b"),
+    (("klassifizier", "markier", "kennzeichn", "du bist"),
+     r"\b(?:klassifizier|markier|kennzeichn)(?:e|en sie) (?:diesen|den|dieses) (?:artikel|text)\b|\bdu bist (?:jetzt|nun)\b"),
+    (("instrucciones", "instruções", "istruzioni"),
+     r"\b(?:ignora|ignore|ignorar|ignorad|olvida|esquece|esqueça|dimentica)\b(?: \w+){0,3} (?:instrucciones|instruções|istruzioni)\b"),
+    (("como", "come"), r"\b(?:clasifica|classifique|classifica|etiqueta|marca)\b(?: \w+){0,2} (?:artículo|artigo|articolo)\b(?: \w+){0,2} (?:como|come)\b"),
+    (("ahora eres", "agora você é", "ora sei"), r"\b(?:ahora eres|agora você é|ora sei)\b"),
+    (("negeer",), r"\bnegeer\b(?: \w+){0,3} (?:instructies|regels)\b"),
+    (("игнориру", "забуд", "не обращай"), r"(?:игнорируй|игнорируйте|забудь|забудьте|не обращай внимания на)(?: \w+){0,3} (?:инструкции|указания|правила)"),
+    (("статью", "ты теперь"), r"(?:классифицируй|пометь|отметь) (?:эту|данную) статью|\bты теперь\b"),
+]
+_REACH = 200
+_COMPILED = [(triggers, re.compile(pattern, re.MULTILINE)) for triggers, pattern in _PATTERNS]
+_TRIGGERS = frozenset(t for triggers, _ in _PATTERNS for t in triggers)
+_LEETISH = re.compile(r"[a-z][013457@$]|[013457@$][a-z]")
+
+
+def _unspaced(text: str) -> str:
+    return _SPACED.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), text)
+
+
+def views(text: str) -> list[str]:
+    """The text lower-cased as an attacker's disguises would have it read: plain, undone, digits as letters."""
+    plain = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).replace("\u00a0", " ").lower()
+    out = [plain]
+    undone = _unspaced(plain if plain.isascii() else plain.translate(_CONFUSABLES))  # Russian stays Russian above
+    if undone != plain:
+        out.append(undone)
+    if _LEETISH.search(undone):
+        out.append(undone.translate(_LEET))
+    return out
+
+
+def _matches(view: str) -> bool:
+    """A pattern is tried only around its triggers (a few hundred characters either side), not over the whole text."""
+    present = {t for t in _TRIGGERS if t in view}
+    if not present:
+        return False
+    for triggers, pattern in _COMPILED:
+        for trigger in triggers:
+            if trigger not in present:
+                continue
+            at = view.find(trigger)
+            while at != -1:
+                if pattern.search(view, max(0, at - _REACH), at + _REACH):
+                    return True
+                at = view.find(trigger, at + _REACH)
+    return False
+
+
+def looks_like_injection(text: str) -> bool:
+    """Does the article address the model? Such drafts are flagged for reviewers, still labelled."""
+    return any(_matches(view) for view in views(text))
