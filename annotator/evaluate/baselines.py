@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from annotator.evaluate.align import Pair
+from annotator.evaluate.chance import nan_div
 from annotator.evaluate.model import FieldBaseline
 from annotator.taxonomy import Field, Taxonomy
 
@@ -35,13 +36,6 @@ ORDER_SHARE = 0.8  # share of tagged answers that are a prefix of the taxonomy's
 MIN_ANSWERS = 5  # fewer answers say nothing about habits
 
 
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    out = np.full(a.shape, np.nan)
-    np.divide(a, b, out=out, where=b != 0)
-    return out
-
-
 # --------------------------------------------------------------------------- single fields: confusion-matrix metrics
 # Confusion matrices (..., K, K), rows = reference, columns = candidate (see metrics.py).
 
@@ -49,28 +43,28 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def majority_baseline(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
     """Accuracy of always answering the reference's most common value."""
     rows = conf.sum(-1)
-    return _div(rows.max(-1), rows.sum(-1))
+    return nan_div(rows.max(-1), rows.sum(-1))
 
 
 def prior_baseline(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
     """Expected accuracy of answering at random with the reference's value frequencies."""
     rows = conf.sum(-1)
-    p = _div(rows, rows.sum(-1, keepdims=True))
+    p = nan_div(rows, rows.sum(-1, keepdims=True))
     return (p * p).sum(-1)
 
 
 def _skill(score: np.ndarray, base: np.ndarray) -> np.ndarray:
-    return _div(score - base, 1 - base)
+    return nan_div(score - base, 1 - base)
 
 
 def skill_vs_majority(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
     diag = np.diagonal(conf, axis1=-2, axis2=-1).sum(-1)
-    return _skill(_div(diag, conf.sum((-1, -2))), majority_baseline(conf))
+    return _skill(nan_div(diag, conf.sum((-1, -2))), majority_baseline(conf))
 
 
 def skill_vs_prior(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
     diag = np.diagonal(conf, axis1=-2, axis2=-1).sum(-1)
-    return _skill(_div(diag, conf.sum((-1, -2))), prior_baseline(conf))
+    return _skill(nan_div(diag, conf.sum((-1, -2))), prior_baseline(conf))
 
 
 SINGLE_BASELINES = {"majority_baseline": majority_baseline, "prior_baseline": prior_baseline,
@@ -113,11 +107,11 @@ def multi_baselines(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: 
     def scores(sums: np.ndarray, n: np.ndarray) -> dict[str, np.ndarray]:
         tp, fp, fn, mtp, mfp, mfn = (sums[..., i] for i in range(6))
         counts = sums[..., 6:]
-        cand_f1 = _div(2 * tp, 2 * tp + fp + fn)
-        maj_f1 = _div(2 * mtp, 2 * mtp + mfp + mfn)
-        prior_f1 = _div((counts * counts).sum(-1), n * counts.sum(-1))  # sum n_l^2 / (N sum n_l)
+        cand_f1 = nan_div(2 * tp, 2 * tp + fp + fn)
+        maj_f1 = nan_div(2 * mtp, 2 * mtp + mfp + mfn)
+        prior_f1 = nan_div((counts * counts).sum(-1), n * counts.sum(-1))  # sum n_l^2 / (N sum n_l)
         return {"micro_f1": cand_f1, "majority_baseline": maj_f1, "prior_baseline": prior_f1,
-                "skill_vs_majority": _div(cand_f1 - maj_f1, 1 - maj_f1), "skill_vs_prior": _div(cand_f1 - prior_f1, 1 - prior_f1)}
+                "skill_vs_majority": nan_div(cand_f1 - maj_f1, 1 - maj_f1), "skill_vs_prior": nan_div(cand_f1 - prior_f1, 1 - prior_f1)}
 
     point = scores(per_article.sum(0), n_pairs.sum())
     draws: dict[str, list[np.ndarray]] = {k: [] for k in point}

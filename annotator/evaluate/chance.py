@@ -77,7 +77,8 @@ def allowed_answers(field: Field) -> int:
     return len(field.values) + (0 if field.required else 1)
 
 
-def _nan_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def nan_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b elementwise, NaN where b is 0: an empty matrix or slice has no rate, not a zero one."""
     a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
     out = np.full(a.shape, np.nan)
     np.divide(a, b, out=out, where=b != 0)
@@ -89,17 +90,17 @@ def ac1_of_confusion(conf: np.ndarray, field: Field | None = None) -> np.ndarray
     NaN where a matrix is empty."""
     conf = np.asarray(conf, dtype=np.float64)
     n = conf.sum((-1, -2))
-    pa = _nan_div(np.diagonal(conf, axis1=-2, axis2=-1).sum(-1), n)
-    pi = _nan_div(conf.sum(-1) + conf.sum(-2), 2 * n[..., None])
+    pa = nan_div(np.diagonal(conf, axis1=-2, axis2=-1).sum(-1), n)
+    pi = nan_div(conf.sum(-1) + conf.sum(-2), 2 * n[..., None])
     q = (pi > 0).sum(-1)
-    pe = _nan_div((pi * (1 - pi)).sum(-1), q - 1)
-    ac1 = _nan_div(pa - pe, 1 - pe)
+    pe = nan_div((pi * (1 - pi)).sum(-1), q - 1)
+    ac1 = nan_div(pa - pe, 1 - pe)
     return np.where(n == 0, np.nan, np.where(q < 2, 1.0, ac1))
 
 
 def pabak_of_confusion(conf: np.ndarray, field: Field) -> np.ndarray:
     """PABAK of confusion matrices (..., K, K), with k = `allowed_answers(field)`."""
     conf = np.asarray(conf, dtype=np.float64)
-    po = _nan_div(np.diagonal(conf, axis1=-2, axis2=-1).sum(-1), conf.sum((-1, -2)))
+    po = nan_div(np.diagonal(conf, axis1=-2, axis2=-1).sum(-1), conf.sum((-1, -2)))
     k = allowed_answers(field)
     return (k * po - 1) / (k - 1) if k >= 2 else np.full(po.shape, np.nan)

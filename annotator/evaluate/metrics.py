@@ -25,17 +25,10 @@ from scipy import sparse
 
 from annotator.evaluate.align import Pair, Side
 from annotator.evaluate.baselines import SINGLE_BASELINES
-from annotator.evaluate.chance import ac1_of_confusion, pabak_of_confusion
+from annotator.evaluate.chance import ac1_of_confusion, nan_div, pabak_of_confusion
 from annotator.taxonomy import Field, Taxonomy
 
 ERROR = "(draft error)"  # the value an errored draft gets: it disagrees with every answer
-
-
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    out = np.full(a.shape, np.nan)
-    np.divide(a, b, out=out, where=b != 0)
-    return out
 
 
 # --------------------------------------------------------------------------- single-valued fields
@@ -51,15 +44,15 @@ def _margins(conf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 def accuracy(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
     n, diag, _, _ = _margins(conf)
-    return _div(diag.sum(-1), n)
+    return nan_div(diag.sum(-1), n)
 
 
 def cohen_kappa(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
     """As scikit-learn's `cohen_kappa_score`: undefined (NaN) when chance agreement is 1."""
     n, diag, rows, cols = _margins(conf)
-    po = _div(diag.sum(-1), n)
-    pe = _div((rows * cols).sum(-1), n * n)
-    return _div(po - pe, 1 - pe)
+    po = nan_div(diag.sum(-1), n)
+    pe = nan_div((rows * cols).sum(-1), n * n)
+    return nan_div(po - pe, 1 - pe)
 
 
 def krippendorff_alpha(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
@@ -71,15 +64,15 @@ def krippendorff_alpha(conf: np.ndarray, field: Field | None = None) -> np.ndarr
     n, diag, rows, cols = _margins(conf)
     total = 2 * n
     nc = rows + cols
-    return 1 - _div((total - 1) * (total - 2 * diag.sum(-1)), total * total - (nc * nc).sum(-1))
+    return 1 - nan_div((total - 1) * (total - 2 * diag.sum(-1)), total * total - (nc * nc).sum(-1))
 
 
 def macro_f1_single(conf: np.ndarray, field: Field | None = None) -> np.ndarray:
     """As scikit-learn's `f1_score(average="macro")`: over the labels either side used."""
     _, diag, rows, cols = _margins(conf)
     present = (rows + cols) > 0
-    f1 = np.where(present, _div(2 * diag, rows + cols), 0.0)
-    return _div(f1.sum(-1), present.sum(-1))
+    f1 = np.where(present, nan_div(2 * diag, rows + cols), 0.0)
+    return nan_div(f1.sum(-1), present.sum(-1))
 
 
 # Other modules may add metrics of a confusion matrix here (name -> function); they appear in
@@ -131,7 +124,7 @@ def _pair_masi(r: np.ndarray, c: np.ndarray) -> np.ndarray:
     sr, sc = r.sum(1), c.sum(1)
     union = sr + sc - inter
     m = np.where((inter == sr) & (inter == sc), 1.0, np.where(inter == np.minimum(sr, sc), 2 / 3, np.where(inter > 0, 1 / 3, 0.0)))
-    return np.where(union == 0, 0.0, 1 - _div(inter, union) * m)
+    return np.where(union == 0, 0.0, 1 - nan_div(inter, union) * m)
 
 
 EXACT_SETS = 512  # up to this many distinct label sets, resampled expected disagreement is exact
@@ -254,7 +247,7 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
     ids_r, ids_c, distinct = _set_codes(ref, cand, code)
     r, c = distinct[ids_r], distinct[ids_c]
     inter, union = (r & c).sum(1), (r | c).sum(1)
-    jaccard = np.where(union == 0, 1.0, _div(inter, union))
+    jaccard = np.where(union == 0, 1.0, nan_div(inter, union))
     exact = (r == c).all(1)
     per_pair = np.empty((len(keep), 3 * n_lab + 4), dtype=np.float32)
     per_pair[:, :n_lab] = r & c
@@ -279,17 +272,17 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
         tp, fp, fn = t[..., :n_lab], t[..., n_lab : 2 * n_lab], t[..., 2 * n_lab : 3 * n_lab]
         jac, exact_, count, masi, lin = (t[..., 3 * n_lab + i] for i in range(5))
         seen = (tp + fp + fn) > 0
-        f1 = _div(2 * tp, 2 * tp + fp + fn)
+        f1 = nan_div(2 * tp, 2 * tp + fp + fn)
         total = 2 * count
         pooled = (q @ dist * q).sum(-1) if dist is not None and q is not None else 2 * lin + expected0
         return {
-            "micro_f1": _div(2 * tp.sum(-1), (2 * tp + fp + fn).sum(-1)),
-            "macro_f1": _div(np.where(seen, f1, 0.0).sum(-1), seen.sum(-1)),
-            "jaccard": _div(jac, count),
-            "exact_match": _div(exact_, count),
-            "krippendorff_alpha_masi": 1 - _div(_div(masi, count), _div(pooled, total * (total - 1))),
-            "precision": _div(tp, tp + fp),
-            "recall": _div(tp, tp + fn),
+            "micro_f1": nan_div(2 * tp.sum(-1), (2 * tp + fp + fn).sum(-1)),
+            "macro_f1": nan_div(np.where(seen, f1, 0.0).sum(-1), seen.sum(-1)),
+            "jaccard": nan_div(jac, count),
+            "exact_match": nan_div(exact_, count),
+            "krippendorff_alpha_masi": 1 - nan_div(nan_div(masi, count), nan_div(pooled, total * (total - 1))),
+            "precision": nan_div(tp, tp + fp),
+            "recall": nan_div(tp, tp + fn),
             "f1": f1,
             "support": tp + fn,
         }
@@ -319,7 +312,7 @@ def text_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fie
     dense = _per_article(art[np.array(keep, dtype=np.int64)], rows, n_articles)
 
     def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
-        return {"accepted_as_is": _div(t[..., 0], t[..., 2]), "edit_similarity": _div(t[..., 1], t[..., 2])}
+        return {"accepted_as_is": nan_div(t[..., 0], t[..., 2]), "edit_similarity": nan_div(t[..., 1], t[..., 2])}
 
     return Measure(f, len(keep), dense, finish)
 
@@ -356,12 +349,12 @@ def calibration_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int,
     count = np.bincount(bins, minlength=N_BINS)
     info = {
         "count": count,
-        "confidence": _div(np.bincount(bins, weights=cv, minlength=N_BINS), count),
-        "accuracy": _div(np.bincount(bins, weights=rv, minlength=N_BINS), count),
+        "confidence": nan_div(np.bincount(bins, weights=cv, minlength=N_BINS), count),
+        "accuracy": nan_div(np.bincount(bins, weights=rv, minlength=N_BINS), count),
     }
 
     def finish(t: np.ndarray, q: np.ndarray | None) -> dict[str, np.ndarray]:
-        return {"ece": _div(np.abs(t[..., :N_BINS]).sum(-1), t[..., N_BINS])}
+        return {"ece": nan_div(np.abs(t[..., :N_BINS]).sum(-1), t[..., N_BINS])}
 
     return Measure(scored.field, int(has.sum()), dense, finish, info=info)
 
