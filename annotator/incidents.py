@@ -17,13 +17,11 @@ the AIM attached to it is part of what an article can match.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from annotator.errors import ConfigError
+from annotator.locks import hold
 from annotator.records import Article, iter_jsonl
 from annotator.stories import _STOPWORDS, _stem, _story_words, story_names
 
@@ -117,15 +116,6 @@ def read_incidents(paths: Iterable[str | Path], on_error: Callable[[str], None])
     return out
 
 
-@contextmanager
-def _locked(path: Path):
-    """One writer at a time: two imports into one file at once wait for each other."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 class ImportSummary(BaseModel):
     path: str
     read: int = 0
@@ -166,7 +156,7 @@ def import_incidents(paths: Sequence[str | Path], store: str | Path,
 
     incoming = read_incidents(paths, reject)
     summary.read = len(incoming)
-    with _locked(store):
+    with hold([store], "incidents import", on_error or (lambda _line: None)):  # two imports at once: the second waits
         known = {i.id: i for i in load_incidents(store, reject)} if store.is_file() else {}
         for incident in incoming:
             old = known.get(incident.id)
