@@ -9,7 +9,6 @@ others.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from html import escape
 from pathlib import Path
@@ -30,6 +29,7 @@ from annotator.evaluate.model import (
 from annotator.evaluate.render_honest import honest_html, honest_markdown
 from annotator.evaluate.render_selective import selective_html, selective_markdown
 from annotator.evaluate.tables import fmt, md_table
+from annotator.records import write_text_atomic
 
 HEADLINE = {"single": "accuracy", "multi": "micro_f1", "text": "edit_similarity"}
 COLUMNS = {"single": tuple(SINGLE_METRICS), "multi": MULTI_METRICS, "text": TEXT_METRICS}
@@ -339,12 +339,6 @@ def report_html(report: EvalReport) -> str:
     return f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Eval report</title><style>{CSS}</style></head><body>{body}</body></html>\n'
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(report: EvalReport, outdir: str | Path) -> list[str]:
     """Write metrics.json, summary.md and report.html into `outdir`; returns their paths."""
     out = Path(outdir)
@@ -355,5 +349,5 @@ def write_report(report: EvalReport, outdir: str | Path) -> list[str]:
         "report.html": report_html(report),
     }
     for name, text in files.items():
-        _atomic_write(out / name, text)
+        write_text_atomic(out / name, text)
     return [str(out / n) for n in files]

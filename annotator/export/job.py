@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,7 +38,7 @@ from annotator.export.formats import (
 )
 from annotator.export.splits import SPLITS, assign_splits, parse_ratios
 from annotator.locks import hold
-from annotator.records import Article, GoldRecord, Review, iter_jsonl, write_jsonl
+from annotator.records import Article, GoldRecord, Review, iter_jsonl, write_jsonl, write_text_atomic
 from annotator.stories import (
     NAMES_COSINE,
     NAMES_MIN_SHARED,
@@ -355,8 +354,8 @@ def export_unlocked(
         "assignments": dict(sorted(assignment.items())),
         "held_assignments": dict(sorted((a, s) for a, s in previous.items() if a not in assignment)),
     }
-    _write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    _write_text(out / "README.md", data_card(manifest, tax, card_metrics))
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(out / "README.md", data_card(manifest, tax, card_metrics))
 
     summary.articles_exported = len(decisions)
     summary.counts = {s: len(records[s]) for s in SPLITS}
@@ -384,7 +383,3 @@ def _check_args(policy: str, leads: Sequence[str], split: str, formats: Sequence
         raise ConfigError(str(exc)) from None
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
