@@ -172,6 +172,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
         model=args.model, base_url=args.base_url, output_mode=args.output_mode, concurrency=args.concurrency,
         prompt=args.prompt, taxonomy=args.taxonomy, cache=args.cache, samples=args.samples, examples=args.examples,
         shots=args.shots, max_article_tokens=args.max_article_tokens, confidence_samples=args.confidence_samples,
+        incidents=args.incidents,
     )
     print(summary.describe())
     return 0 if summary.ok else 1
@@ -531,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-mode", choices=["auto", "json_schema", "json_object", "plain"], help="structured output mode "
                                                                                                   "(default auto)")
     p.add_argument("--batch", action="store_true", help="use the Batch API: submit, or on a later run collect and merge")
+    p.add_argument("--incidents", help="recorded incidents (from `annotator incidents import`): also draft the taxonomy's "
+                                       "link (follow_up_of), one of the incidents most like each article, or none")
     p.add_argument("--config", default="annotator.toml", help="config file (default annotator.toml)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_draft)

@@ -28,6 +28,7 @@ from annotator.cache import AnswerCache, cache_key
 from annotator.checks import QUOTE_NOT_FOUND, locate_evidence, prompt_ngrams, rationale_flags
 from annotator.config import DEFAULT_PROMPT, DEFAULT_TAXONOMY
 from annotator.errors import ConfigError, LLMError, LLMRefused, LLMUnavailable, RecordError
+from annotator.incidents import NONE, IncidentIndex, as_dicts, link_messages, link_schema, load_incidents, read_link
 from annotator.injection import looks_like_injection
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
 from annotator.locks import hold
@@ -63,6 +64,7 @@ class DraftOptions(BaseModel):
     shots: int = 3
     cache: str = str(DEFAULT_CACHE)
     endpoint_id: str | None = None  # cache identity of the endpoint (local servers move ports)
+    incidents: str | None = None  # recorded incidents (JSONL): also draft the taxonomy's link to one of them
 
 
 class DraftSummary(BaseModel):
@@ -298,9 +300,9 @@ class Drafter:
     """Turns one article into one Draft through a client, the cache and the prompt."""
 
     def __init__(self, client: ChatClient, prompt: Prompt, tax: Taxonomy, options: DraftOptions, cache: AnswerCache,
-                 summary: DraftSummary, pool: Sequence[Example] = ()) -> None:
+                 summary: DraftSummary, pool: Sequence[Example] = (), index: IncidentIndex | None = None) -> None:
         self.client, self.prompt, self.tax, self.options, self.cache = client, prompt, tax, options, cache
-        self.summary, self.pool = summary, pool
+        self.summary, self.pool, self.index = summary, pool, index
         self.schema = json_schema(tax)
         self.fields_schema = fields_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
@@ -418,6 +420,7 @@ class Drafter:
                 answers.append((answer, completion))
             elif error:
                 errors.append(error)
+        link = await self._link(article, used, flags) if self.index is not None and answers else {}
         if used["repaired"]:
             flags.append("repaired")
         if used["deduplicated"]:
@@ -447,7 +450,31 @@ class Drafter:
             base["usage"] = usage
         elif not confidence:
             confidence = {f.name: None for f in self.tax.label_fields}
-        return Draft(**base, labels=labels, rationale=rationale, confidence=confidence, error=None, evidence=evidence)
+        return Draft(**base, labels=labels, rationale=rationale, confidence=confidence, error=None, evidence=evidence, **link)
+
+    async def _link(self, article: Article, used: dict[str, Any], flags: list[str]) -> dict[str, Any]:
+        """The taxonomy's link: the recorded incidents offered (`incident_candidates`) and the one
+        the model chose, or `none` (no request when nothing is offered). An answer outside the
+        offered ids gets one repair; then the link is left empty and the draft flagged `link_invalid`."""
+        assert self.index is not None and self.tax.link is not None
+        name, candidates = self.tax.link.name, self.index.candidates(article)
+        out: dict[str, Any] = {"incident_candidates": as_dicts(candidates), name: NONE if not candidates else None}
+        if not candidates:
+            return out
+        messages = link_messages(name, self.tax.link.description, article, candidates, self.index.by_id,
+                                 self.options.max_article_tokens)
+        schema, s = link_schema(name, candidates), self.client.settings
+        for _ in range(2):
+            completion = await self._call(messages, s.temperature, s.seed, used, schema=schema)
+            used["usage"] = used["usage"] + completion.usage
+            try:
+                out[name] = read_link(completion.text, name, candidates)
+                return out
+            except ValueError as exc:
+                messages = messages + [{"role": "assistant", "content": completion.text},
+                                       {"role": "user", "content": f"That answer is not valid: {exc}. Answer again."}]
+        flags.append("link_invalid")
+        return out
 
 
 async def _heartbeat(client: ChatClient, stream: Any = None) -> None:
@@ -494,8 +521,10 @@ async def _draft_all(drafter: Drafter, todo: Sequence[Article], writer: JsonlWri
             t.cancel()
 
 
-def _done_ids(path: Path, model_version: str, prompt_hash: str, tax_hash: str) -> set[str]:
-    """Articles already drafted under this version (failures kept only when the answer itself was invalid)."""
+def _done_ids(path: Path, model_version: str, prompt_hash: str, tax_hash: str, link: bool = False) -> set[str]:
+    """Articles already drafted under this version (failures kept only when the answer itself was invalid);
+    with `link`, only drafts that offered recorded incidents (an earlier run without them is drafted
+    again: its labels come from the cache, only the link is paid)."""
     if not path.exists():
         return set()
     done = set()
@@ -503,7 +532,7 @@ def _done_ids(path: Path, model_version: str, prompt_hash: str, tax_hash: str) -
         extra = d.model_extra or {}
         same = (d.model_version == model_version and extra.get("prompt_hash", prompt_hash) == prompt_hash
                 and extra.get("taxonomy_hash", tax_hash) == tax_hash)
-        if same and (d.error is None or d.error.startswith(INVALID)):
+        if same and (d.error is None or d.error.startswith(INVALID)) and (not link or d.error or "incident_candidates" in extra):
             done.add(d.article_id)
     return done
 
@@ -534,7 +563,8 @@ async def draft_async(articles: Iterable[Article], output: str | Path, settings:
     output = Path(output)
     model_version = f"{prompt.version}@{settings.model}"
     articles = list(articles)
-    done = _done_ids(output, model_version, prompt.hash, tax.hash)
+    index = _incident_index(tax, options.incidents)
+    done = _done_ids(output, model_version, prompt.hash, tax.hash, link=index is not None)
     todo = [a for a in articles if a.id not in done]
     summary.total, summary.skipped = len(articles), len(articles) - len(todo)
     pool = load_examples(options.examples, {a.id: a for a in articles}, tax) if options.examples else []
@@ -549,7 +579,7 @@ async def draft_async(articles: Iterable[Article], output: str | Path, settings:
     bar = _Progress(len(todo), summary) if progress and todo else None
     try:
         async with ChatClient(settings, max_in_flight=options.concurrency) as client:
-            drafter = Drafter(client, prompt, tax, options, cache, summary, pool)
+            drafter = Drafter(client, prompt, tax, options, cache, summary, pool, index)
             beat = asyncio.create_task(_heartbeat(client)) if progress else None
             try:
                 with JsonlWriter(output) as writer:
@@ -565,6 +595,16 @@ async def draft_async(articles: Iterable[Article], output: str | Path, settings:
         cache.close()
         summary.seconds = time.monotonic() - start
     return summary
+
+
+def _incident_index(tax: Taxonomy, incidents: str | None) -> IncidentIndex | None:
+    """The recorded incidents to link articles to, when asked for; a taxonomy without a link refuses them."""
+    if not incidents:
+        return None
+    if tax.link is None:
+        raise ConfigError(f"--incidents {incidents}: taxonomy {tax.name} declares no link "
+                          "(add `link: {name: follow_up_of}` to its file to draft links to recorded incidents)")
+    return IncidentIndex(load_incidents(incidents))
 
 
 def draft(articles_path: str | Path, output: str | Path, settings: LLMSettings, options: DraftOptions | None = None,
@@ -621,7 +661,7 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
 def _all_drafted(articles_path: str | Path, output: str | Path, model: str, options: DraftOptions) -> bool:
     """Whether `output` already holds every article under this model and prompt (bad lines are reported later)."""
     prompt, tax = load_prompt(options.prompt), load_taxonomy(options.taxonomy)
-    done = _done_ids(Path(output), f"{prompt.version}@{model}", prompt.hash, tax.hash)
+    done = _done_ids(Path(output), f"{prompt.version}@{model}", prompt.hash, tax.hash, link=bool(options.incidents))
     articles, _ = read_articles(articles_path, lambda message: None)
     return all(a.id in done for a in articles)
 
@@ -723,6 +763,8 @@ def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettin
     """
     if options.samples > 1:
         raise ConfigError("--samples with --batch is not supported; draft live for agreement-based confidence")
+    if options.incidents:
+        raise ConfigError("--incidents with --batch is not supported yet; draft live to link articles to recorded incidents")
     report = on_error or (lambda m: print(m, file=sys.stderr))
     articles, bad = read_articles(articles_path, report)
     summary = DraftSummary(rejected_inputs=bad)

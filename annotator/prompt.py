@@ -65,6 +65,19 @@ def _enclose(tag: str, body: str) -> str:
     return body.replace(f"</{tag}>", f"<\\/{tag}>")
 
 
+def delimited(body: str, kind: str) -> str:
+    """`body` between tags named `KIND-HASH` after its own content, so it cannot close them: how
+    any untrusted text (an article, recorded incidents) goes into a message, as data."""
+    tag = f"{kind}-" + _tag(body).removeprefix("article-")
+    return f"<{tag}>\n{_enclose(tag, body)}\n</{tag}>"
+
+
+def article_data(article: Article, max_tokens: int | None) -> tuple[str, bool]:
+    """The article (metadata, then its text cut to `max_tokens`) delimited as data, and whether it was cut."""
+    text, truncated = truncate_to_tokens(article.text, max_tokens)
+    return delimited(_article_block(article, text), "article"), truncated
+
+
 def _article_block(article: Article, text: str) -> str:
     meta = [("id", article.id), ("title", article.title), ("source", article.source),
             ("published", article.published_at), ("url", article.url)]

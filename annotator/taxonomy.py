@@ -130,6 +130,18 @@ class EvidenceKind(BaseModel):
     description: str = ""
 
 
+class Link(BaseModel):
+    """The optional link to a known incident (`follow_up_of`): unlike a field, its values are not
+    in the file but offered per article, the recorded incidents most like it (`annotator.incidents`)
+    plus `none`. It is drafted only when `draft --incidents FILE` gives the recorded incidents; a
+    taxonomy without it works as before. Records hold it beside `labels`, under `name`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "follow_up_of"
+    description: str = ""
+
+
 class Taxonomy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -142,6 +154,7 @@ class Taxonomy(BaseModel):
     rules: tuple[Rule, ...] = ()
     changes: tuple[Change, ...] = ()
     evidence: tuple[EvidenceKind, ...] = ()
+    link: Link | None = None
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -170,7 +183,7 @@ class Taxonomy(BaseModel):
     def hash(self) -> str:
         """Content hash: part of every cache key, so an edited taxonomy re-drafts."""
         data = self.model_dump(mode="json")
-        for key in ("rules", "changes", "evidence"):  # absent and empty hash alike: older taxonomy files keep their hash
+        for key in ("rules", "changes", "evidence", "link"):  # absent and empty hash alike: older taxonomy files keep their hash
             if not data[key]:
                 del data[key]
         for f in data["fields"]:
@@ -229,6 +242,9 @@ def _check(raw: Mapping[str, Any], source: str) -> Taxonomy:
                 raise TaxonomyError(f"{where}: value {v['id']!r} has unknown parent {parent!r}")
         _check_acyclic(values, where)
     _check_rules_and_changes(raw, fields, source)
+    link = raw.get("link")
+    if isinstance(link, Mapping) and link.get("name", "follow_up_of") in seen_fields | {"rationale", EVIDENCE}:
+        raise TaxonomyError(f"{source}: link: {link.get('name', 'follow_up_of')!r} is already a field name; give the link another")
     primary = raw.get("primary", "classification")
     if primary not in seen_fields:
         raise TaxonomyError(f"{source}: primary field {primary!r} is not among the fields")

@@ -69,6 +69,11 @@ class Faults:
     quote: bool = False  # fill every answer's evidence with real quotes from the article (see real_quotes)
     hang: bool = False  # accept chat requests and never answer (a stuck server or proxy)
     not_chat: str | None = None  # answer chat requests 200 with "html" (a login page) or "json" (another API)
+    # A request for the link to a recorded incident (see link_request) is answered: "top" the first
+    # incident offered, "none", "bad" an id that was not offered, "random" any offered or none; an
+    # article in link_scripts gets its scripted answer (an id or "none": a model answering from gold).
+    link: str = "top"
+    link_scripts: dict[str, str] = field(default_factory=dict)
 
 
 def _default_schema() -> dict[str, Any]:
@@ -159,6 +164,33 @@ def lazy_answer(schema: dict[str, Any], choice: str, article_text: str) -> dict[
         else:
             out[name] = " ".join(article_text.split()[:40])
     return out
+
+
+_LINK_ASKED = re.compile(r'Answer with the JSON object only: \{"(\w+)": one of (.*) or none\}')
+
+
+def link_request(schema: dict[str, Any] | None, user: str) -> tuple[str, list[str]] | None:
+    """(field, offered ids) when the request asks which recorded incident an article follows up
+    (annotator.incidents): its schema's one property ends its values with "none"; in plain mode,
+    which sends no schema, the user message says so."""
+    props = (schema or {}).get("properties") or {}
+    if len(props) == 1:
+        ((name, prop),) = props.items()
+        enum = prop.get("enum") or []
+        if enum and enum[-1] == "none":
+            return name, enum[:-1]
+    m = _LINK_ASKED.search(user)
+    return (m.group(1), m.group(2).split(", ")) if m else None
+
+
+def link_answer(faults: Faults, article: str, offered: list[str], rng: random.Random) -> str:
+    if article in faults.link_scripts:
+        return faults.link_scripts[article]
+    if faults.link == "none" or not offered:
+        return "none"
+    if faults.link == "bad":
+        return "inc-not-offered"
+    return rng.choice([*offered, "none"]) if faults.link == "random" else offered[0]
 
 
 def _spoil(answer: dict[str, Any], schema: dict[str, Any], how: str) -> str:
@@ -381,15 +413,18 @@ class _Server(ThreadingHTTPServer):
         article = match.group(1).strip() if match else ""
         rf = req.get("response_format") or {}
         schema = (rf.get("json_schema") or {}).get("schema") if rf.get("type") == "json_schema" else rf.get("schema")
+        link = link_request(schema, user)
         with st.lock:
             n = st.counts["chat"] = st.counts["chat"] + 1
             st.last_request = req
-            st.last_by_article[article] = req
-            script = f.scripts.get(article)
+            if not link:
+                st.last_by_article[article] = req
+            script = None if link else f.scripts.get(article)  # scripts answer the labels' requests
             step = None
             if script:
                 step = script[min(st.by_article[article], len(script) - 1)]
-            st.by_article[article] += 1
+            if not link:
+                st.by_article[article] += 1
             roll = st.rng.random()
             roll2 = st.rng.random()
             event = {"n": n, "article": article, "user_sha": hashlib.sha256(user.encode()).hexdigest()[:16],
@@ -428,6 +463,9 @@ class _Server(ThreadingHTTPServer):
         varied = f"{req.get('seed')}" if (req.get("temperature") or 0) > 0 else ""
         rng = random.Random(hashlib.sha256((user + varied).encode()).hexdigest())
         body = article_text(user)
+        if link:
+            content = json.dumps({link[0]: link_answer(f, article, link[1], rng)})
+            return out(200, self._completion(req, messages, content, "stop", rng))
         answer = lazy_answer(schema, f.lazy, body) if f.lazy else obey_rules(generate(schema, rng))
         finish = "stop"
         how = step if isinstance(step, str) else None

@@ -4,13 +4,14 @@ article may follow up."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from annotator.cli import main
 from annotator.incidents import IncidentIndex, load_incidents, parse_aim_record
-from annotator.records import Article, iter_jsonl
+from annotator.records import Article, Draft, iter_jsonl, read_jsonl
 
 DATA = Path(__file__).resolve().parent / "data"
 STORIES = Path(__file__).resolve().parents[1] / "evals" / "stories"
@@ -69,3 +70,66 @@ def test_candidates_find_the_incident_an_article_follows_up_and_never_a_later_on
     assert "inc-k03" not in {c.id for c in index.candidates(early)}
     # A translated report finds its incident through names and figures.
     assert index.candidates(articles["k02-c"])[0].id == "inc-k02"
+
+
+# --------------------------------------------------------------------------- the link, drafted
+
+LINK = "\nlink:\n  name: follow_up_of\n  description: Recorded incidents come from the team's incidents file.\n"
+
+
+def _link_setup(tmp_path: Path, ids: list[str]) -> tuple[Path, Path]:
+    """A taxonomy file that declares the link (the bundled one plus three lines), and an articles file."""
+    from annotator.taxonomy import load_taxonomy
+
+    bundled = Path(__file__).resolve().parents[1] / "annotator" / "taxonomies" / "oecd_aim.yaml"
+    tax = tmp_path / "aim_link.yaml"
+    tax.write_text(bundled.read_text(encoding="utf-8") + LINK, encoding="utf-8")
+    assert load_taxonomy(str(tax)).link is not None and load_taxonomy("oecd_aim").link is None
+    articles = {a.id: a for a in iter_jsonl(STORIES / "articles.jsonl", Article)}
+    path = tmp_path / "articles.jsonl"
+    rows = [articles[i].model_dump(mode="json", exclude={"follow_up_of", "story", "kind"}) for i in ids]
+    rows.append({"id": "nothing-known", "title": "Zyxqv wobbles", "text": "Qwrtz plimb vorple snark."})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return tax, path
+
+
+def test_draft_links_each_article_to_one_offered_incident_or_none(llm_env, tmp_path, capsys) -> None:
+    tax, articles = _link_setup(tmp_path, ["k03-g", "k02-c"])
+    # Without recorded incidents: drafts as before, no link asked.
+    assert main(["draft", str(articles), "-o", "plain.jsonl", "--taxonomy", str(tax), "-q"]) == 0
+    plain = llm_env.stats["chat_requests"]
+    assert plain == 3 and all("incident_candidates" not in (d.model_extra or {}) for d in read_jsonl("plain.jsonl", Draft))
+    # With them: the labels come from the cache; only the link is asked, for articles with candidates.
+    args = ["draft", str(articles), "-o", "plain.jsonl", "--taxonomy", str(tax), "--incidents",
+            str(STORIES / "incidents.jsonl"), "-q"]
+    assert main(args) == 0
+    assert llm_env.stats["chat_requests"] - plain == 2
+    drafts = {d.article_id: d.model_extra for d in read_jsonl("plain.jsonl", Draft) if "incident_candidates" in d.model_extra}
+    assert drafts["k03-g"]["follow_up_of"] == drafts["k03-g"]["incident_candidates"][0]["id"] == "inc-k03"
+    assert [c["id"] for c in drafts["k02-c"]["incident_candidates"]][0] == "inc-k02" == drafts["k02-c"]["follow_up_of"]
+    assert drafts["nothing-known"] == {**drafts["nothing-known"], "incident_candidates": [], "follow_up_of": "none"}
+    # The request shows the offered incidents as delimited data, and allows only their ids or none.
+    req = llm_env.stats["last_request"]
+    user = req["messages"][1]["content"]
+    assert re.search(r"<incidents-[0-9a-f]{12}>\nincident inc-\w+: ", user) and "<article-" in user
+    offered = [c["id"] for c in drafts[[a for a in drafts if a in user][0]]["incident_candidates"]]
+    assert req["response_format"]["json_schema"]["schema"]["properties"]["follow_up_of"]["enum"] == [*offered, "none"]
+    # A re-run pays for nothing.
+    before = llm_env.stats["chat_requests"]
+    assert main(args) == 0 and llm_env.stats["chat_requests"] == before
+
+
+def test_a_link_outside_the_offered_incidents_is_never_stored(llm_env, tmp_path, capsys) -> None:
+    tax, articles = _link_setup(tmp_path, ["k03-g"])
+    llm_env.faults.link = "bad"
+    assert main(["draft", str(articles), "--taxonomy", str(tax), "--incidents", str(STORIES / "incidents.jsonl"), "-q"]) == 0
+    d = next(d for d in read_jsonl("drafts.jsonl", Draft) if d.article_id == "k03-g")
+    assert d.model_extra["follow_up_of"] is None and "link_invalid" in d.flags and d.labels  # labels kept
+    assert llm_env.stats["chat_requests"] == 2 + 2  # labels twice (two articles), the link and its one repair
+
+
+def test_incidents_with_a_taxonomy_without_a_link_is_refused_in_one_line(llm_env, tmp_path, capsys) -> None:
+    _, articles = _link_setup(tmp_path, ["k03-g"])
+    assert main(["draft", str(articles), "--incidents", str(STORIES / "incidents.jsonl"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "declares no link" in err and "follow_up_of" in err and llm_env.stats["chat_requests"] == 0
