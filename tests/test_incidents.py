@@ -78,13 +78,11 @@ LINK = "\nlink:\n  name: follow_up_of\n  description: Recorded incidents come fr
 
 
 def _link_setup(tmp_path: Path, ids: list[str]) -> tuple[Path, Path]:
-    """A taxonomy file that declares the link (the bundled one plus three lines), and an articles file."""
+    """A taxonomy file that declares the link, and an articles file."""
     from annotator.taxonomy import load_taxonomy
 
-    bundled = Path(__file__).resolve().parents[1] / "annotator" / "taxonomies" / "oecd_aim.yaml"
-    tax = tmp_path / "aim_link.yaml"
-    tax.write_text(bundled.read_text(encoding="utf-8") + LINK, encoding="utf-8")
-    assert load_taxonomy(str(tax)).link is not None and load_taxonomy("oecd_aim").link is None
+    loaded, tax = _link_tax(tmp_path)
+    assert loaded.link is not None and load_taxonomy("oecd_aim").link is None
     articles = {a.id: a for a in iter_jsonl(STORIES / "articles.jsonl", Article)}
     path = tmp_path / "articles.jsonl"
     rows = [articles[i].model_dump(mode="json", exclude={"follow_up_of", "story", "kind"}) for i in ids]
@@ -133,3 +131,64 @@ def test_incidents_with_a_taxonomy_without_a_link_is_refused_in_one_line(llm_env
     assert main(["draft", str(articles), "--incidents", str(STORIES / "incidents.jsonl"), "-q"]) == 2
     err = capsys.readouterr().err
     assert "declares no link" in err and "follow_up_of" in err and llm_env.stats["chat_requests"] == 0
+
+
+def _link_tax(tmp_path: Path):
+    """The bundled taxonomy plus three lines that declare the link, and its file."""
+    from annotator.taxonomy import load_taxonomy
+
+    bundled = Path(__file__).resolve().parents[1] / "annotator" / "taxonomies" / "oecd_aim.yaml"
+    path = tmp_path / "aim_link.yaml"
+    path.write_text(bundled.read_text(encoding="utf-8") + LINK, encoding="utf-8")
+    return load_taxonomy(str(path)), path
+
+
+def test_eval_scores_the_link_and_whether_retrieval_offered_the_right_incident(tmp_path) -> None:
+    from annotator.evaluate import evaluate, write_report
+    from annotator.records import GoldRecord
+
+    tax, _ = _link_tax(tmp_path)
+    offered = {"i1": {"id": "i1", "title": "One", "score": 0.5}, "i2": {"id": "i2", "title": "Two", "score": 0.3}}
+    cases = [  # article, offered, drafted, gold
+        ("a1", ["i1", "i2"], "i1", "i1"),  # right
+        ("a2", ["i1", "i2"], "i1", "i2"),  # wrong choice among the right candidates
+        ("a3", ["i2"], "i2", "i3"),  # retrieval missed the incident
+        ("a4", [], "none", None),  # nothing offered, no recorded incident: right
+    ]
+    drafts = [Draft(article_id=a, labels={"classification": "AI incident"}, model_version="p@m",
+                    incident_candidates=[offered[c] for c in cands], follow_up_of=link) for a, cands, link, _ in cases]
+    gold = [GoldRecord(article_id=a, labels={"classification": "AI incident"}, rationale="r", follow_up_of=g)
+            for a, _, _, g in cases]
+    report = evaluate(drafts, gold, tax, n_boot=50)
+    link = report.metrics.link
+    assert (link.n, link.accuracy, link.naming_an_incident) == (4, 0.5, 3)
+    assert abs(link.among_candidates - 2 / 3) < 1e-6 and link.ci95[0] < 0.5 < link.ci95[1]
+    write_report(report, tmp_path / "report")
+    summary = (tmp_path / "report" / "summary.md").read_text(encoding="utf-8")
+    assert "`follow_up_of`: the drafted link is the reference's on 50%" in summary and "among those offered for 67%" in summary
+    # A taxonomy without the link scores no link.
+    from annotator.taxonomy import load_taxonomy
+
+    assert evaluate(drafts, gold, load_taxonomy("oecd_aim"), n_boot=50).metrics.link is None
+
+
+def test_export_carries_the_link_the_reviewers_agree_on(tmp_path) -> None:
+    from annotator.export import export
+
+    _, tax_path = _link_tax(tmp_path)
+    articles = [{"id": f"a{i}", "title": f"Report {i}", "text": f"Distinct words number{i} here", "url": f"https://n.example/{i}"}
+                for i in range(3)]
+    review = {"labels": {"classification": "AI incident"}, "rationale": "r", "updated_at": "2026-11-01T10:00:00Z"}
+    reviews = [{**review, "article_id": "a0", "annotator": "ann", "follow_up_of": "inc-k03"},
+               {**review, "article_id": "a0", "annotator": "bob", "follow_up_of": "inc-k03"},
+               {**review, "article_id": "a1", "annotator": "ann", "follow_up_of": "inc-k03"},
+               {**review, "article_id": "a1", "annotator": "bob", "follow_up_of": "none"},
+               {**review, "article_id": "a2", "annotator": "ann"}]
+    for name, rows in (("articles.jsonl", articles), ("reviews.jsonl", reviews)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    summary = export(tmp_path / "reviews.jsonl", tmp_path / "articles.jsonl", tmp_path / "gold", taxonomy=str(tax_path),
+                     formats=["jsonl", "csv"], split="100/0/0", on_error=lambda m: None)
+    gold = {json.loads(line)["article_id"]: json.loads(line) for line in (tmp_path / "gold" / "train.jsonl").read_text().splitlines()}
+    assert {a: g["follow_up_of"] for a, g in gold.items()} == {"a0": "inc-k03", "a1": None, "a2": None}
+    header = (tmp_path / "gold" / "train.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert "follow_up_of" in header and summary is not None

@@ -368,6 +368,19 @@ class DraftChecks(Part):
     evidence: SpanAgreement | None = None
 
 
+class LinkScores(Part):
+    """The link to a recorded incident (evaluate/links.py): accuracy, and the share of references
+    naming an incident whose incident was among the candidates offered."""
+
+    field: str
+    n: int
+    accuracy: float | None
+    ci95: Interval = None
+    naming_an_incident: int = 0
+    among_candidates: float | None = None
+    among_ci95: Interval = None
+
+
 class EvalMetrics(Part):
     """metrics.json. `anchoring`, `lead_time` and `alt_test` are null for a gold-file eval (no reviews)."""
 
@@ -390,6 +403,7 @@ class EvalMetrics(Part):
     alt_test: dict[str, AltTest] | None = None
     selective: dict[str, dict[Literal["blind", "assisted", "gold"], Curve]] = Field(default_factory=dict)
     audit: list[Audit] = Field(default_factory=list)
+    link: LinkScores | None = None  # the taxonomy's link to a recorded incident, when drafted and referenced
 
     @property
     def passed(self) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.evaluate import svg
+from annotator.evaluate.links import link_lines
 from annotator.evaluate.metrics import MULTI_METRICS, SINGLE_METRICS, TEXT_METRICS
 from annotator.evaluate.model import (
     Agreement,
@@ -157,6 +158,16 @@ def _check_lines(m: EvalMetrics) -> list[str]:
     return lines
 
 
+def _md_link(r: EvalReport) -> str:
+    lines = link_lines(r.metrics.link)
+    return "## Link to a recorded incident\n\n" + "\n".join(lines) if lines else ""
+
+
+def _h_link(r: EvalReport) -> str:
+    lines = link_lines(r.metrics.link)
+    return "<h2>Link to a recorded incident</h2><ul>" + "".join(f"<li>{escape(x[2:])}</li>" for x in lines) + "</ul>" if lines else ""
+
+
 def _md_checks(r: EvalReport) -> str:
     lines = _check_lines(r.metrics)
     return "## Draft checks (share of drafts per flag)\n\n" + "\n".join(lines) if lines else ""
@@ -209,7 +220,7 @@ def _md_selective(r: EvalReport) -> str:
     return selective_markdown(r.metrics, next(iter(r.metrics.fields), ""))
 
 
-MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_baselines, _md_checks, _md_honest, _md_pooled, _md_all,
+MD_SECTIONS: list[Callable[[EvalReport], str]] = [_md_head, _md_baselines, _md_checks, _md_link, _md_honest, _md_pooled, _md_all,
                                                   _md_human, _md_compare, _md_selective, _md_notes]
 
 
@@ -330,7 +341,7 @@ def _h_selective(r: EvalReport) -> str:
     return selective_html(r.metrics, next(iter(r.metrics.fields), ""))
 
 
-HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_baselines, _h_checks, _h_honest, _h_pooled, _h_fields,
+HTML_SECTIONS: list[Callable[[EvalReport], str]] = [_h_head, _h_baselines, _h_checks, _h_link, _h_honest, _h_pooled, _h_fields,
                                                     _h_plots, _h_selective, _h_human, _h_compare, _h_examples, _h_errors]
 
 

@@ -23,6 +23,7 @@ from annotator.evaluate.bootstrap import bootstrap, ci95
 from annotator.evaluate.draft_checks import draft_checks
 from annotator.evaluate.gcpause import gc_paused
 from annotator.evaluate.honest import honest_figures, kappa_notes
+from annotator.evaluate.links import link_scores
 from annotator.evaluate.metrics import (
     ERROR,
     N_BINS,
@@ -365,5 +366,6 @@ def evaluate(
     gold = not any(isinstance(r, Review) for r in references)
     metrics.selective = selective_curves(al.pairs, [f.name for f in tax.label_fields], gold=gold, n_boot=n_boot, seed=seed)
     metrics.audit = audit_checks(drafts, [r for r in references if isinstance(r, Review)])
+    metrics.link = link_scores(tax, drafts, references)
     metrics.warnings += [a.warning for a in metrics.audit if a.warning]
     return EvalReport(metrics=metrics, examples=worst_disagreements(al.pairs, measures, tax, titles))

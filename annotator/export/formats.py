@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from annotator.calibrate import AUTO_ACCEPTED
 from annotator.errors import TaxonomyError
 from annotator.export.adjudicate import Decision
-from annotator.records import Article, GoldRecord, newer_key
+from annotator.records import Article, GoldRecord, Review, newer_key
 from annotator.taxonomy import Taxonomy, draft_model
 
 SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet", "chat": ".chat.jsonl"}
@@ -80,7 +80,15 @@ def gold_record(tax: Taxonomy, decision: Decision, article: Article, *, policy: 
         taxonomy_version=tax.version,
         label_source=AUTO_ACCEPTED if auto else "review",
         auto_guarantee=auto.get("guarantee") if auto else None,
+        **({tax.link.name: reviewed_link(tax.link.name, reviews)} if tax.link else {}),
     )
+
+
+def reviewed_link(name: str, reviews: Sequence[Review]) -> str | None:
+    """The reviewers' link to a recorded incident: the one they agree on; null when none chose one
+    or they chose differently (the labels' adjudication does not decide between incidents)."""
+    chosen = {(r.model_extra or {}).get(name) for r in reviews} - {None}
+    return chosen.pop() if len(chosen) == 1 else None
 
 
 _META_COLUMNS = ("article_id", "split", "group", "title", "text", "url", "source", "published_at", "language")
@@ -90,7 +98,7 @@ _PROVENANCE_COLUMNS = ("annotators", "n_reviews", "reviewed_at", "model_version"
 
 def gold_columns(tax: Taxonomy) -> list[str]:
     """Columns of the CSV and Parquet files: article, one per label field, rationale, provenance."""
-    fields = [f.name for f in tax.label_fields]
+    fields = [f.name for f in tax.label_fields] + ([tax.link.name] if tax.link else [])
     clash = set(fields) & set(_META_COLUMNS + _PROVENANCE_COLUMNS + ("rationale",))
     if clash:
         raise TaxonomyError(f"taxonomy {tax.name!r}: field names {sorted(clash)} clash with export columns")

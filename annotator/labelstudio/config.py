@@ -89,6 +89,37 @@ def _evidence_labels(tax: Taxonomy) -> list[str]:
     return [f"    <Labels{_attrs(name=EVIDENCE, toName=TEXT, choice='single')}>", *labels, "    </Labels>"]
 
 
+# Task data: the recorded incidents a task offers for the taxonomy's link, as Label Studio's
+# dynamic choices ({"value": id, "html": shown}; always at least "none", see push.link_options).
+LINK_OPTIONS = "incident_options"
+
+
+def _link_control(tax: Taxonomy) -> list[str]:
+    """The link to a recorded incident: a single choice among the options each task carries."""
+    if tax.link is None:
+        return []
+    hint = tax.link.description or "The recorded incident this article reports on or follows up, or none"
+    return ["    <View>", f"      <Header{_attrs(value=tax.link.name.replace('_', ' '), size='5')}/>",
+            f"      <Choices{_attrs(name=tax.link.name, toName=TEXT, choice='single', showInline='false', value='$' + LINK_OPTIONS, hint=hint)}/>",
+            "    </View>"]
+
+
+def link_result(tax: Taxonomy, value: str | None) -> list[dict[str, Any]]:
+    """The result item that pre-selects the drafted link (none when there is no link or answer)."""
+    if tax.link is None or not value:
+        return []
+    return [{"from_name": tax.link.name, "to_name": TEXT, "type": "choices", "value": {"choices": [value]}}]
+
+
+def link_choice(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> str | None:
+    """The reviewer's link (an incident id or "none") from result items; None when not chosen."""
+    for item in result:
+        if tax.link is not None and item.get("from_name") == tax.link.name:
+            chosen = (item.get("value") or {}).get("choices") or []
+            return str(chosen[0]) if chosen else None
+    return None
+
+
 def label_config(tax: Taxonomy) -> str:
     """The labeling config XML: the article on the left, the taxonomy's fields on the right."""
     lines = [
@@ -110,6 +141,7 @@ def label_config(tax: Taxonomy) -> str:
     ordered = [primary, *[f for f in tax.fields if f.name != primary.name]]
     for f in ordered:
         lines += ["    <View>", *_control(f, _shown_when(tax, f)), "    </View>"]
+    lines += _link_control(tax)
     lines += [
         "    <View>",
         f"      <Header{_attrs(value='story', size='5')}/>",
@@ -184,8 +216,8 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
         if name == EVIDENCE and tax.evidence:
             continue  # highlights: `spans_from_result`
         f = fields.get(name)  # type: ignore[arg-type]
-        if name in (STORY_APPLY, STORY_EXCEPT):
-            continue  # not a label: see story_request
+        if name in (STORY_APPLY, STORY_EXCEPT) or (tax.link is not None and name == tax.link.name):
+            continue  # not a label: see story_request, link_choice
         if f is None:
             problems.append(f"field {name!r} is not in taxonomy {tax.name}")
             continue

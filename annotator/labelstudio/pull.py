@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import Connection, find_project
-from annotator.labelstudio.config import from_result, spans_from_result, story_request
+from annotator.labelstudio.config import from_result, link_choice, spans_from_result, story_request
 from annotator.labelstudio.push import BLIND_SUFFIX, _list_tasks
 from annotator.labelstudio.tasks import pages
 from annotator.records import Review
@@ -88,6 +88,7 @@ def reviews_from_export(
                 continue
             labels, rationale, problems = from_result(tax, ann.get("result") or [])
             apply, except_ids = story_request(ann.get("result") or [])
+            link = link_choice(tax, ann.get("result") or [])
             evidence = spans_from_result(tax, str(data.get("text") or ""), ann.get("result") or [])
             for p in problems:
                 if on_problem:
@@ -113,6 +114,7 @@ def reviews_from_export(
                 annotation_id=ann.get("id"),
                 project_id=task.get("project"),
                 **({"story_apply": True, "story_except": except_ids} if apply and not ann.get("was_cancelled") else {}),
+                **({tax.link.name: link} if tax.link is not None and link is not None else {}),
             )
 
 

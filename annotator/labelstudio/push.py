@@ -29,8 +29,16 @@ from pydantic import BaseModel, Field
 
 from annotator.calibrate import Acceptance
 from annotator.errors import LabelStudioError
+from annotator.incidents import NONE, parse_candidates
 from annotator.labelstudio.client import Connection, find_project, projects_titled
-from annotator.labelstudio.config import label_config, normalise_config, spans_to_result, to_result
+from annotator.labelstudio.config import (
+    LINK_OPTIONS,
+    label_config,
+    link_result,
+    normalise_config,
+    spans_to_result,
+    to_result,
+)
 from annotator.labelstudio.tasks import by_article, removable, remove_unannotated, task_refs
 from annotator.records import Article, Draft, iter_jsonl
 from annotator.stories import story_groups, story_id
@@ -152,9 +160,35 @@ def story_html(story: StoryContext | None) -> str:
             f"tell{'s' if len(others) == 1 else ''} the same event<ul>{items}{more}</ul>")
 
 
+NO_INCIDENT = "none of these: a new incident, another event, or no incident"
+
+
+def link_options(tax: Taxonomy, draft: Draft | None) -> list[dict[str, str]] | None:
+    """The choices a task offers for the taxonomy's link: the recorded incidents retrieved for the
+    article (title linked to the incident's page, first date, id), then "none". None without a link."""
+    if tax.link is None:
+        return None
+    options = []
+    for c in parse_candidates((draft.model_extra or {}).get("incident_candidates") if draft else None):
+        shown = f"{_link(c.url, c.title)} — {html.escape(c.date or 'no date')} <code>{html.escape(c.id)}</code>"
+        options.append({"value": c.id, "html": shown})
+    return [*options, {"value": NONE, "html": html.escape(NO_INCIDENT)}]
+
+
+def drafted_link(tax: Taxonomy, draft: Draft) -> str | None:
+    """The draft's link when it is one of the incidents it offered (or none): what a task pre-selects."""
+    if tax.link is None:
+        return None
+    extra = draft.model_extra or {}
+    value = extra.get(tax.link.name)
+    offered = {c.id for c in parse_candidates(extra.get("incident_candidates"))} | {NONE}
+    return value if value in offered else None
+
+
 def task_data(article: Article, draft: Draft | None, flags: list[str], blind: bool,
-              story: StoryContext | None = None) -> dict[str, Any]:
-    """Task data: the article, the flags, its story and (assisted tasks only) which draft is shown."""
+              story: StoryContext | None = None, options: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Task data: the article, the flags, its story, the link's options (a taxonomy with a link)
+    and (assisted tasks only) which draft is shown."""
     link = _link(article.url)
     info = ""
     if draft is not None and not blind:
@@ -171,6 +205,7 @@ def task_data(article: Article, draft: Draft | None, flags: list[str], blind: bo
         "blind": blind,
         "story_id": story.id if story else "",
         "story": story_html(story),
+        **({LINK_OPTIONS: options} if options is not None else {}),
     }
 
 
@@ -430,6 +465,8 @@ def push(
                     + spans_to_result(tax, articles[aid].text, d.evidence),
                 }
                 bad += [] if bad else _validate(interface, pred, checked)
+                # The link's choices differ per task (dynamic), so it is checked against the draft's own offer.
+                pred["result"] += link_result(tax, drafted_link(tax, d))
                 if bad:
                     problem(f"article {aid!r}, model {mv}: draft not pushed as a prediction: {bad[0]}")
                     flags[aid].append("draft invalid")
@@ -452,14 +489,17 @@ def push(
     def assisted_task(aid: str) -> dict[str, Any]:
         preds = prepare(aid)
         return {
-            "data": task_data(articles[aid], latest[aid], flags[aid], blind=False, story=contexts.get(aid)),
+            "data": task_data(articles[aid], latest[aid], flags[aid], blind=False, story=contexts.get(aid),
+                              options=link_options(tax, latest[aid])),
             "meta": task_meta(aid, contexts.get(aid)),
             "predictions": preds,
         }
 
     def blind_task(aid: str) -> dict[str, Any]:
         # Blind means blind: no flag at all (every flag was computed from, or about, the draft).
-        return {"data": task_data(articles[aid], None, [], blind=True, story=contexts.get(aid)),
+        # The incidents offered were retrieved, not chosen by the model: a blind task offers them too.
+        return {"data": task_data(articles[aid], None, [], blind=True, story=contexts.get(aid),
+                                  options=link_options(tax, latest[aid])),
                 "meta": task_meta(aid, contexts.get(aid))}
 
     def run_imports(project_id: int, where: str, aids: list[str], build: Callable[[str], dict[str, Any]]) -> None:
