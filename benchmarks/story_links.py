@@ -5,7 +5,10 @@ Grouping: pairwise precision and recall of `annotator.stories.story_groups` agai
 article, the known incidents `annotator.incidents.IncidentIndex` offers (3 candidates), and the
 answer of a fake model that always answers the top candidate (none when there is none): accuracy
 against the gold `follow_up_of`, with a 95% Wilson interval, per kind of article; and how often the
-true incident is among the candidates (recall@3) for articles about a known incident.
+true incident is among the candidates (recall@3) for articles about a known incident. Then the
+same through the whole pipeline: `draft --incidents` against the test server
+(tests/fake_openai_server.py, answering every link request with the first incident offered) and
+eval's link scores against the gold, which must give the same accuracy.
 
     .venv/bin/python benchmarks/story_links.py [evals/stories]
 """
@@ -13,23 +16,14 @@ true incident is among the candidates (recall@3) for articles about a known inci
 from __future__ import annotations
 
 import itertools
-import math
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from annotator.evaluate.links import wilson
 from annotator.incidents import IncidentIndex, load_incidents
 from annotator.records import Article, iter_jsonl
 from annotator.stories import story_groups
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if not n:
-        return (math.nan, math.nan)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def main(folder: Path) -> None:
@@ -77,5 +71,36 @@ def main(folder: Path) -> None:
           f"= {sum(in_top) / len(in_top):.3f}")
 
 
+def through_the_pipeline(folder: Path) -> None:
+    """Draft the links with the test server answering the top candidate, and score them as eval does."""
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from fake_openai_server import FakeOpenAIServer, Faults
+
+    from annotator.draft import DraftOptions, draft
+    from annotator.evaluate.links import link_scores
+    from annotator.llm import LLMSettings
+    from annotator.records import Draft, GoldRecord
+    from annotator.taxonomy import load_taxonomy
+
+    bundled = Path(__file__).resolve().parents[1] / "annotator" / "taxonomies" / "oecd_aim.yaml"
+    with tempfile.TemporaryDirectory() as tmp, FakeOpenAIServer(Faults(link="top")) as server:
+        tax_path = Path(tmp) / "aim_link.yaml"
+        tax_path.write_text(bundled.read_text(encoding="utf-8") + "\nlink:\n  name: follow_up_of\n", encoding="utf-8")
+        settings = LLMSettings(base_url=server.url, model="fake-model", api_key="fake")
+        options = DraftOptions(taxonomy=str(tax_path), incidents=str(folder / "incidents.jsonl"), cache=str(Path(tmp) / "c.sqlite"))
+        draft(folder / "articles.jsonl", Path(tmp) / "drafts.jsonl", settings, options, progress=False)
+        drafts = list(iter_jsonl(Path(tmp) / "drafts.jsonl", Draft))
+        gold = [GoldRecord(article_id=a.id, labels={}, rationale=None, follow_up_of=a.model_extra["follow_up_of"])
+                for a in iter_jsonl(folder / "articles.jsonl", Article)]
+        s = link_scores(load_taxonomy(str(tax_path)), drafts, gold)
+        print(f"through draft --incidents and eval ({server.stats['chat_requests']} requests to the test server): "
+              f"accuracy {s.accuracy:.3f} (95% CI {s.ci95[0]:.3f}-{s.ci95[1]:.3f}, n={s.n}); the gold's incident among "
+              f"those offered for {s.among_candidates:.3f} of {s.naming_an_incident}")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "evals" / "stories")
+    stories = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "evals" / "stories"
+    main(stories)
+    through_the_pipeline(stories)
