@@ -309,6 +309,9 @@ def test_the_demo_with_the_embedded_model_exits_0_and_reuses_the_prompt_prefix(
     requests = sum(d.usage["requests"] for d in drafts)
     assert len(hits) == requests - 1 and min(hits) > 2000, hits
     assert f"(cached {sum(hits)})" in out
+    # Confidence from the answer's log-probabilities, which the embedded server returns: no label-only re-answers.
+    for d in drafts:
+        assert d.error is not None or ("confidence_samples" not in d.usage and any(c is not None for c in d.confidence.values()))
 
 
 # --------------------------------------------------------------------------- what an annotator sees
@@ -394,8 +397,8 @@ def test_demo_down_ends_a_leftover_model_server_and_nothing_else(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".annotator").mkdir()
     pid_file = tmp_path / ".annotator" / "llama-server.pid"
-    # Stands in for `python -m llama_cpp.server ...` (same command line marker, no model needed).
-    leftover = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", "llama_cpp.server"])
+    # Stands in for `python -m annotator.llm.embedded_server ...` (same command line marker, no model needed).
+    leftover = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", "annotator.llm.embedded_server"])
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         pid_file.write_text(str(bystander.pid))  # a recycled pid naming something else is left alone

