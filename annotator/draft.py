@@ -41,6 +41,7 @@ from annotator.taxonomy import (
     json_schema,
     load_taxonomy,
     rule_violations,
+    rules_schema,
     split_answer,
     validate_labels,
 )
@@ -303,7 +304,7 @@ class Drafter:
                  summary: DraftSummary, pool: Sequence[Example] = (), index: IncidentIndex | None = None) -> None:
         self.client, self.prompt, self.tax, self.options, self.cache = client, prompt, tax, options, cache
         self.summary, self.pool, self.index = summary, pool, index
-        self.schema = json_schema(tax)
+        self.schema = rules_schema(tax) if client.settings.rules_in_schema else json_schema(tax)
         self.fields_schema = fields_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
         self._system = prompt.system_message(tax)  # the same for every article without few-shot examples

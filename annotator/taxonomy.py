@@ -412,6 +412,36 @@ def json_schema(tax: Taxonomy) -> dict[str, Any]:
     }
 
 
+def rules_schema(tax: Taxonomy) -> dict[str, Any]:
+    """The answer schema with the rules on the primary field written in: one alternative per primary value.
+
+    Why: a grammar-constrained server (llama-cpp-python turns the schema into a grammar) then cannot
+    break them, so a small model's answer needs no repair round-trip for them (the embedded model
+    broke "severity must be AI incident when classification is AI incident" on most incidents, and
+    its repair did not mend it). Rules on other fields are left to validation.
+    """
+    base = json_schema(tax)
+    primary = tax.field(tax.primary)
+    branches = []
+    for value in primary.value_ids:
+        props = {**base["properties"], tax.primary: {**base["properties"][tax.primary], "enum": [value]}}
+        for rule in tax.rules:
+            if dict(rule.when).keys() != {tax.primary} or value not in dict(rule.when)[tax.primary]:
+                continue
+            for name, allowed in rule.then:
+                prop, f = dict(props[name]), tax.field(name)
+                if f.kind == "multi" and not allowed:
+                    prop["maxItems"] = 0  # the items stay as they are: an empty enum makes an empty grammar rule
+                elif f.kind == "multi":
+                    prop["items"] = {**prop["items"], "enum": [v for v in prop["items"]["enum"] if v in allowed]}
+                    prop["maxItems"] = min(prop["maxItems"], len(prop["items"]["enum"]))
+                else:
+                    prop["enum"] = [v for v in prop["enum"] if v in allowed] or [None]
+                props[name] = prop
+        branches.append({**base, "properties": props})
+    return {"anyOf": branches}
+
+
 def label_guide(tax: Taxonomy) -> str:
     """The label guide for prompts and annotator instructions, in Markdown."""
     lines = [f"# {tax.title or tax.name} (taxonomy {tax.name} v{tax.version})", ""]

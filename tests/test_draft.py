@@ -19,7 +19,7 @@ from fixtures_llm import FAKE_KEY
 from annotator.cli import main
 from annotator.prompt import load_prompt
 from annotator.records import Draft, read_jsonl
-from annotator.taxonomy import load_taxonomy, validate_labels
+from annotator.taxonomy import load_taxonomy, rule_violations, validate_labels
 
 TAX = load_taxonomy("oecd_aim")
 FAST = '[llm]\nbackoff_cap = 0.05\nmax_attempts = 3\n'
@@ -329,8 +329,10 @@ def test_embedded_local_model_drafts_one_article(tmp_path, monkeypatch, capsys):
     assert d.model == "gemma3-270m" and d.usage["mode"] == "json_object"
     if d.error is None:
         assert code == 0 and validate_labels(TAX, d.labels) == [] and d.labels["classification"]
-        # no log-probabilities here: confidence from label-only samples, so thresholds can order the draft
-        assert d.usage["confidence_samples"] == 4 and d.confidence["classification"] is not None
+        # confidence from the answer's log-probabilities (the embedded server returns them), no label-only samples;
+        # the rules between fields are in the answer's grammar, so the draft keeps them
+        assert "confidence_samples" not in d.usage and d.confidence["classification"] is not None
+        assert rule_violations(TAX, d.labels) == []
     else:
         assert code == 1 and d.labels == {}
     pid = Path(".annotator/llama-server.pid")

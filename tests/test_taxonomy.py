@@ -258,6 +258,26 @@ def test_rules_between_fields_are_checked_stated_and_refused_when_they_name_noth
         parse_taxonomy(bad)
 
 
+def test_the_schema_with_rules_accepts_exactly_the_answers_that_keep_them() -> None:
+    """What a grammar-constrained server gets (the embedded model): it cannot write an answer that breaks a rule."""
+    from annotator.taxonomy import rule_violations, rules_schema
+
+    tax = load_taxonomy("oecd_aim")
+    plain, ruled = json_schema(tax), rules_schema(tax)
+    base = {f.name: ([] if f.kind == "multi" else None) for f in tax.fields}
+    base.update(rationale="A chatbot gave wrong advice.", evidence={k.name: [] for k in tax.evidence})
+    checked = 0
+    for classification in tax.field("classification").value_ids:
+        for severity in [*tax.field("severity").value_ids, None]:
+            for harms in ([], ["Psychological"]):
+                answer = {**base, "classification": classification, "severity": severity, "harm_types": harms}
+                jsonschema.validate(answer, plain)
+                keeps = not rule_violations(tax, answer)
+                assert jsonschema.Draft202012Validator(ruled).is_valid(answer) == keeps, answer
+                checked += keeps
+    assert checked == 7  # severity matching an incident or hazard, or none otherwise; harms for any but unrelated
+
+
 def test_multi_field_null_is_not_assessed_and_differs_from_none_apply() -> None:
     tax = load_taxonomy("oecd_aim")
     assert validate_labels(tax, {"harm_types": None, "industries": []}) == []

@@ -43,6 +43,9 @@ class LLMSettings(BaseModel):
     # Lower every string's maxLength to this (grammar-constrained servers: a short bound keeps the
     # grammar small and the answer short; the model's value still validates against the taxonomy's).
     max_string_length: int | None = None
+    # Send the taxonomy's rules on the primary field inside the schema (one alternative per value): a
+    # grammar-constrained server then cannot break them (the embedded model; see taxonomy.rules_schema).
+    rules_in_schema: bool = False
     system_in_user: bool = False  # for chat templates without a system role (Gemma): prepend it to the user turn
     prices: dict[str, Price] = Field(default_factory=lambda: dict(BUILTIN_PRICES))
 

@@ -154,6 +154,7 @@ def local_settings(settings: LLMSettings, url: str, name: str, *, model_given: b
         "output_mode": "json_object" if settings.output_mode == "auto" else settings.output_mode,
         "max_tokens": min(settings.max_tokens, LOCAL_MAX_TOKENS),
         "max_string_length": LOCAL_RATIONALE_CHARS,
+        "rules_in_schema": True,  # the grammar keeps the rules, so no repair round-trip is spent on them
         "timeout": max(settings.timeout, 600.0),
         "requests_per_minute": None,
         "system_in_user": True,  # Gemma has no system role; llama-cpp-python's gemma format would drop it
