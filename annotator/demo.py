@@ -37,6 +37,11 @@ PROBLEMS_SHOWN = 10
 SIMULATED_NOTE = ("Simulated reviewers: every review in this report was made up by annotator.simulate from the sample "
                   "articles' gold labels, with some noise, leaning towards the draft on assisted tasks. Agreement, "
                   "anchoring and time saved describe that simulation, not people.")
+# With the embedded model (seconds an article on two cores) the demo drafts these eleven of the 26
+# samples: every class (two or three each) and three input formats, so the first run stays in minutes.
+EMBEDDED_SAMPLES = ("ai_office_guidance.html", "council_briefing.txt", "clipping_bakery_award.md", "motorway_works.txt",
+                    "university_centre.html", "clipping_drone_swarm.md", "grid_pilot.txt", "voice_cloning_warning.html",
+                    "clipping_wrongful_arrest.md", "health_desk.txt", "marketplace_reviews.html")
 STAGES = ("label studio", "ingest", "draft", "push", "simulated review", "pull", "eval", "export")
 
 
@@ -101,11 +106,25 @@ class _StageFailed(Exception):
     pass
 
 
-def _describe_llm(config: str | Path | None, model: str | None, base_url: str | None) -> str:
+def _settings(config: str | Path | None, model: str | None, base_url: str | None) -> Any:
     from annotator.config import read_config
-    from annotator.llm import load_settings, local
+    from annotator.llm import load_settings
 
-    settings = load_settings(read_config(config), model=model, base_url=base_url)
+    return load_settings(read_config(config), model=model, base_url=base_url)
+
+
+def _embedded(config: str | Path | None, model: str | None, base_url: str | None) -> bool:
+    """Whether drafting will use the embedded model (no key, no base URL, the [local] extra installed)."""
+    from annotator.llm import local
+
+    settings = _settings(config, model, base_url)
+    return not settings.base_url and not settings.api_key and local.available()
+
+
+def _describe_llm(config: str | Path | None, model: str | None, base_url: str | None) -> str:
+    from annotator.llm import local
+
+    settings = _settings(config, model, base_url)
     if settings.base_url:
         where = "--base-url" if base_url else "OPENAI_BASE_URL"
         key = " with OPENAI_API_KEY" if settings.api_key else ""
@@ -247,8 +266,16 @@ def run_demo(
     def ingest_stage(r: StageResult) -> None:
         from annotator.ingest import ingest
 
-        sources = list(inputs or [samples_dir()])
-        echo(f"reading {'the bundled sample articles from ' if not inputs else ''}{', '.join(map(str, sources))}")
+        if inputs:
+            sources = list(inputs)
+            echo(f"reading {', '.join(map(str, sources))}")
+        elif _embedded(config, model, base_url):
+            sources = [samples_dir() / name for name in EMBEDDED_SAMPLES]
+            echo(f"reading {len(sources)} of the bundled sample articles from {samples_dir()} (every class; the embedded "
+                 "model takes seconds an article, so not all 26: set OPENAI_API_KEY or OPENAI_BASE_URL for all)")
+        else:
+            sources = [samples_dir()]
+            echo(f"reading the bundled sample articles from {samples_dir()}")
         s = ingest(sources, paths["articles"], on_error=report)
         articles = list(iter_jsonl(paths["articles"], Article))
         formats = Counter(str(getattr(a, "format", "?")) for a in articles)

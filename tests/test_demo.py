@@ -22,7 +22,7 @@ from fake_openai_server import BAD_LABEL, FakeOpenAIServer, Faults
 from fixtures_llm import FAKE_KEY
 
 from annotator.cli import main
-from annotator.demo import sample_gold_path, samples_dir
+from annotator.demo import EMBEDDED_SAMPLES, sample_gold_path, samples_dir
 from annotator.labelstudio.client import find_project
 from annotator.labelstudio.push import BLIND_SUFFIX, existing_tasks
 from annotator.llm import local
@@ -277,6 +277,17 @@ def test_a_draft_that_fails_for_one_article_is_listed_and_the_demo_exits_0_or_1_
 
 
 # --------------------------------------------------------------------------- the embedded model
+
+
+def test_the_embedded_demo_samples_cover_every_class_and_several_formats() -> None:
+    """With the embedded model the demo drafts a subset: it must still show every class to the reviewers and the report."""
+    from annotator.ingest import read_articles
+
+    articles = list(read_articles([samples_dir() / name for name in EMBEDDED_SAMPLES]))
+    assert len(articles) == len(EMBEDDED_SAMPLES) and all(a.id in GOLD for a in articles)
+    classes = Counter(GOLD[a.id].labels[TAX.primary] for a in articles)
+    assert set(classes) == set(TAX.field(TAX.primary).value_ids) and min(classes.values()) >= 2, classes
+    assert {Path(n).suffix for n in EMBEDDED_SAMPLES} == {".html", ".md", ".txt"}
 
 
 @pytest.mark.slow
