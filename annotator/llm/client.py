@@ -326,7 +326,7 @@ class ChatClient:
         # enum would become "any string or null": there the enum alone says it (null included).
         enum_only = mode == "json_object"
 
-        cap = self.settings.max_string_length
+        cap, items = self.settings.max_string_length, self.settings.max_items
 
         def strip(node: Any) -> Any:
             if isinstance(node, dict):
@@ -334,6 +334,8 @@ class ChatClient:
                 out = {k: strip(v) for k, v in node.items() if k not in drop or k == "properties"}
                 if cap and "maxLength" in out:
                     out["maxLength"] = min(out["maxLength"], cap)
+                if items and "maxItems" in out:
+                    out["maxItems"] = min(out["maxItems"], items)
                 return out
             if isinstance(node, list):
                 return [strip(v) for v in node]

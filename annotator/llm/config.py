@@ -43,6 +43,9 @@ class LLMSettings(BaseModel):
     # Lower every string's maxLength to this (grammar-constrained servers: a short bound keeps the
     # grammar small and the answer short; the model's value still validates against the taxonomy's).
     max_string_length: int | None = None
+    max_items: int | None = None  # likewise every list's maxItems (a small model repeats a value until the cap)
+    # Ask for the evidence quotes (the embedded model's were never found in the article and made its longest answers).
+    evidence: bool = True
     # Send the taxonomy's rules on the primary field inside the schema (one alternative per value): a
     # grammar-constrained server then cannot break them (the embedded model; see taxonomy.rules_schema).
     rules_in_schema: bool = False

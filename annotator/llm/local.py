@@ -42,6 +42,9 @@ LOCAL_MAX_TOKENS = 400  # a valid answer takes 120-250 tokens; the grammar bound
 # The grammar unrolls maxLength into one nested rule per character: 1,200 (the taxonomy's) made the
 # server drop the connection, 300 works, and 2-3 sentences fit.
 LOCAL_RATIONALE_CHARS = 300
+# At most 3 values a list: the model otherwise repeats one value up to the list's cap (6 of 9 harm types
+# seen), and its answers ran into LOCAL_MAX_TOKENS.
+LOCAL_MAX_ITEMS = 3
 LOG = Path(".annotator") / "llama-server.log"
 _PREFIX_HIT = re.compile(rb"Llama\.generate: (\d+) prefix-match hit")
 START_TIMEOUT = 120.0
@@ -156,6 +159,10 @@ def local_settings(settings: LLMSettings, url: str, name: str, *, model_given: b
         "max_tokens": min(settings.max_tokens, LOCAL_MAX_TOKENS),
         "max_string_length": LOCAL_RATIONALE_CHARS,
         "rules_in_schema": True,  # the grammar keeps the rules, so no repair round-trip is spent on them
+        "max_items": LOCAL_MAX_ITEMS,
+        # No evidence quotes: in every run none of its quotes was in the article (all dropped), and they
+        # were the longest part of its answers (up to 9 quotes of 300 characters).
+        "evidence": False,
         "timeout": max(settings.timeout, 600.0),
         "requests_per_minute": None,
         "system_in_user": True,  # Gemma has no system role; llama-cpp-python's gemma format would drop it
