@@ -558,14 +558,17 @@ def _guarded_union(n: int, days: list[int | None], i: np.ndarray, j: np.ndarray,
 # --------------------------------------------------------------------------- review a story once
 
 
-def applied_reviews(reviews: Iterable[Review], story_of: Mapping[str, str], task_of: Mapping[str, int]) -> list[Review]:
+def applied_reviews(reviews: Iterable[Review], story_of: Mapping[str, str], task_of: Mapping[str, int],
+                    reviewed: set[tuple[str, str]] | None = None) -> list[Review]:
     """The reviews a reviewer's "apply to the rest of the story" stands for: for every other
     article of the story (`story_of`: article id -> story id; `task_of`: its task), the same labels
     and rationale, marked `applied_from_story` (the article reviewed), unless the reviewer left it
     out (`story_except`) or reviewed it themselves (their own review wins). Skipped and blind
-    reviews apply nothing. Each article gets at most one applied review per reviewer: the newest."""
+    reviews apply nothing. Each article gets at most one applied review per reviewer: the newest.
+    `reviewed` ((annotator, article) of every review) lets a streaming caller pass only the
+    story-wide reviews; by default it is taken from `reviews`."""
     reviews = list(reviews)
-    own = {(r.annotator, r.article_id) for r in reviews}
+    own = reviewed if reviewed is not None else {(r.annotator, r.article_id) for r in reviews}
     members: dict[str, list[str]] = {}
     for aid, sid in story_of.items():
         members.setdefault(sid, []).append(aid)

@@ -36,6 +36,28 @@ def _articles_per_task(conn, title):
     return counts
 
 
+def _race(url, key, drafts, by_id, title, **options):
+    """Two pushes of the same drafts started at the same moment, each with its own client; both must succeed."""
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def one():
+        conn = connect(url, key)  # each its own client, as two people would have
+        start.wait()
+        try:
+            results.append(push(conn, drafts, by_id, TAX, title, **options))
+        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert all(res.ok for res in results), [res.problems for res in results]
+
+
 def test_two_pushes_at_once_make_one_project_and_one_task_per_article(labelstudio_pg, project_title):
     """On PostgreSQL, the team database: on SQLite a busy server may drop a batch's predictions,
     which push names (exit 1) rather than repairs every time, so the race is not clean there."""
@@ -46,28 +68,28 @@ def test_two_pushes_at_once_make_one_project_and_one_task_per_article(labelstudi
     drafts = make_drafts(TAX, articles)
     for r in range(ROUNDS):
         title = f"{project_title[:30]} r{r}"
-        start = threading.Barrier(2)
-        results, errors = [], []
-
-        def one(title=title, start=start, results=results, errors=errors):
-            conn = connect(url, key)  # each its own client, as two people would have
-            start.wait()
-            try:
-                results.append(push(conn, drafts, by_id, TAX, title, batch_size=20, blind_share=0.1))
-            except Exception as exc:  # noqa: BLE001 - the assertion below shows it
-                errors.append(exc)
-
-        threads = [threading.Thread(target=one) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors
-        assert all(res.ok for res in results), [res.problems for res in results]
+        _race(url, key, drafts, by_id, title, batch_size=20, blind_share=0.1)
         assert len(projects_titled(ls_any, title)) == 1 and len(projects_titled(ls_any, title + BLIND_SUFFIX)) == 1
         assert _articles_per_task(ls_any, title) == Counter(list(by_id))  # every article exactly once, in one of the two
         again = push(ls_any, drafts, by_id, TAX, title, batch_size=20, blind_share=0.1)
         assert (again.created, again.duplicates_removed, again.unchanged) == (0, 0, 60) and again.ok
+
+
+def test_two_small_pushes_at_once_into_a_large_project(labelstudio_pg, project_title):
+    """A push of a few drafts looks its articles up by id instead of listing the project; two
+    such pushes racing still leave each article exactly once (the ones made meanwhile are found
+    after the import by task id)."""
+    conn = connect(labelstudio_pg.url, labelstudio_pg.token)
+    articles = make_articles(60 + 6 * ROUNDS, prefix="few")
+    by_id = {a.id: a for a in articles}
+    drafts = make_drafts(TAX, articles)
+    assert push(conn, drafts[:60], by_id, TAX, project_title, batch_size=20).ok
+    for r in range(ROUNDS):
+        few = drafts[r * 4 : r * 4 + 4] + drafts[60 + 6 * r : 66 + 6 * r]  # four it holds, six new
+        _race(conn.url, conn.api_key, few, by_id, project_title, batch_size=4)
+        assert _articles_per_task(conn, project_title) == Counter(a.id for a in articles[: 66 + 6 * r])
+        again = push(conn, few, by_id, TAX, project_title)
+        assert (again.created, again.duplicates_removed, again.unchanged) == (0, 0, 10) and again.ok
 
 
 def test_two_push_commands_at_once(labelstudio_pg, project_title, tmp_path):

@@ -171,3 +171,20 @@ def test_pull_since_only_returns_what_changed(ls_any, project_title):
     ls_any.request("PATCH", f"api/annotations/{edited.annotation_id}/", json={"result": to_result(tax, drafts[2].labels, "edited")})
     again = pull(ls_any, tax, project_title, since=mark)
     assert [(r.article_id, r.rationale) for r in again.reviews] == [(articles[0].id, "edited")]
+
+
+def test_push_of_a_few_drafts_into_a_larger_project(ls_any, project_title):
+    """A few drafts (a tenth of the project) are looked up by article id, not by listing the
+    project: those it holds get the new model version, the new ones one task each."""
+    tax = load_taxonomy("oecd_aim")
+    articles = make_articles(43, prefix="few")
+    by_id = {a.id: a for a in articles}
+    assert push(ls_any, make_drafts(tax, articles[:40], "p1@model-a"), by_id, tax, project_title).ok
+    later = make_drafts(tax, articles[36:], "p2@model-b", seed=5)  # four it holds, three new
+    res = push(ls_any, later, by_id, tax, project_title)
+    assert res.ok, res.problems
+    assert (res.created, res.predictions_added, res.unchanged) == (3, 4, 0)
+    project = find_project(ls_any, project_title)
+    assert set(existing_tasks(ls_any, project.id)) == set(by_id)
+    again = push(ls_any, later, by_id, tax, project_title)
+    assert (again.created, again.predictions_added, again.unchanged) == (0, 0, 7)

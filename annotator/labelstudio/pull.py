@@ -161,19 +161,24 @@ def iter_pull(
         raise LabelStudioError(f"no project titled {title!r} in Label Studio at {conn.url}")
     blind_project = find_project(conn, title + BLIND_SUFFIX)
     users = users_by_id(conn)
-    own: list[Review] = []  # (annotator, article) of every review, and the story-wide ones in full
+    # What story-wide reviews need at the end: (annotator, article) of every review (their own
+    # review wins over an applied one) and the story-wide reviews; pairs, not records, so that
+    # the memory a pull holds stays about a page (a Review is ~1 KB, a pair ~0.1 KB).
+    reviewed: set[tuple[str, str]] = set()
+    story_wide: list[Review] = []
     for p, blind in ((project, False), (blind_project, True)):
         if p is None:
             continue
         for page in annotated_pages(conn, p.id, since, page_size):
             for r in reviews_from_export(tax, page, users, blind=blind, since=since, on_problem=on_problem):
-                story_wide = bool((r.model_extra or {}).get("story_apply"))
-                own.append(r if story_wide else Review(article_id=r.article_id, annotator=r.annotator))
+                reviewed.add((r.annotator, r.article_id))
+                if (r.model_extra or {}).get("story_apply"):
+                    story_wide.append(r)
                 yield r
-    if any((r.model_extra or {}).get("story_apply") for r in own):
+    if story_wide:
         story_of: dict[str, str] = {}
         task_of, _ = _list_tasks(conn, project.id, story_of)  # assisted tasks only: blind ones are labelled alone
-        yield from applied_reviews(own, story_of, task_of)
+        yield from applied_reviews(story_wide, story_of, task_of, reviewed=reviewed)
 
 
 def pull(

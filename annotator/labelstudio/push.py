@@ -1,7 +1,8 @@
 """Push drafts into Label Studio: one task per article, each draft a prediction.
 
 Label Studio has no upsert and no unique key, so the article id travels in task data and every
-push first lists what the project holds: a re-push creates nothing, a new `model_version` adds
+push first reads which of its articles the project holds (looked up by id when they are few next
+to the project, else one listing): a re-push creates nothing, a new `model_version` adds
 predictions to the tasks it already made, and a push cut off half-way is finished by running it
 again. Imports are never retried by the SDK (a retried import is an import applied twice).
 
@@ -22,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from label_studio_sdk.label_interface import LabelInterface
 from pydantic import BaseModel, Field
@@ -39,7 +40,7 @@ from annotator.labelstudio.config import (
     spans_to_result,
     to_result,
 )
-from annotator.labelstudio.tasks import by_article, removable, remove_unannotated, task_refs
+from annotator.labelstudio.tasks import TaskRef, by_article, last_task_id, removable, remove_unannotated, task_refs, task_refs_of
 from annotator.records import Article, Draft, iter_jsonl
 from annotator.stories import story_groups, story_id
 from annotator.taxonomy import Taxonomy, validate_labels
@@ -279,6 +280,31 @@ def _list_tasks(conn: Connection, project_id: int, story_of: dict[str, str] | No
     return {aid: ts[0].id for aid, ts in by_article(refs).items()}, len(refs)
 
 
+LOOKUP_SHARE = 0.25  # look the articles up when they are at most this share of the project's tasks
+
+
+class Holdings(NamedTuple):
+    """What a push needs to know of a project before importing: the tasks of its articles, and the
+    task count and highest task id, read first, so that a task another push makes meanwhile has a
+    higher id (or shows in the count) and is looked for after the import."""
+
+    refs: list[TaskRef] = []
+    count: int = 0
+    last_id: int = 0
+
+
+def _holdings(conn: Connection, project: Any, article_ids: set[str]) -> Holdings:
+    """A few articles in a large project are looked up by id (a filtered request per 200 ids);
+    otherwise the project is listed once (ids and counts only), which is then cheaper."""
+    count = project.task_number or 0
+    last_id = last_task_id(conn, project.id) if count else 0
+    if len(article_ids) <= LOOKUP_SHARE * count:
+        refs = task_refs_of(conn, project.id, article_ids)
+    else:
+        refs = [r for r in task_refs(conn, project.id) if r.article_id in article_ids]
+    return Holdings(refs, count, last_id)
+
+
 def existing_tasks(conn: Connection, project_id: int) -> dict[str, int]:
     """article id -> task id (the oldest task of the article) of a project."""
     return {aid: ts[0].id for aid, ts in by_article(task_refs(conn, project_id)).items()}
@@ -426,21 +452,23 @@ def push(
     if blind_project is not None:
         blind_project = ensure_project(conn, blind_title, config, update_config)
         result.blind_project_id = blind_project.id
-    listed = {project.id: task_refs(conn, project.id)}
+    # The tasks of this push's articles (and of their stories' other articles) as they are now.
+    wanted = set(versions_of) | {m for aid in versions_of for m in (stories or {}).get(aid, ()) if m in articles}
+    listed = {project.id: _holdings(conn, project, wanted)}
     if blind_project:
-        listed[blind_project.id] = task_refs(conn, blind_project.id)
-    known = {pid: by_article(refs) for pid, refs in listed.items()}
+        listed[blind_project.id] = _holdings(conn, blind_project, wanted)
+    known = {pid: by_article(h.refs) for pid, h in listed.items()}
     for pid, groups in known.items():
         twice = sum(1 for ts in groups.values() if len(ts) > 1)
         if twice:
             problem(
-                f"project {pid}: {twice} articles have more than one task (made before this push): "
+                f"project {pid}: {twice} of the articles pushed have more than one task (made before this push): "
                 f"`annotator labelstudio check --project {title!r} --fix` removes the unreviewed copies"
             )
     assisted_tasks = {aid: ts[0].id for aid, ts in known[project.id].items()}
-    n_assisted = len(listed[project.id])
+    n_assisted = listed[project.id].count
     blind_tasks = {aid: ts[0].id for aid, ts in known.get(blind_project.id if blind_project else -1, {}).items()}
-    known_stories = {r.article_id: r.story for refs in listed.values() for r in refs if r.article_id is not None and r.story}
+    known_stories = {r.article_id: r.story for h in listed.values() for r in h.refs if r.article_id is not None and r.story}
     contexts = story_contexts(stories or {}, articles, known_stories)
 
     # Predictions: validated here, because the server accepts values that are not in the config.
@@ -507,7 +535,7 @@ def push(
         remove the copies a push running at the same moment made of the same articles."""
         if not aids:
             return
-        mark = max((r.id for r in listed.get(project_id, [])), default=0)
+        before = listed.get(project_id, Holdings())
         dropped: dict[int, str] = {}
         with ThreadPoolExecutor(max_workers=1) as pool:  # one import in flight: SQLite takes one writer
             pending = None
@@ -521,11 +549,12 @@ def push(
                 dropped |= pending.result()
         with conn.errors(f"counting the tasks of project {where}"):
             now = conn.ls.projects.get(id=project_id).task_number
-        if now == len(listed.get(project_id, [])) + len(aids) and not dropped:
+        if now == before.count + len(aids) and not dropped:
             return  # nobody else imported meanwhile: no copies to look for
-        made = task_refs(conn, project_id, after=mark)
-        older = {aid: ts[:1] for aid, ts in known.get(project_id, {}).items()}
-        groups = by_article([*made, *(t for ts in older.values() for t in ts)])
+        made = task_refs(conn, project_id, after=before.last_id)
+        # The tasks read before the import may have been made after the mark too: one ref per id.
+        older = {ts[0].id: ts[0] for ts in known.get(project_id, {}).values()}
+        groups = by_article((older | {r.id: r for r in made}).values())
         remove, kept = removable(groups)
         result.duplicates_removed += remove_unannotated(conn, project_id, remove)[1]
         for aid, ids in kept.items():

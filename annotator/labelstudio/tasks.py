@@ -32,12 +32,16 @@ class TaskRef(NamedTuple):
     story: str | None = None  # the story id push keeps in meta
 
 
-def _query(after: int, upto: int | None = None, more: Iterable[dict[str, Any]] = ()) -> str:
+LOOKUP = 200  # article ids per lookup request: they travel in the query string
+
+
+def _query(after: int, upto: int | None = None, more: Iterable[dict[str, Any]] = (), newest_first: bool = False) -> str:
     items = [{"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": after}]
     if upto is not None:
         items.append({"filter": "filter:tasks:id", "operator": "less_or_equal", "type": "Number", "value": upto})
     items += list(more)
-    return json.dumps({"filters": {"conjunction": "and", "items": items}, "ordering": ["tasks:id"]})
+    order = "-tasks:id" if newest_first else "tasks:id"
+    return json.dumps({"filters": {"conjunction": "and", "items": items}, "ordering": [order]})
 
 
 def pages(
@@ -93,15 +97,42 @@ def task_refs(conn: Connection, project_id: int, after: int = 0, upto: int | Non
     article text; tasks whose meta lacks it (made by other tools) are looked up in `data`.
     """
     with conn.errors(f"listing the tasks of project {project_id}"):
-        refs = [_ref(t) for page in pages(conn, project_id, after=after, upto=upto) for t in page]
-        if any(r.article_id is None for r in refs):
-            found = {
-                t["id"]: (t.get("data") or {}).get("article_id")
-                for page in pages(conn, project_id, include="id,data", after=after, upto=upto)
-                for t in page
-            }
-            refs = [r if r.article_id is not None or found.get(r.id) is None else r._replace(article_id=str(found[r.id])) for r in refs]
+        return _listed(conn, project_id, after=after, upto=upto)
+
+
+def _listed(conn: Connection, project_id: int, **where: Any) -> list[TaskRef]:
+    """The refs of the tasks `pages(**where)` gives; article ids missing from meta read from data."""
+    refs = [_ref(t) for page in pages(conn, project_id, **where) for t in page]
+    if any(r.article_id is None for r in refs):
+        found = {t["id"]: (t.get("data") or {}).get("article_id") for page in pages(conn, project_id, include="id,data", **where) for t in page}
+        refs = [r if r.article_id is not None or found.get(r.id) is None else r._replace(article_id=str(found[r.id])) for r in refs]
     return refs
+
+
+def task_refs_of(conn: Connection, project_id: int, article_ids: Iterable[str], chunk: int = LOOKUP) -> list[TaskRef]:
+    """The tasks (id, article id, counts) whose `data.article_id` is one of these, oldest first.
+
+    One Data Manager request per `chunk` ids (the `in_list` filter), so a push of a few hundred
+    drafts into a project of 100,000 tasks does not list the 100,000: the server still reads
+    every task's data to filter (no index on it), but sends back only the matches.
+    """
+    wanted = sorted(set(article_ids))
+    refs: list[TaskRef] = []
+    with conn.errors(f"looking up {len(wanted)} article ids in project {project_id}"):
+        for i in range(0, len(wanted), chunk):
+            match = {"filter": "filter:tasks:data.article_id", "operator": "in_list", "type": "String", "value": wanted[i : i + chunk]}
+            refs += _listed(conn, project_id, filters=[match])
+    return sorted(refs, key=lambda r: r.id)
+
+
+def last_task_id(conn: Connection, project_id: int) -> int:
+    """The highest task id of the project (0 when empty): tasks made later have higher ids."""
+    params = {"project": project_id, "page": 1, "page_size": 1, "fields": "task_only", "include": "id",
+              "query": _query(0, newest_first=True)}
+    with conn.errors(f"reading the newest task of project {project_id}"):
+        answer = conn.request("GET", "api/tasks", params=params)
+    page = answer.get("tasks") or [] if isinstance(answer, dict) else []
+    return int(page[0]["id"]) if page else 0
 
 
 def by_article(refs: Iterable[TaskRef]) -> dict[str, list[TaskRef]]:
