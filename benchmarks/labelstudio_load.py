@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/labelstudio_load.py --db sqlite|postgres [--tasks 20000]
         [--annotators 20] [--think 1.0] [--pull-tasks 100000] [--batch-size 500]
+        [--lookup-tasks 5000 20000] [--skip push load lookup pull]
 
 Starts a throw-away server on the chosen database and prints:
 - raw import: the N tasks (with predictions) in ONE import call into an empty project, nobody else
@@ -11,9 +12,11 @@ Starts a throw-away server on the chosen database and prints:
   `--annotators` users each take their next task (`/api/projects/ID/next`, their own token) and
   submit an annotation, pausing `--think` seconds between submits: submits/s, p50/p95 submit
   latency, failed submits (any error or non-2xx answer; the goal is 0);
+- lookup: what push reads of a project before importing, at each of `--lookup-tasks`: the whole
+  listing against looking up 100-5,000 of its article ids;
 - pull: `annotator pull` (a child process) of a project whose every task holds one annotation,
-  at a tenth of `--pull-tasks` and at `--pull-tasks`: wall time and the child's peak RSS, to show
-  that memory does not grow with the project.
+  at a tenth of `--pull-tasks` and (the same project grown) at `--pull-tasks`: wall time and the
+  child's peak RSS, to show that memory does not grow with the project.
 Articles are 400 words for the push and 60 for the pull project (to keep building it short).
 """
 
@@ -43,11 +46,13 @@ from annotator.labelstudio.annotators import ensure_annotator  # noqa: E402
 from annotator.labelstudio.client import connect  # noqa: E402
 from annotator.labelstudio.config import label_config, to_result  # noqa: E402
 from annotator.labelstudio.push import model_version, push, score, task_data  # noqa: E402
+from annotator.labelstudio.tasks import task_refs, task_refs_of  # noqa: E402
 from annotator.records import Article  # noqa: E402
 from annotator.taxonomy import load_taxonomy  # noqa: E402
 
 WORDS = ["model", "system", "chatbot", "camera", "police", "loan", "hospital", "deepfake", "election", "court", "bias"]
 TAX = load_taxonomy("oecd_aim")
+IMPORT = 10000  # tasks per import when building a large project
 
 
 def articles(n: int, run: str, words: int) -> list[Article]:
@@ -140,7 +145,8 @@ def main() -> None:
     ap.add_argument("--think", type=float, default=1.0, help="seconds an annotator pauses between submits")
     ap.add_argument("--pull-tasks", type=int, default=100000)
     ap.add_argument("--batch-size", type=int, default=500)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["push", "load", "pull"], help="phases to leave out")
+    ap.add_argument("--lookup-tasks", type=int, nargs="*", default=[5000, 20000], help="project sizes for the lookup phase")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["push", "load", "pull", "lookup"], help="phases to leave out")
     args = ap.parse_args()
     print(f"load before: {os.getloadavg()[0]:.1f} (1-min load average, {os.cpu_count()} cores)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="ls-load-"))
@@ -154,6 +160,8 @@ def main() -> None:
             raw_s = quiet_push(conn, config, run, args)
         if "load" not in args.skip:
             under_load(conn, state, run, args, raw_s)
+        if "lookup" not in args.skip:
+            lookup(conn, config, run, args)
         if "pull" not in args.skip:
             first_pull(conn, state, config, run, args, tmp)
         print(f"load after: {os.getloadavg()[0]:.1f}")
@@ -209,21 +217,58 @@ def under_load(conn, state, run, args, raw_s) -> None:  # type: ignore[no-untype
         print("  failed:", f)
 
 
+def grow(conn, project_id: int, have: int, size: int, prefix: str, annotated: bool) -> list[str]:  # type: ignore[no-untyped-def]
+    """Import tasks (60-word articles) until the project holds `size`, one import per 10,000
+    (with their annotation or prediction in the same import); returns the new article ids."""
+    ids = []
+    for i in range(have, size, IMPORT):
+        arts = articles(min(IMPORT, size - i), f"{prefix}-{i}", 60)
+        conn.post_json(f"api/projects/{project_id}/import", payload(arts, annotated=annotated),
+                       params={"commit_to_project": "true"}, timeout=7200)
+        ids += [a.id for a in arts]
+    return ids
+
+
 def first_pull(conn, state, config, run, args, tmp) -> None:  # type: ignore[no-untyped-def]
-    """3. First pull of an annotated project, at a tenth of the size and at the full size."""
-    small = max(1, args.pull_tasks // 10)
-    for size in (small, args.pull_tasks):
-        ptitle = f"pull {size} {run}"
-        project = conn.ls.projects.create(title=ptitle, label_config=config)
+    """3. First pull of an annotated project at a tenth of the size, then (grown) at the full size."""
+    ptitle = f"pull {run}"
+    project = conn.ls.projects.create(title=ptitle, label_config=config)
+    have = 0
+    for size in (max(1, args.pull_tasks // 10), args.pull_tasks):
         t = time.perf_counter()
-        for i in range(0, size, 2000):
-            chunk = payload(articles(min(2000, size - i), f"{run}p{size}-{i}", 60), annotated=True)
-            conn.post_json(f"api/projects/{project.id}/import", chunk, params={"commit_to_project": "true"}, timeout=3600)
-        build_s = time.perf_counter() - t
+        grow(conn, project.id, have, size, f"{run}p", annotated=True)
+        build_s, have = time.perf_counter() - t, size
+        print(f"  ({size} tasks in the project; the imports up to it took {build_s:.0f} s; "
+              f"load {os.getloadavg()[0]:.1f})", flush=True)
         took, rss, n = pull_child(state.url, state.token, ptitle, tmp / f"reviews-{size}.jsonl")
         assert n == size, (n, size)
         print(f"pull {size:7d} annotated tasks: {took:7.1f} s ({took / size * 1000:.2f} ms/task), peak RSS {rss:.0f} MB "
-              f"(project built in {build_s:.0f} s)", flush=True)
+              f"(load {os.getloadavg()[0]:.1f})", flush=True)
+
+
+def lookup(conn, config, run, args) -> None:  # type: ignore[no-untyped-def]
+    """4. What push reads of a project before importing: its whole listing (ids, meta, counts),
+    against looking up only the pushed articles by id (`task_refs_of`), at each project size."""
+    project = conn.ls.projects.create(title=f"lookup {run}", label_config=config)
+    have, ids = 0, []
+    rng = random.Random(run)
+    for size in args.lookup_tasks:
+        ids += grow(conn, project.id, have, size, f"{run}k", annotated=False)
+        have = size
+        t = time.perf_counter()
+        n = len(task_refs(conn, project.id))
+        full_s = time.perf_counter() - t
+        assert n == size, (n, size)
+        row = [f"project {size}: full listing {full_s:5.1f} s"]
+        for k in (100, 500, 2000, 5000):
+            if k > size // 2:
+                continue
+            wanted = rng.sample(ids, k)
+            t = time.perf_counter()
+            found = task_refs_of(conn, project.id, wanted)
+            assert len(found) == k, (len(found), k)
+            row.append(f"lookup {k} ids {time.perf_counter() - t:5.1f} s")
+        print("; ".join(row) + f" (load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 if __name__ == "__main__":
