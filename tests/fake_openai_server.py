@@ -45,6 +45,8 @@ class Faults:
     latency: float = 0.0  # seconds before each chat answer
     rpm: float | None = None  # requests-per-minute limit, enforced as a token bucket
     burst: float | None = None  # bucket size (default: one second's worth, at least 1)
+    ratelimit_headers: bool = True  # x-ratelimit-* on every chat answer when rpm is set, as OpenAI sends them
+    rejected_count: bool = True  # a 429 takes a token too (OpenAI: unsuccessful requests count against the limit)
     error_rate: float = 0.0  # share of chat requests answered 500
     fail_first: int = 0  # the first N chat requests are answered 500
     rate_limit_first: int = 0  # the first N chat requests are answered 429
@@ -235,11 +237,19 @@ class _State:
             self.last_request: dict[str, Any] | None = None
             self.last_by_article: dict[str, dict[str, Any]] = {}
 
-    def take_token(self) -> float:
-        """0 if the request may pass, else seconds until it could."""
+    def take_token(self) -> tuple[float, dict[str, str]]:
+        """(0 if the request may pass, else seconds until it could; the x-ratelimit-* headers).
+
+        A token bucket of `burst` refilled at rpm/60 a second (OpenAI enforces a per-minute limit
+        over shorter periods, so a minute's requests sent in a burst are refused). With
+        `rejected_count` a refused request takes its token too, down to one bucket in debt: a
+        client that keeps sending into a 429 keeps the bucket empty for itself, as a real
+        provider's does. The headers are OpenAI's: the limit per minute, the requests left now,
+        the time until the bucket is full again.
+        """
         f = self.faults
         if not f.rpm:
-            return 0.0
+            return 0.0, {}
         rate = f.rpm / 60.0
         burst = f.burst or max(1.0, rate)
         now = time.monotonic()
@@ -247,10 +257,19 @@ class _State:
             self.tokens = burst
         self.tokens = min(burst, self.tokens + (now - self.last) * rate)
         self.last = now
+        wait = 0.0
         if self.tokens >= 1:
             self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / rate
+        else:
+            if f.rejected_count:
+                self.tokens = max(-burst, self.tokens - 1)
+            wait = (1 - self.tokens) / rate
+        if not f.ratelimit_headers:
+            return wait, {}
+        reset = (burst - self.tokens) / rate
+        return wait, {"x-ratelimit-limit-requests": str(int(f.rpm)),
+                      "x-ratelimit-remaining-requests": str(max(0, int(self.tokens))),
+                      "x-ratelimit-reset-requests": f"{reset:.3f}s" if reset < 60 else f"{int(reset // 60)}m{reset % 60:.0f}s"}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -372,7 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
             st.counts[f"status:{status}"] += 1
         if status != 200:
             return self._error(status, payload, headers)
-        return self._send(200, payload)
+        return self._send(200, payload, headers)
 
 
 class _Server(ThreadingHTTPServer):
@@ -430,11 +449,11 @@ class _Server(ThreadingHTTPServer):
             event = {"n": n, "article": article, "user_sha": hashlib.sha256(user.encode()).hexdigest()[:16],
                      "t": round(time.monotonic(), 4)}
             st.events.append(event)
-            wait = st.take_token() if live else 0.0
+            wait, limits = st.take_token() if live else (0.0, {})
 
         def out(status: int, payload: Any, headers: dict[str, str] | None = None):  # noqa: ANN202
             event["status"] = status
-            return status, payload, headers
+            return status, payload, {**limits, **(headers or {})}
 
         if rf.get("type") == "json_schema" and f.reject_json_schema:
             return out(400, "response_format type json_schema is not supported; use json_object with a schema")
@@ -635,6 +654,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--latency", type=float, default=0.0)
     p.add_argument("--rpm", type=float)
     p.add_argument("--burst", type=float)
+    p.add_argument("--no-ratelimit-headers", action="store_true", help="send no x-ratelimit-* headers (429s only)")
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--fail-first", type=int, default=0, help="answer the first N chat requests 500")
     p.add_argument("--rate-limit-first", type=int, default=0, help="answer the first N chat requests 429")
@@ -655,6 +675,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--not-chat", choices=["html", "json"], help="answer chat requests 200 with a page or other JSON")
     args = p.parse_args(argv)
     faults = Faults(latency=args.latency, rpm=args.rpm, burst=args.burst, error_rate=args.error_rate,
+                    ratelimit_headers=not args.no_ratelimit_headers,
                     broken_rate=args.broken_rate, truncated_rate=args.truncated_rate, bad_label_rate=args.bad_label_rate,
                     duplicate_rate=args.duplicate_rate, reject_json_schema=args.reject_json_schema,
                     reject_keywords=tuple(args.reject_keyword), logprobs=args.logprobs, api_key=args.api_key,

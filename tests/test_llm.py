@@ -126,10 +126,13 @@ def test_logprobs_come_back_when_the_endpoint_has_them(fake_openai):
 
 
 @pytest.mark.slow
-def test_a_429_slows_every_worker(fake_openai):
-    """10 requests a second allowed, 8 workers: the shared gate keeps rejected requests few."""
+@pytest.mark.parametrize("headers", [True, False], ids=["limit-stated", "429s-only"])
+def test_a_429_slows_every_worker(fake_openai, headers):
+    """10 requests a second allowed, 8 workers: the shared gate keeps rejected requests few, whether
+    the endpoint states its limit in x-ratelimit-* headers or only answers 429."""
     fake_openai.faults.rpm = 600
     fake_openai.faults.burst = 1
+    fake_openai.faults.ratelimit_headers = headers
     t0 = time.monotonic()
     results, client = ask(settings(fake_openai, backoff_cap=2, max_attempts=20), n=30, concurrency=8)
     elapsed = time.monotonic() - t0

@@ -80,25 +80,39 @@ class _Retryable(Exception):
 class RateGate:
     """Pacing and the number of requests in flight, shared by all workers of one endpoint.
 
-    Pace: a 429 closes the gate for everyone until the server's Retry-After has passed. The first
-    429 sets the gap between request starts from the rate the endpoint admitted over the last
-    round trips; later ones widen it by a tenth, at most once per round trip, so that a burst of
-    429s for requests sent together counts as one signal (as TCP cuts its window once per loss
-    event, not per lost packet). Successes narrow the gap by about a tenth per round trip, so the pace
-    creeps back up to the limit and the endpoint's bucket is never left idle for long.
+    Pace (requests a second, `rate`): when the endpoint states its limit (OpenAI and most
+    providers send `x-ratelimit-limit-requests` with every answer, 429s included), the first
+    answer sets the pace to 97% of it (the rest absorbs network jitter, which would otherwise bunch
+    requests into 429s). With no header, the first 429 sets it from the requests that were sent
+    and not refused over the last second (or since the start, if shorter: a start-up burst the
+    bucket let through overestimates it, and a pace too fast costs a few 429s while one too slow
+    costs throughput). Later 429s cut it by a tenth, or to the measured rate if lower, at most once
+    per round trip, so that a burst of 429s for requests sent together counts as one signal (as
+    TCP cuts its window once per loss event, not per lost packet); answers raise it by about 5% a
+    round trip, up to the stated limit (additive increase, multiplicative decrease). A 429 closes the
+    gate for everyone for its Retry-After when no pace is known yet or when the server asks for a
+    longer pause than the pace gives (a used-up quota window); otherwise only the refused request
+    waits. Providers count refused requests against the limit, so a storm of 429s costs capacity.
 
     In flight, by Little's law (in flight = rate x latency): with a pace known, the limit is
-    1.5 x latency / gap + 4 (room for latency jitter and retries); with none (no 429 seen yet) it
-    grows by one per success while every slot is busy, doubling each round trip, until the latency
-    rises above twice the lowest seen (the endpoint is queueing: then it shrinks by a tenth per
-    round trip). `cap` (`--concurrency`) bounds it always.
+    1.5 x rate x latency + 4 (room for latency jitter and retries; the latency counted at most
+    twice the lowest seen); with none (no limit stated and no
+    429 seen yet) it grows by one per success while every slot is busy, doubling each round trip,
+    until the latency rises above twice the lowest seen (the endpoint is queueing: then it shrinks
+    by a tenth per round trip). `cap` (`--concurrency`) bounds it always.
     """
 
+    MARGIN = 0.97  # share of a stated limit to pace at
+    WINDOW = 1.0  # seconds over which the admitted rate is measured (providers enforce per-second buckets)
+
     def __init__(self, requests_per_minute: float | None = None, cap: int = 8) -> None:
-        self._floor = 60.0 / requests_per_minute if requests_per_minute else 0.0
-        self.interval = self._floor
+        self._configured = requests_per_minute / 60 if requests_per_minute else None
+        self.ceiling: float | None = self._configured  # requests a second the endpoint allows, when known
+        self.rate: float | None = self._configured  # the pace, requests a second; None: not paced
+        self._stated = ""  # the last x-ratelimit-limit-requests seen
         self._next = 0.0
         self._resume_at = 0.0
+        self._closed = 0  # times a 429 closed the gate
         self.throttled = 0
         self.cap = max(1, cap)
         self.limit = float(min(self.cap, 8))
@@ -107,8 +121,15 @@ class RateGate:
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._latency = 0.0
         self._min_latency = math.inf
-        self._answered: collections.deque[float] = collections.deque()  # when recent answers came
+        self._first = 0.0  # when the first request started
+        self._sent: collections.deque[float] = collections.deque()  # start times over the last window
+        self._refused: collections.deque[float] = collections.deque()  # start times of those refused (429)
         self._last_cut = 0.0
+
+    @property
+    def interval(self) -> float:
+        """Seconds between request starts (0: not paced)."""
+        return 1.0 / self.rate if self.rate else 0.0
 
     async def acquire(self) -> float:
         """Wait for a slot and for the pace; returns when the request may start (monotonic)."""
@@ -118,15 +139,26 @@ class RateGate:
             await waiter
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
-        now = time.monotonic()
-        start = max(now, self._next, self._resume_at)
-        self._next = start + self.interval
-        if start > now:
+        while True:  # a start planned before a 429 closed the gate is planned again after it
+            now = time.monotonic()
+            start = max(now, self._next, self._resume_at)
+            self._next = start + self.interval
+            if start <= now:
+                break
+            closed = self._closed
             try:
                 await asyncio.sleep(start - now)
             except BaseException:
                 self.release()
                 raise
+            if closed == self._closed:
+                break
+        sent = self._sent
+        sent.append(start)
+        if not self._first:
+            self._first = start
+        while sent[0] < start - self.WINDOW:
+            sent.popleft()
         return start
 
     def release(self) -> None:
@@ -141,50 +173,81 @@ class RateGate:
                 waiter.set_result(None)
                 free -= 1
 
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Read the limit the endpoint states (x-ratelimit-limit-requests, per minute), if it does."""
+        stated = headers.get("x-ratelimit-limit-requests")
+        if not stated or stated == self._stated:
+            return
+        self._stated = stated
+        try:
+            top = float(stated) / 60 * self.MARGIN
+        except ValueError:
+            return
+        if top <= 0:
+            return
+        if self._configured:
+            top = min(top, self._configured)
+        first = self.ceiling is None or self.rate is None
+        self.ceiling = top
+        if first or self.rate is None or self.rate > top:
+            self.rate = top
+        self._fit_window()
+
     def _admitted(self, now: float) -> float:
-        """Answers per second over the last round trips (at least a second)."""
-        span = max(1.0, 3 * self._latency)
-        while self._answered and self._answered[0] < now - span:
-            self._answered.popleft()
-        return len(self._answered) / span
+        """Requests sent and not refused per second, over the last window (or since the first)."""
+        edge = now - self.WINDOW
+        while self._refused and self._refused[0] < edge:
+            self._refused.popleft()
+        sent = sum(1 for t in self._sent if t >= edge)
+        span = min(self.WINDOW, max(now - self._first, 0.01))
+        return max(0, sent - len(self._refused)) / span
 
     def slow_down(self, retry_after: float | None, sent_at: float = math.inf) -> None:
         self.throttled += 1
         now = time.monotonic()
-        self._resume_at = max(self._resume_at, now + (retry_after if retry_after is not None else 1.0))
+        wait = retry_after if retry_after is not None else 1.0
+        if self.rate is not None:
+            wait = min(wait, 2 * self.interval)  # a coarse Retry-After (whole seconds) must not stall a fast pace
+        if now + wait > self._resume_at:
+            self._resume_at = self._next = now + wait
+            self._closed += 1
+        if sent_at != math.inf:
+            self._refused.append(sent_at)
         if sent_at < self._last_cut:
             return  # sent before the last cut: the same burst
         self._last_cut = now
-        admitted = self._admitted(now)
-        if self.interval <= 0 and admitted > 0:
-            self.interval = 1.0 / admitted
-        elif self.interval <= 0 and retry_after:
-            self.interval = min(retry_after, 60.0)  # no answer yet to measure: the server's wait is the best guess
+        measured = self._admitted(now)
+        if self.rate is None:
+            self.rate = measured if measured > 0 else 1.0 / max(wait, 0.01)
         else:
-            self.interval = min(max(self.interval * 1.1, 0.001), 60.0)
+            self.rate = max(self.rate * 0.5, min(self.rate * 0.9, measured or self.rate))
         self._fit_window()
 
     def speed_up(self, latency: float | None = None, sent_at: float = 0.0) -> None:
-        now = time.monotonic()
-        self._answered.append(now)
         if latency is not None:
             self._latency = latency if not self._latency else 0.9 * self._latency + 0.1 * latency
             self._min_latency = min(self._min_latency, latency)
-        if self.interval > self._floor:
-            self.interval = max(self._floor, self.interval * (1 - 0.1 / max(1, self.in_flight)))
-        if self.interval > 0:
+        rate = self.rate
+        if rate is not None:
+            if self.ceiling is None or rate < self.ceiling:  # about 5% more a round trip
+                rate *= 1 + 0.05 / max(1.0, rate * self._latency)
+                self.rate = min(rate, self.ceiling) if self.ceiling else rate
             self._fit_window()
         elif latency is not None and latency > 2 * self._min_latency + 0.05:
             if sent_at >= self._last_cut:
-                self._last_cut = now
+                self._last_cut = time.monotonic()
                 self.limit = max(1.0, self.limit * 0.9)
         elif self.in_flight >= int(self.limit) - 1:
             self.limit = min(float(self.cap), self.limit + 1)
         self._wake()
 
     def _fit_window(self) -> None:
-        if self.interval > 0 and self._latency:
-            self.limit = float(min(self.cap, max(1, math.ceil(1.5 * self._latency / self.interval) + 4)))
+        # The latency is taken at most twice the lowest seen: beyond that the wait is in this process
+        # (a busy event loop) or in the endpoint's queue, where more requests in flight add no
+        # throughput, only connections for the HTTP pool to walk on every request.
+        if self.rate and self._latency:
+            latency = min(self._latency, 2 * self._min_latency)
+            self.limit = float(min(self.cap, max(1, math.ceil(1.5 * latency * self.rate) + 4)))
 
 
 class Health:
@@ -464,6 +527,7 @@ class ChatClient:
                 raise LLMRefused(f"429 from {self.settings.endpoint}: {_safe(_error_text(exc), self._secret)} "
                                  "(the account's quota is used up: check its plan and billing)") from None
             wait = _retry_after(exc.response)
+            gate.observe(exc.response.headers)
             gate.slow_down(wait, started)
             raise _Retryable(f"429 rate limited by {self.settings.endpoint}", wait, throttled=True) from None
         except openai.BadRequestError as exc:
@@ -473,6 +537,7 @@ class ChatClient:
             raise LLMError(f"400 from {self.settings.endpoint}: {_safe(_error_text(exc), self._secret)}") from None
         except openai.APIStatusError as exc:
             health.answered()
+            gate.observe(exc.response.headers)
             status = exc.status_code
             if status >= 500 or status in (408, 409):
                 raise _Retryable(f"{status} from {self.settings.endpoint}", _retry_after(exc.response)) from None
@@ -496,6 +561,7 @@ class ChatClient:
             del health.inflight[ticket]
             gate.release()
         health.answered()
+        gate.observe(raw.headers)
         gate.speed_up(time.monotonic() - started, started)
         return self.parse(self._chat_json(raw), mode)
 
