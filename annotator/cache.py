@@ -15,6 +15,7 @@ being killed (not a power cut), without an fsync per answer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import queue
@@ -28,8 +29,29 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT 
 _STOP = object()
 
 
+_HOLE = "\x00system message\x00"  # stands in for a long first message while the rest is encoded
+_LONG = 4096
+
+
 def cache_key(parts: dict[str, Any]) -> str:
+    """sha256 of `parts` as sorted JSON. A long first message (the system prompt with the label
+    guide, ~10 KB and the same for every article) is encoded and hashed once per run: the hash
+    state after it is kept and only the rest (the article) is hashed per request. The key is the
+    same as hashing the whole text, so caches written before stay valid."""
+    messages = parts.get("messages")
+    first = messages[0] if isinstance(messages, list) and messages else None
+    if isinstance(first, dict) and first.keys() == {"role", "content"} and len(first["content"]) > _LONG:
+        holed = {**parts, "messages": [{"role": first["role"], "content": _HOLE}, *messages[1:]]}
+        head, tail = json.dumps(holed, sort_keys=True, ensure_ascii=False).split(json.dumps(_HOLE), 1)
+        state = _hashed_head(head, first["content"]).copy()
+        state.update(tail.encode())
+        return state.hexdigest()
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _hashed_head(head: str, content: str) -> Any:
+    return hashlib.sha256((head + json.dumps(content, ensure_ascii=False)).encode())
 
 
 def _connect(path: Path) -> sqlite3.Connection:

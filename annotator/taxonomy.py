@@ -179,7 +179,16 @@ class Taxonomy(BaseModel):
     def text_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.kind == "text")
 
-    @property
+    def __hash__(self) -> int:  # the content hash, computed once: lru_caches keyed by a taxonomy look it up per article
+        return hash(self.hash)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Taxonomy:
+        """A copy whose content hash is computed afresh (the cached one names the original)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("hash", None)
+        return copy
+
+    @functools.cached_property
     def hash(self) -> str:
         """Content hash: part of every cache key, so an edited taxonomy re-drafts."""
         data = self.model_dump(mode="json")

@@ -282,3 +282,13 @@ def test_multi_field_null_is_not_assessed_and_differs_from_none_apply() -> None:
     tax = load_taxonomy("oecd_aim")
     assert validate_labels(tax, {"harm_types": None, "industries": []}) == []
     assert validate_labels(tax, {"harm_types": "Psychological"}) == ["harm_types: expected a list, got str"]
+
+
+def test_a_copy_with_other_content_has_another_hash():
+    """The content hash is computed once per taxonomy; a changed copy must not inherit it (two-step
+    drafting and composition derive taxonomies by copying)."""
+    tax = load_taxonomy("oecd_aim")
+    before = tax.hash
+    narrowed = tax.model_copy(update={"fields": tax.fields[:2]})
+    assert narrowed.hash != before and tax.hash == before and tax.model_copy().hash == before
+    assert len({tax, narrowed, tax.model_copy()}) == 2
