@@ -1,21 +1,26 @@
 """Drafting throughput when the endpoint is the bottleneck: the project against a plain SDK loop.
 
 For each requests-per-minute limit R and latency L, starts tests/fake_openai_server.py in its
-own process (a token bucket of R per minute holding one second's worth, 429 with Retry-After
-beyond it, L seconds per answer, 5% of requests answered 500), then drafts N articles twice:
+own process (a token bucket of R per minute holding one second's worth; beyond it 429 with
+Retry-After, and the refused request takes its token too, as OpenAI counts unsuccessful requests;
+x-ratelimit-* headers on every answer unless --no-headers; L seconds per answer; 5% of requests
+answered 500), then drafts N articles twice:
 
-- project: `annotator.draft.draft` with its defaults (it is not told R; the number of requests in
-  flight adapts below the default cap), cache and drafts file in a temporary folder;
+- project: `annotator.draft.draft` with its defaults (it is not told R: it reads the headers, or
+  with --no-headers learns R from the 429s; the number in flight adapts below the default cap),
+  cache and drafts file in a temporary folder;
 - plain: the same request bodies sent by a plain `openai.AsyncOpenAI` loop (its own retries,
   10 attempts), with the number in flight fixed at what Little's law says for the known R and L
-  (1.5 x R/60 x L + 4): the best a hand-tuned script would do.
+  (R/60 x L, at least 1): a hand-tuned script that sends at the limit and not beyond it (with
+  more in flight the refused requests' debt makes the SDK's retries fail: no CPU figure to compare).
 
 It prints, side by side, the sustained rate as a share of R (requests the endpoint admitted, 200s
 and 500s, per minute between the 10% and 90% marks of the run; in brackets, articles drafted per
-minute over the whole run, start-up and last retries included) and the client CPU per article (process time of this
-process, which is only the client: the server runs apart), and the machine load.
+minute over the whole run, start-up and last retries included), the client CPU per article
+(process time of this process, which is only the client: the server runs apart; the project's
+includes its start: loading the taxonomy, prompt and cache), and the machine load.
 
-    .venv/bin/python benchmarks/draft_throughput.py [--grid 60:0.2,600:1,3000:1,10000:2] [--seconds 20]
+    .venv/bin/python benchmarks/draft_throughput.py [--grid 60:0.2,600:1,3000:1,10000:2] [--seconds 20] [--no-headers]
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import subprocess
 import sys
@@ -50,10 +54,11 @@ def _articles(n: int, tag: str) -> list[Article]:
             for i in range(n)]
 
 
-def _server(rpm: float, latency: float, error_rate: float) -> tuple[subprocess.Popen[bytes], str]:
+def _server(rpm: float, latency: float, error_rate: float, headers: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_openai_server.py"), "--port", str(port),
-                             "--latency", str(latency), "--rpm", str(rpm), "--error-rate", str(error_rate)],
+                             "--latency", str(latency), "--rpm", str(rpm), "--error-rate", str(error_rate),
+                             *([] if headers else ["--no-ratelimit-headers"])],
                             stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -133,8 +138,10 @@ def main() -> None:
                    help="R:latency pairs (requests per minute : seconds)")
     p.add_argument("--seconds", type=float, default=20.0, help="run length at the limit: N = R/60 x seconds (at least 20)")
     p.add_argument("--error-rate", type=float, default=0.05)
+    p.add_argument("--no-headers", action="store_true", help="the server states no limit: 429s only")
     args = p.parse_args()
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; 5xx share {args.error_rate:.0%}")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; 5xx share {args.error_rate:.0%}; "
+          f"limit {'learnt from 429s only' if args.no_headers else 'stated in x-ratelimit-* headers'}")
     print(f"{'R/min':>7} {'lat s':>5} {'N':>5} | {'project rate/R (all)':>14} {'CPU ms/art':>10} {'in flight':>9} | "
           f"{'plain rate/R (all)':>14} {'CPU ms/art':>10} {'in flight':>9} | {'CPU ratio':>9}  load")
     for pair in args.grid.split(","):
@@ -142,13 +149,13 @@ def main() -> None:
         n = max(20, int(rpm / 60 * args.seconds))
         row = []
         for kind in ("project", "plain"):
-            server, url = _server(rpm, latency, args.error_rate)
+            server, url = _server(rpm, latency, args.error_rate, not args.no_headers)
             try:
                 articles = _articles(n, kind[0])  # other texts per run: nothing is answered from a cache
                 if kind == "project":
                     r = run_project(url, articles)
                 else:
-                    r = run_plain(url, _bodies(url, articles), math.ceil(1.5 * rpm / 60 * latency) + 4)
+                    r = run_plain(url, _bodies(url, articles), max(1, round(rpm / 60 * latency)))
                 r["sustained"] = sustained(url, rpm)
             finally:
                 server.terminate()
