@@ -29,7 +29,7 @@ from annotator.checks import QUOTE_NOT_FOUND, locate_evidence, prompt_ngrams, ra
 from annotator.config import DEFAULT_PROMPT, DEFAULT_TAXONOMY
 from annotator.errors import ConfigError, LLMError, LLMRefused, LLMUnavailable, RecordError
 from annotator.incidents import NONE, IncidentIndex, as_dicts, link_messages, link_schema, load_incidents, read_link
-from annotator.injection import looks_like_injection
+from annotator.injection import FLAG, REPORTED, looks_like_injection, take_report, with_report
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
 from annotator.locks import hold
 from annotator.prompt import Example, Prompt, load_prompt
@@ -150,11 +150,13 @@ def check_answer(tax: Taxonomy, completion: Completion) -> tuple[dict[str, Any],
         raise ValueError(f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"expected one JSON object, got {type(data).__name__}")
+    reported = take_report(data)
     data, fixed = drop_repeats(tax, data)
     try:
-        return draft_model(tax).model_validate(data).model_dump(mode="json"), fixed
+        answer = draft_model(tax).model_validate(data).model_dump(mode="json")
     except ValidationError as exc:
         raise ValueError(_validation_message(exc)) from None
+    return ({**answer, REPORTED: True} if reported else answer), fixed
 
 
 def field_confidence(tax: Taxonomy, text: str, logprobs: Sequence[tuple[str, float]] | None) -> dict[str, float | None]:
@@ -318,7 +320,7 @@ class Drafter:
                  summary: DraftSummary, pool: Sequence[Example] = (), index: IncidentIndex | None = None) -> None:
         self.client, self.prompt, self.tax, self.options, self.cache = client, prompt, tax, options, cache
         self.summary, self.pool, self.index = summary, pool, index
-        self.schema = answer_schema(tax, client.settings)
+        self.schema = with_report(answer_schema(tax, client.settings))
         self.fields_schema = fields_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
         self._system = prompt.system_message(tax)  # the same for every article without few-shot examples
@@ -409,7 +411,7 @@ class Drafter:
         user, truncated = self.prompt.user_message(article, self.options.max_article_tokens or None)
         cap = self.options.max_article_tokens
         sent = article.text[: cap * 4 + 1000] if cap else article.text  # what the model sees (about 4 characters a token)
-        flags = (["truncated"] if truncated else []) + (["possible_injection"] if looks_like_injection(
+        flags = (["truncated"] if truncated else []) + ([FLAG] if looks_like_injection(
             f"{article.title}\n{sent}") else [])
         return [{"role": "system", "content": system}, {"role": "user", "content": user}], flags
 
@@ -450,6 +452,8 @@ class Drafter:
         best, agreement = _agreement(self.tax, [a for a, _ in answers])
         answer, completion = answers[best]
         labels, rationale = split_answer(self.tax, answer)
+        if answer.get(REPORTED):  # the model saw instructions in the article
+            flags += [REPORTED] + ([] if FLAG in flags else [FLAG])
         flags += [f"rule: {b.split(' (got ')[0]}" for b in rule_violations(self.tax, labels)]
         evidence, invented = locate_evidence(article.text, answer.get(EVIDENCE))
         flags += [QUOTE_NOT_FOUND] if invented else []

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from annotator.config import DEFAULT_PROMPT
 from annotator.errors import ConfigError
+from annotator.injection import with_report
 from annotator.records import Article
 from annotator.taxonomy import Taxonomy, json_schema, label_guide
 
@@ -99,7 +100,7 @@ class Prompt(BaseModel):
     path: str = ""
 
     def system_message(self, tax: Taxonomy, examples: Sequence[Example] = ()) -> str:
-        keys = ", ".join(f'"{name}"' for name in json_schema(tax)["properties"])
+        keys = ", ".join(f'"{name}"' for name in with_report(json_schema(tax))["properties"])
         shots = ""
         if examples:
             blocks = ["", "# Examples", "", "Answers a reviewer accepted for similar articles:"]

@@ -76,6 +76,9 @@ class Faults:
     # article in link_scripts gets its scripted answer (an id or "none": a model answering from gold).
     link: str = "top"
     link_scripts: dict[str, str] = field(default_factory=dict)
+    # Set the answer's instructions_in_article (when the schema asks for it) to true for articles
+    # holding one of these phrases, as a model that noticed them would; false otherwise.
+    reports_instructions: tuple[str, ...] = ()
 
 
 def _default_schema() -> dict[str, Any]:
@@ -110,6 +113,8 @@ def generate(schema: dict[str, Any], rng: random.Random) -> Any:
             return []
         k = rng.randint(0, min(3, len(pool), schema.get("maxItems", 3)))
         return rng.sample(pool, k)
+    if "boolean" in types:
+        return False  # the one boolean an answer has is instructions_in_article: an ordinary article holds none
     if "string" in types:
         words = ["The", "article", "reports", "an", "AI", "system", "that", "caused", "harm", "to", "people", "online"]
         text = " ".join(rng.choice(words) for _ in range(rng.randint(8, 30))) + "."
@@ -163,6 +168,8 @@ def lazy_answer(schema: dict[str, Any], choice: str, article_text: str) -> dict[
             out[name] = [v for v in prop.get("items", {}).get("enum", []) if v is not None][:2]
         elif "object" in types:  # evidence: quotes that are not in the article
             out[name] = {k: ["An AI system caused serious harm to many people."] for k in prop.get("properties", {})}
+        elif "boolean" in types:
+            out[name] = False
         else:
             out[name] = " ".join(article_text.split()[:40])
     return out
@@ -497,6 +504,8 @@ class _Server(ThreadingHTTPServer):
                 if roll2 < acc:
                     how = name
                     break
+        if "instructions_in_article" in (schema.get("properties") or {}):
+            answer["instructions_in_article"] = any(p.lower() in body.lower() for p in f.reports_instructions)
         if f.quote and "evidence" in (schema.get("properties") or {}):
             if isinstance(step, dict):
                 step = {**step, "evidence": real_quotes(schema, body)}
