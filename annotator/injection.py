@@ -8,7 +8,10 @@ zero-width characters, letters spaced or dotted apart, digits for letters), then
 what injections do rather than how one of them is worded: tell the reader to drop its
 instructions, address "the AI/assistant/model", fake a role marker or a chat template's special
 tokens, or dictate the label or the output; in English and in the languages ingest recognises
-(Chinese, Japanese, Korean) plus the large European ones.
+(Chinese, Japanese, Korean) plus the large European ones. Patterns only reach wordings someone
+wrote one for, so a sentence test backs them: a sentence that speaks to its reader (you, please,
+an imperative, a machine called by name) and names the labeller's task (label, classify,
+unrelated, this article, ...) is flagged whatever its wording; news seldom does both at once.
 
 Patterns only know the wordings someone thought of. So the model is asked too: the answer
 schema carries `instructions_in_article`, a boolean the model sets when the article addresses it
@@ -23,6 +26,7 @@ warnings"): run `benchmarks/injection_flag.py`.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -303,6 +307,60 @@ def _matches(view: str) -> bool:
     return False
 
 
+# The sentence test: news reports about labels, instructions and AI; it seldom tells its reader what
+# to label or answer. A sentence that speaks to its reader (you, please, an imperative, a machine
+# called by name) AND about the labeller's task (label, classify, answer, rules, unrelated, ...)
+# is flagged, whatever its wording. Per language: who is spoken to, and the task's words.
+_SPOKEN_TO = re.compile(
+    r"\b(?:you|your|yours|yourself|please|kindly)\b|"
+    r"^\W*(?:label|classify|categori[sz]e|tag|mark|answer|respond|reply|output|write|return|say|ignore|disregard|forget|"
+    r"skip|leave|treat|consider|set|put|do not|don'?t|never|make sure|refrain|report|score|file|record|drop|stop)\b|"
+    rf"^\W*(?:(?:hey|hi|hello|yo|dear|attention|note to|to|for|message for)\W+)?(?:the |any |all |every )?"
+    rf"(?:[\w-]+\W+){{0,2}}(?:{_MODEL}|(?:automated|automatic) (?:systems?|tools?|readers?)|crawlers?|summari[sz]ers?|agents?)"
+    r"s?\b[^.?!\n]{0,30}[:,!]|"
+    r"\b(?:inteligência artificial|inteligencia artificial|intelligence artificielle|künstliche intelligenz|"
+    r"intelligenza artificiale|atenção|atención)\b|"
+    r"(?:请|你|您|不要|人工智能|模型|助手)|(?:ください|あなた|言語モデル|アシスタント|モデル)|"
+    r"(?:하세요|하십시오|마세요|시오|에게|너는|당신|인공지능|모델)|"
+    r"\b(?:vous|votre|vos|tu|ton|tes|cher|chère|modèle|ia|du|dein|deine|deinen|liebe|lieber|bitte|ki|modell|eres|sigas|"
+    r"tus|modelo|você|seu|sua|suas|seus|sei|tuo|tuoi|tue|ты|вы|твои|свои|ии|модель|нейросеть|уважаемый|jij|je|jouw|"
+    r"twoje|ty)\b", re.MULTILINE)
+_TASK = re.compile(
+    r"\b(?:label(?:s|led|ed|ling|ing)?|classif(?:y|ied|ication)|categori[sz](?:e|ed|ation)|tag(?: it| this)?|annotat\w*|"
+    r"taxonomy|fields?|output|answer|respond|reply|rationale|verdict|instructions?|rules|guidance|guide|guidelines|"
+    r"directions|configuration|setup|prompt|unrelated|complementary|incident|hazard|harm category|out of scope|"
+    r"severity|json|this (?:article|story|text|item|piece|report|page|document|post|paragraph))\b|"
+    r"(?:この記事|本文|这篇|本条|이 기사|이 글|적용)|"
+    r"\b(?:cet article|diesen (?:artikel|beitrag)|este artículo|esta noticia|esta notícia|questo articolo|эту статью|"
+    r"этой статье|deze tekst|dit artikel|ten artykuł|no relacionad\w*)\b|"
+    r"(?:标注|分类|标签|输出|回答|回复|指令|规则|无关|事故|设为|归为)|(?:分類|ラベル|出力|回答|指示|ルール|無関係)|"
+    r"(?:분류|라벨|출력|답하|지침|규칙|무관|해당 없음)|"
+    r"\b(?:étiquet\w*|class(?:ez|er|e)|répond\w*|consignes|règles|instructions|incident|aucun|einstuf\w*|klassifizier\w*|"
+    r"vorgaben|regeln|anweisungen|schreibe|antworte|vorfall|clasific\w*|etiquet\w*|responde\w*|reglas|instrucciones|"
+    r"ninguno|classific\w*|responda|regras|instruções|irrelevante|istruzioni|regole|rispondi|scrivi|правил\w*|"
+    r"инструкци\w*|ответь|классифицир\w*|метк\w*|instructies|regels|antwoord|instrukcje|odpowiedz)\b")
+_SENTENCE_END = re.compile(r"[.!?。！？\n]")
+# Words news uses about rules of any kind ("you can read the court's rules and its answer"): two of
+# them alone do not make a sentence about labelling.
+_GENERIC = frozenset("answer respond reply instruction instructions rules guidance guide guidelines directions configuration setup "  # noqa: SIM905
+                     "prompt output consignes règles regeln anweisungen vorgaben reglas instrucciones regras instruções "
+                     "regole istruzioni regels instructies instrukcje 指令 规则 回答 回复 指示 ルール 지침 규칙".split())
+
+
+def _speaks_to_the_labeller(view: str) -> bool:
+    """A sentence that speaks to its reader and names the labeller's task (two task words at least)."""
+    words: dict[int, set[str]] = {}
+    ends = [m.start() for m in _SENTENCE_END.finditer(view)]
+    for t in _TASK.finditer(view):
+        words.setdefault(bisect.bisect_left(ends, t.start()), set()).add(t.group(0))
+    for n, found in words.items():
+        if len(found) >= 2 and not found <= _GENERIC:
+            sentence = view[ends[n - 1] + 1 if n else 0: ends[n] if n < len(ends) else len(view)]
+            if _SPOKEN_TO.search(sentence.strip(" \t\"'“”«»()[]*-")):
+                return True
+    return False
+
+
 def looks_like_injection(text: str) -> bool:
     """Does the article address the model? Such drafts are flagged for reviewers, still labelled."""
-    return any(_matches(view) for view in views(text))
+    return any(_matches(view) or _speaks_to_the_labeller(view) for view in views(text))
