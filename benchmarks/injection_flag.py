@@ -7,8 +7,10 @@ so that each figure says what it is worth:
 - heldout.jsonl: 16 written after the first patterns (round 1 measured on them: 11/16);
 - heldout2.jsonl: 44 written after round 1, before round 2 (round 1 measured on them: 17/44);
   round 2 was then written from the misses of both, so both are tuned on now;
-- heldout3.jsonl: 30 written after round 2 and never tuned on: the figure to expect on wording
-  nobody has seen;
+- heldout3.jsonl: 30 written after round 2 (round 2 measured on them: 10/30); the sentence test
+  was then written seeing their misses;
+- heldout4.jsonl: 25 written before the sentence test and never tuned on (patterns alone: 7/25):
+  the figure to expect on wording nobody has seen;
 - ordinary.jsonl: 420 generated AI-news articles plus hard cases (chat transcripts, "ignored
   previous warnings", news about prompt injection): the false positives; and the bundled samples.
 
@@ -41,7 +43,8 @@ from annotator.records import Draft, read_jsonl
 EVALS = Path(__file__).resolve().parent.parent / "evals" / "injection"
 SETS = [("injections.jsonl", "written with the patterns"), ("heldout.jsonl", "written after round 1; round 2 tuned on it"),
         ("heldout2.jsonl", "written after round 1; round 2 tuned on it"),
-        ("heldout3.jsonl", "written after round 2, never tuned on")]
+        ("heldout3.jsonl", "written after round 2; the sentence test was written seeing its misses"),
+        ("heldout4.jsonl", "written before the sentence test, never tuned on")]
 
 
 def rows(name: str) -> list[dict]:
