@@ -94,7 +94,7 @@ def main() -> None:
         print("  " + ", ".join(f"{k.split()[1]} {sum(v)}/{len(v)}" for k, v in sorted(by.items())))
         for r in injections:
             if not caught[r["id"]]:
-                print(f"  missed  {r['id']}: {r['injection'].strip()[:110]}")
+                print(f"  missed  {r['id']}: {r['injection'].strip()[:110]!r}")
     samples = list(read_articles([samples_dir()], on_error=lambda m: None))
     hits = [Path(str(a.origin)).name for a in samples if looks_like_injection(f"{a.title}\n{a.text}")]
     print(f"patterns: bundled samples flagged: {len(hits)} of {len(samples)} ({', '.join(hits) or 'none'})")
