@@ -404,6 +404,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # a real endpoint's listen backlog, not socketserver's 5 (hundreds connect at once)
 
     def __init__(self, port: int, faults: Faults) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
