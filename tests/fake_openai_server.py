@@ -387,6 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, None, {"Content-Type": "text/html; charset=utf-8"}, raw=page)
         if f.not_chat == "json":
             return self._send(200, {"status": "ok", "data": [], "message": "welcome to the API gateway"})
+        began = time.monotonic()
         status, payload, headers = self.server.answer(req, live=True)
         if status == -1:  # drop the connection
             self.close_connection = True
@@ -394,6 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if f.latency and status == 200:
             time.sleep(f.latency)
+        headers = {**(headers or {}), "openai-processing-ms": str(int((time.monotonic() - began) * 1000))}  # as OpenAI sends it
         with st.lock:
             st.counts[f"status:{status}"] += 1
         if status != 200:

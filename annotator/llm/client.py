@@ -96,7 +96,8 @@ class RateGate:
 
     In flight, by Little's law (in flight = rate x latency): with a pace known, the limit is
     1.5 x rate x latency + 4 (room for latency jitter and retries; the latency counted at most
-    twice the lowest seen); with none (no limit stated and no
+    twice the lowest seen, and at most a little over the endpoint's own processing time when it
+    states it); with none (no limit stated and no
     429 seen yet) it grows by one per success while every slot is busy, doubling each round trip,
     until the latency rises above twice the lowest seen (the endpoint is queueing: then it shrinks
     by a tenth per round trip). `cap` (`--concurrency`) bounds it always.
@@ -223,7 +224,13 @@ class RateGate:
             self.rate = max(self.rate * 0.5, min(self.rate * 0.9, measured or self.rate))
         self._fit_window()
 
-    def speed_up(self, latency: float | None = None, sent_at: float = 0.0) -> None:
+    def speed_up(self, latency: float | None = None, sent_at: float = 0.0, processing: float | None = None) -> None:
+        """An answer came `latency` seconds after its start; `processing`: the endpoint's own time for it
+        (OpenAI's openai-processing-ms), which bounds the latency counted: a longer wait is this
+        process being slow to send and read (a busy event loop, a starved CPU), where more requests in
+        flight would only add work."""
+        if latency is not None and processing is not None:
+            latency = min(latency, 1.1 * processing + 0.1)
         if latency is not None:
             self._latency = latency if not self._latency else 0.9 * self._latency + 0.1 * latency
             self._min_latency = min(self._min_latency, latency)
@@ -309,6 +316,15 @@ def _retry_after(response: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None
+
+
+def _processing(headers: Mapping[str, str]) -> float | None:
+    """Seconds the endpoint says it spent on the request (`openai-processing-ms`), if it says."""
+    value = headers.get("openai-processing-ms")
+    try:
+        return float(value) / 1000 if value else None
+    except ValueError:
+        return None
 
 
 def _transport_failure(exc: BaseException) -> str:
@@ -562,7 +578,7 @@ class ChatClient:
             gate.release()
         health.answered()
         gate.observe(raw.headers)
-        gate.speed_up(time.monotonic() - started, started)
+        gate.speed_up(time.monotonic() - started, started, _processing(raw.headers))
         return self.parse(self._chat_json(raw), mode)
 
     def _backoff(self, exc: _Retryable, failures: int) -> float:
