@@ -26,7 +26,6 @@ warnings"): run `benchmarks/injection_flag.py`.
 
 from __future__ import annotations
 
-import bisect
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -325,20 +324,27 @@ _SPOKEN_TO = re.compile(
     r"\b(?:vous|votre|vos|tu|ton|tes|cher|chère|modèle|ia|du|dein|deine|deinen|liebe|lieber|bitte|ki|modell|eres|sigas|"
     r"tus|modelo|você|seu|sua|suas|seus|sei|tuo|tuoi|tue|ты|вы|твои|свои|ии|модель|нейросеть|уважаемый|jij|je|jouw|"
     r"twoje|ty)\b", re.MULTILINE)
-_TASK = re.compile(
-    r"\b(?:label(?:s|led|ed|ling|ing)?|classif(?:y|ied|ication)|categori[sz](?:e|ed|ation)|tag(?: it| this)?|annotat\w*|"
-    r"taxonomy|fields?|output|answer|respond|reply|rationale|verdict|instructions?|rules|guidance|guide|guidelines|"
-    r"directions|configuration|setup|prompt|unrelated|complementary|incident|hazard|harm category|out of scope|"
-    r"severity|json|this (?:article|story|text|item|piece|report|page|document|post|paragraph))\b|"
-    r"(?:この記事|本文|这篇|本条|이 기사|이 글|적용)|"
-    r"\b(?:cet article|diesen (?:artikel|beitrag)|este artículo|esta noticia|esta notícia|questo articolo|эту статью|"
-    r"этой статье|deze tekst|dit artikel|ten artykuł|no relacionad\w*)\b|"
-    r"(?:标注|分类|标签|输出|回答|回复|指令|规则|无关|事故|设为|归为)|(?:分類|ラベル|出力|回答|指示|ルール|無関係)|"
-    r"(?:분류|라벨|출력|답하|지침|규칙|무관|해당 없음)|"
-    r"\b(?:étiquet\w*|class(?:ez|er|e)|répond\w*|consignes|règles|instructions|incident|aucun|einstuf\w*|klassifizier\w*|"
-    r"vorgaben|regeln|anweisungen|schreibe|antworte|vorfall|clasific\w*|etiquet\w*|responde\w*|reglas|instrucciones|"
-    r"ninguno|classific\w*|responda|regras|instruções|irrelevante|istruzioni|regole|rispondi|scrivi|правил\w*|"
-    r"инструкци\w*|ответь|классифицир\w*|метк\w*|instructies|regels|antwoord|instrukcje|odpowiedz)\b")
+# The labeller's task in words, looked up per sentence in sets (a regex alternation of a hundred
+# words costs about 0.2 ms a kilobyte, more than the rest of the check): whole words, word stems,
+# and phrases (with spaces, or in scripts written without them).
+_TASK_WORDS = frozenset(
+    "label labels labeled labelled labeling labelling classify classified classification categorise categorize "  # noqa: SIM905
+    "categorised categorized categorisation categorization taxonomy field fields output answer respond reply rationale "
+    "verdict instruction instructions rules guidance guide guidelines directions configuration setup prompt unrelated "
+    "complementary incident hazard severity json classez classer classe consignes règles aucun vorgaben regeln "
+    "anweisungen schreibe antworte vorfall reglas instrucciones ninguno responda regras instruções irrelevante "
+    "istruzioni regole rispondi scrivi ответь instructies regels antwoord instrukcje odpowiedz".split())
+_TASK_STEMS = ("annotat", "étiquet", "répond", "einstuf", "klassifizier", "clasific", "etiquet", "responde", "classific",
+               "правил", "инструкци", "классифицир", "метк")
+_STEM_HEADS = frozenset(stem[:4] for stem in _TASK_STEMS)
+_TASK_PHRASES = ("tag it", "tag this", "harm category", "out of scope", *(f"this {w}" for w in (
+    "article", "story", "text", "item", "piece", "report", "page", "document", "post", "paragraph")))
+_TASK_LATIN = ("cet article", "diesen artikel", "diesen beitrag", "este artículo", "esta noticia", "esta notícia",
+               "questo articolo", "deze tekst", "dit artikel", "ten artykuł", "no relacionad")
+_TASK_FOREIGN = ("эту статью", "этой статье", "この記事", "本文", "这篇", "本条", "이 기사", "이 글", "적용", "标注", "分类", "标签", "输出", "回答", "回复",
+                 "指令", "规则", "无关", "事故", "设为", "归为", "分類", "ラベル", "出力", "指示", "ルール", "無関係", "분류",
+                 "라벨", "출력", "답하", "지침", "규칙", "무관", "해당 없음")
+_WORD = re.compile(r"[^\W\d_]+")
 _SENTENCE_END = re.compile(r"[.!?。！？\n]")
 # Words news uses about rules of any kind ("you can read the court's rules and its answer"): two of
 # them alone do not make a sentence about labelling.
@@ -347,17 +353,26 @@ _GENERIC = frozenset("answer respond reply instruction instructions rules guidan
                      "regole istruzioni regels instructies instrukcje 指令 规则 回答 回复 指示 ルール 지침 규칙".split())
 
 
+def _task_terms(sentence: str) -> set[str]:
+    words = set(_WORD.findall(sentence))
+    found = words & _TASK_WORDS
+    found.update(w for w in words if w[:4] in _STEM_HEADS and w.startswith(_TASK_STEMS))
+    if "this " in sentence or " of scope" in sentence or "harm category" in sentence or "tag it" in sentence:
+        found.update(p for p in _TASK_PHRASES if re.search(rf"\b{p}\b", sentence))
+    found.update(p for p in _TASK_LATIN if p in sentence)
+    if not sentence.isascii():
+        found.update(p for p in _TASK_FOREIGN if p in sentence)
+    return found
+
+
 def _speaks_to_the_labeller(view: str) -> bool:
     """A sentence that speaks to its reader and names the labeller's task (two task words at least)."""
-    words: dict[int, set[str]] = {}
-    ends = [m.start() for m in _SENTENCE_END.finditer(view)]
-    for t in _TASK.finditer(view):
-        words.setdefault(bisect.bisect_left(ends, t.start()), set()).add(t.group(0))
-    for n, found in words.items():
-        if len(found) >= 2 and not found <= _GENERIC:
-            sentence = view[ends[n - 1] + 1 if n else 0: ends[n] if n < len(ends) else len(view)]
-            if _SPOKEN_TO.search(sentence.strip(" \t\"'“”«»()[]*-")):
-                return True
+    for sentence in _SENTENCE_END.split(view):
+        if len(sentence) < 12:
+            continue
+        found = _task_terms(sentence)
+        if len(found) >= 2 and not found <= _GENERIC and _SPOKEN_TO.search(sentence.strip(" \t\"'“”«»()[]*-")):
+            return True
     return False
 
 
