@@ -11,6 +11,7 @@ from fixtures_llm import FAKE_KEY
 
 from annotator.errors import LLMRefused, LLMUnavailable
 from annotator.llm import ChatClient, LLMSettings, Price, answer_json, cost, load_settings, price_for
+from annotator.llm.client import RateGate
 from annotator.taxonomy import draft_model, json_schema, load_taxonomy
 
 TAX = load_taxonomy("oecd_aim")
@@ -141,6 +142,18 @@ def test_a_429_slows_every_worker(fake_openai, headers):
     assert elapsed >= 2.8  # the limit was respected: 30 requests at 10/s
     assert stats["counts"].get("status:429", 0) <= 30  # at most one rejection per answer, not a storm
     assert client.gate.throttled == stats["counts"]["status:429"] and client.gate.interval > 0  # one shared pace
+
+
+def test_the_pace_is_the_stated_limit_and_the_window_the_endpoints_time_not_a_slow_client():
+    """3,000 a minute stated: paced at 97% of it; answers that took 6 s to reach a busy client while
+    the endpoint spent 1 s on them do not open the window to 6 s worth of requests."""
+    gate = RateGate(cap=512)
+    gate.observe({"x-ratelimit-limit-requests": "3000"})
+    assert gate.rate == pytest.approx(3000 / 60 * 0.97)
+    for _ in range(20):
+        gate.speed_up(6.0, processing=1.0)
+    assert gate.limit <= 1.5 * gate.rate * 1.2 + 5  # Little's law on the endpoint's time, not 400+
+    assert gate.rate == pytest.approx(3000 / 60 * 0.97)  # answers do not raise it past the stated limit
 
 
 def test_an_answer_with_a_raw_line_break_in_a_string_still_parses():
