@@ -2,7 +2,9 @@
 
 It answers `/v1/chat/completions` with a deterministic, VALID answer generated from the request's
 JSON schema (seeded by the user message), or with a scripted answer for known article ids, and can
-misbehave on purpose: latency, a requests-per-minute limit (429 with Retry-After), 500s, dropped
+misbehave on purpose: latency, a requests-per-minute limit (a token bucket; 429 with Retry-After,
+the refused request counted against the limit as providers count it; OpenAI's x-ratelimit-* and
+openai-processing-ms headers on every answer), 500s, dropped
 connections, broken or truncated JSON, labels outside the taxonomy, duplicate tags, rejecting
 `json_schema` mode (like llama-cpp-python's server) or schema keywords, log-probabilities. It
 counts requests so tests can assert that a re-run sent none, and implements enough of
