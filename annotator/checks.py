@@ -138,7 +138,8 @@ def rationale_flags(rationale: str | None, title: str, text: str, chosen: str | 
     if title_words and (sum(w in set(title_words) for w in words) / len(words) >= 0.7
                         or len(title_words) >= 4 and _mentions(words, title_words) and len(words) < len(title_words) + MIN_WORDS):
         flags.append(RESTATES_TITLE)
-    if shares_run(words, _grams(_words(text), ARTICLE_RUN), ARTICLE_RUN):
+    article = f" {' '.join(_words(text))} "  # a run found by substring search: no set of every run of a long article
+    if any(f" {' '.join(words[i:i + ARTICLE_RUN])} " in article for i in range(len(words) - ARTICLE_RUN + 1)):
         flags.append(COPIES_ARTICLE)
     if shares_run(words, prompt_grams, PROMPT_RUN):
         flags.append(COPIES_PROMPT)

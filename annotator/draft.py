@@ -11,6 +11,8 @@ started again drafts only what is missing and pays for nothing twice.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import json
 import math
 import re
@@ -159,14 +161,15 @@ def check_answer(tax: Taxonomy, completion: Completion) -> tuple[dict[str, Any],
     return ({**answer, REPORTED: True} if reported else answer), fixed
 
 
+_DECODER = json.JSONDecoder()
+
+
 def field_confidence(tax: Taxonomy, text: str, logprobs: Sequence[tuple[str, float]] | None) -> dict[str, float | None]:
     """Per label field, the probability the model gave to the tokens of its value (exp of their sum)."""
     if not logprobs or "".join(t for t, _ in logprobs) != text:
         return {}
-    spans, pos = [], 0
-    for token, lp in logprobs:
-        spans.append((pos, pos + len(token), lp))
-        pos += len(token)
+    ends = list(itertools.accumulate(len(t) for t, _ in logprobs))  # where each token ends in the text
+    lps = [lp for _, lp in logprobs]
     out: dict[str, float | None] = {}
     for f in tax.label_fields:
         m = re.search(rf'"{re.escape(f.name)}"\s*:\s*', text)
@@ -174,12 +177,13 @@ def field_confidence(tax: Taxonomy, text: str, logprobs: Sequence[tuple[str, flo
             out[f.name] = None
             continue
         try:
-            _, end = json.JSONDecoder().raw_decode(text, m.end())
+            _, end = _DECODER.raw_decode(text, m.end())
         except ValueError:
             out[f.name] = None
             continue
-        total = sum(lp for a, b, lp in spans if a < end and b > m.end())
-        out[f.name] = round(math.exp(total), 4)
+        # The tokens overlapping the value: from the first that ends after its start to the last that starts before its end.
+        first, last = bisect.bisect_right(ends, m.end()), bisect.bisect_left(ends, end) + 1
+        out[f.name] = round(math.exp(sum(lps[first:last])), 4)
     return out
 
 

@@ -279,7 +279,10 @@ def _unspaced(text: str) -> str:
 
 def views(text: str) -> list[str]:
     """The text lower-cased as an attacker's disguises would have it read: plain, undone, digits as letters."""
-    plain = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).replace("\u00a0", " ").lower()
+    if text.isascii():  # nothing to normalise: no full-width, look-alike or invisible characters
+        plain = text.lower()
+    else:
+        plain = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).replace("\u00a0", " ").lower()
     out = [plain]
     undone = _unspaced(plain if plain.isascii() else plain.translate(_CONFUSABLES))  # Russian stays Russian above
     if undone != plain:
