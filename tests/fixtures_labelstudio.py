@@ -15,7 +15,7 @@ import pytest
 from annotator.labelstudio import server
 from annotator.labelstudio.client import Connection, connect
 from annotator.records import Article, Draft
-from annotator.taxonomy import Taxonomy
+from annotator.taxonomy import Taxonomy, tidy_labels
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +93,7 @@ def make_drafts(
         out.append(
             Draft(
                 article_id=a.id,
-                labels=labels,
+                labels=tidy_labels(tax, labels),  # as the drafter writes them (conditions, most specific values)
                 rationale=f"Draft rationale {i} by {version}: a system & its <harm>.",
                 confidence=conf,
                 model=model,

@@ -13,7 +13,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from annotator.records import LabelValue
-from annotator.taxonomy import EVIDENCE, Field, Taxonomy
+from annotator.taxonomy import EVIDENCE, Field, Taxonomy, tidy_labels
 
 TEXT = "text"  # the object tag every control points at
 RATIONALE = "rationale"
@@ -61,7 +61,8 @@ def _shown_when(tax: Taxonomy, f: Field) -> dict[str, str]:
 
 
 def _control(f: Field, shown: dict[str, str] | None = None) -> list[str]:
-    head = f"      <Header{_attrs(value=f.name.replace('_', ' ') + (' *' if f.required else ''), size='5')}/>"
+    title = f.name.rsplit(".", 1)[-1].replace("_", " ")  # a composed taxonomy's panel names the member
+    head = f"      <Header{_attrs(value=title + (' *' if f.required else ''), size='5')}/>"
     if f.kind == "text":
         return [
             head,
@@ -120,10 +121,21 @@ def link_choice(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> str | Non
     return None
 
 
+def _licence_comments(tax: Taxonomy) -> list[str]:
+    """A config generated from a share-alike framework is a derived work too: it carries the attribution."""
+    out = []
+    for part in (tax, *tax.members):
+        if part.license:
+            text = f"{part.name}: {part.source}. License: {part.license}; this config is shared under the same license."
+            out.append(f"<!-- {text.replace('--', '-')} -->")
+    return out
+
+
 def label_config(tax: Taxonomy) -> str:
     """The labeling config XML: the article on the left, the taxonomy's fields on the right."""
     lines = [
         f"<!-- Generated from taxonomy {tax.name} v{tax.version} ({tax.hash}) by `annotator label-config`; do not edit. -->",
+        *_licence_comments(tax),
         '<View style="display: flex; gap: 1em;">',
         '  <View style="flex: 3; max-height: 85vh; overflow-y: auto;">',
         '    <Header value="$title" size="3"/>',
@@ -139,8 +151,14 @@ def label_config(tax: Taxonomy) -> str:
     ]
     primary = tax.field(tax.primary)
     ordered = [primary, *[f for f in tax.fields if f.name != primary.name]]
-    for f in ordered:
-        lines += ["    <View>", *_control(f, _shown_when(tax, f)), "    </View>"]
+    panels = _panels(tax, ordered)
+    for title, fields in panels:
+        if title:  # a composed taxonomy: one panel per member
+            lines += ['    <View style="border-top: 2px solid #ccc; margin-top: 1em;">', f"      <Header{_attrs(value=title, size='4')}/>"]
+        for f in fields:
+            lines += [f"    <View{_visible_when(f)}>", *_control(f, _shown_when(tax, f)), "    </View>"]
+        if title:
+            lines.append("    </View>")
     lines += _link_control(tax)
     lines += [
         "    <View>",
@@ -153,6 +171,27 @@ def label_config(tax: Taxonomy) -> str:
     ]
     lines += ["  </View>", "</View>"]
     return "\n".join(lines) + "\n"
+
+
+def _panels(tax: Taxonomy, ordered: list[Field]) -> list[tuple[str, list[Field]]]:
+    """Fields grouped by the member taxonomy they come from (one untitled group for a plain taxonomy).
+
+    The shared rationale sits in the first member's panel, after its classification."""
+    if not tax.members:
+        return [("", ordered)]
+    groups: dict[str, list[Field]] = {m.name: [] for m in tax.members}
+    first = tax.members[0].name
+    for f in ordered:
+        prefix = f.name.split(".", 1)[0] if "." in f.name else first
+        groups.get(prefix, groups[first]).append(f)
+    return [(m.title or m.name, groups[m.name]) for m in tax.members]
+
+
+def _visible_when(f: Field) -> str:
+    """A conditional field shows only while its condition's field holds one of the values."""
+    if f.when is None:
+        return ""
+    return _attrs(visibleWhen="choice-selected", whenTagName=f.when.field, whenChoiceValue=",".join(f.when.values))
 
 
 def normalise_config(xml: str) -> str:
@@ -237,7 +276,8 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
                 problems.append(f"{f.name}: several values {chosen!r} for a single field; kept the first")
         else:
             labels[f.name] = chosen
-    return labels, rationale, problems
+    # A hidden conditional field may still hold the draft's values: they are not the reviewer's answer.
+    return tidy_labels(tax, labels), rationale, problems
 
 
 def story_request(result: Iterable[Mapping[str, Any]]) -> tuple[bool, list[str]]:
