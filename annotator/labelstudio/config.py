@@ -35,15 +35,28 @@ def _hint(f: Field, value_id: str) -> str:
     return " — ".join(p for p in (v.label, v.definition) if p)
 
 
+def tree_value(f: Field, value_id: str) -> str:
+    """What a hierarchical field's tree shows and stores for a value: id and name ("T0145.002
+    AI-Generated Account Imagery"), so that the Taxonomy tag's search finds a technique by either."""
+    v = next((v for v in f.values if v.id == value_id), None)
+    return f"{v.id} {v.label}" if v is not None and v.label else value_id
+
+
+def _from_tree(f: Field, shown: str) -> str:
+    """The value id behind a tree entry (also an id alone, as configs before names were shown stored)."""
+    return next((v.id for v in f.values if shown in (v.id, tree_value(f, v.id))), shown)
+
+
 def _taxonomy_choices(f: Field, parent: str | None, depth: int) -> list[str]:
     lines = []
     for v in (v for v in f.values if v.parent == parent):
         children = _taxonomy_choices(f, v.id, depth + 1)
         pad = "  " * depth
+        attrs = _attrs(value=tree_value(f, v.id), hint=v.definition)
         if children:
-            lines += [f"{pad}<Choice{_attrs(value=v.id, hint=_hint(f, v.id))}>", *children, f"{pad}</Choice>"]
+            lines += [f"{pad}<Choice{attrs}>", *children, f"{pad}</Choice>"]
         else:
-            lines.append(f"{pad}<Choice{_attrs(value=v.id, hint=_hint(f, v.id))}/>")
+            lines.append(f"{pad}<Choice{attrs}/>")
     return lines
 
 
@@ -233,7 +246,7 @@ def to_result(
         if not chosen:
             continue
         if f.hierarchical:
-            out.append(_item(f, {"taxonomy": [f.path(v) for v in chosen]}, score))
+            out.append(_item(f, {"taxonomy": [[tree_value(f, p) for p in f.path(v)] for v in chosen]}, score))
         else:
             out.append(_item(f, {"choices": chosen}, score))
     return out
@@ -265,7 +278,8 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
             if f.name == RATIONALE:
                 rationale = text
             continue
-        chosen = [path[-1] for path in value["taxonomy"] if path] if "taxonomy" in value else list(value.get("choices") or [])
+        chosen = ([_from_tree(f, path[-1]) for path in value["taxonomy"] if path] if "taxonomy" in value
+                  else list(value.get("choices") or []))
         allowed = set(f.value_ids)
         for bad in [v for v in chosen if v not in allowed]:
             problems.append(f"{f.name}: {bad!r} is not a value of taxonomy {tax.name}")
