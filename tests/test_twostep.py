@@ -152,3 +152,21 @@ def test_eval_gold_with_only_one_taxonomy_scores_only_its_fields(llm_env, tmp_pa
         assert fields[scored]["n"] == 1
         other = "disarm.techniques" if scored.startswith("oecd") else "oecd_aim.classification"
         assert fields.get(other, {}).get("n", 0) == 0
+
+
+def test_export_of_a_two_taxonomy_project_carries_both(tmp_path, monkeypatch) -> None:
+    root = Path(__file__).resolve().parents[1] / "evals" / "disarm"
+    monkeypatch.chdir(tmp_path)
+    gold = [json.loads(line) for line in (root / "gold.jsonl").read_text().splitlines()][:12]
+    Path("reviews.jsonl").write_text("".join(json.dumps(
+        {"article_id": g["article_id"], "task_id": i, "annotator": "ana@example.org", "labels": g["labels"],
+         "rationale": g["rationale"], "updated_at": "2025-01-01T00:00:00Z"}) + "\n" for i, g in enumerate(gold)))
+    assert main(["export", "reviews.jsonl", "--articles", str(root / "articles.jsonl"), "-o", "gold",
+                 "--taxonomy", "aim_disarm", "--format", "jsonl,csv"]) == 0
+    records = [json.loads(line) for split in ("train", "validation", "test")
+               for line in Path(f"gold/{split}.jsonl").read_text().splitlines()]
+    by_id = {r["article_id"]: r for r in records}
+    assert len(by_id) == 12 and by_id["io-001"]["labels"]["disarm.techniques"] == ["T0145.002", "T0143.002"]
+    assert by_id["io-001"]["labels"]["oecd_aim.classification"] == "AI incident" and by_id["io-001"]["taxonomy"] == "aim_disarm"
+    header = Path("gold/train.csv").read_text().splitlines()[0].split(",")
+    assert {"oecd_aim.classification", "disarm.classification", "disarm.techniques"} <= set(header)
