@@ -48,7 +48,7 @@ def tactics(values: list[str]) -> frozenset[str]:
 
 def scores(drafts: list[Draft], gold: list[GoldRecord]) -> dict[str, float | None]:
     report = evaluate(drafts, gold, TAX, n_boot=50, seed=0)
-    fields = report.metrics["fields"]
+    fields = report.metrics.model_dump(mode="json")["fields"]  # the typed report, as metrics.json holds it
     by_id = {d.article_id: d for d in drafts}
     same_tactics = [tactics(by_id[g.article_id].labels.get(FIELD.name) or []) == tactics(g.labels[FIELD.name])
                     for g in gold if g.article_id in by_id and not by_id[g.article_id].error]
