@@ -117,17 +117,20 @@ def generate(schema: dict[str, Any], rng: random.Random) -> Any:
 
 
 def obey_rules(answer: dict[str, Any]) -> dict[str, Any]:
-    """Bend a generated answer to the bundled taxonomy's rules between fields, as a sound model would."""
+    """Bend a generated answer to the bundled taxonomy's rules between fields, as a sound model would
+    (its own field names, or `oecd_aim.`-prefixed ones when it is composed with another taxonomy)."""
     try:
         from annotator.taxonomy import load_taxonomy
 
         rules = load_taxonomy("oecd_aim").rules
     except Exception:  # pragma: no cover - the server also runs without the package
         return answer
+    prefix = "oecd_aim." if "oecd_aim.classification" in answer else ""
     for rule in rules:
-        if not all(isinstance(answer.get(k), str) and answer[k] in v for k, v in rule.when):
+        if not all(isinstance(answer.get(prefix + k), str) and answer[prefix + k] in v for k, v in rule.when):
             continue
         for name, allowed in rule.then:
+            name = prefix + name
             if isinstance(answer.get(name), list):
                 answer[name] = [v for v in answer[name] if v in allowed]
             elif name in answer:
@@ -507,7 +510,7 @@ class _Server(ThreadingHTTPServer):
                 step = {**step, "evidence": real_quotes(schema, body)}
             answer["evidence"] = real_quotes(schema, body)
         if isinstance(step, dict):
-            content = json.dumps(fit(step, schema, answer) if f.fit_scripts else step, ensure_ascii=False)
+            content = json.dumps(obey_rules(fit(step, schema, answer)) if f.fit_scripts else step, ensure_ascii=False)
         elif how in (BROKEN, TRUNCATED, BAD_LABEL, DUPLICATE):
             content = _spoil(answer, schema, how)
             finish = "length" if how == TRUNCATED else "stop"

@@ -13,7 +13,17 @@ from annotator.compose import lift_labels
 from annotator.errors import TaxonomyError
 from annotator.prompt import estimate_tokens, load_prompt
 from annotator.records import Draft, read_jsonl
-from annotator.taxonomy import draft_model, label_guide, load_taxonomy, parse_taxonomy, tidy_labels
+from annotator.taxonomy import (
+    EVIDENCE,
+    canonical_labels,
+    draft_model,
+    json_schema,
+    label_guide,
+    load_taxonomy,
+    parse_taxonomy,
+    rule_violations,
+    tidy_labels,
+)
 from annotator.twostep import first_step, large_fields, second_step
 
 AIM_DISARM = load_taxonomy("aim_disarm")
@@ -39,6 +49,32 @@ def test_two_taxonomies_compose_into_one_namespaced_answer() -> None:
     assert tax.field("disarm.techniques").when is None
     assert AIM_DISARM.field("disarm.techniques").when.values == (IO, "Possible influence operation")
     assert "only when disarm.classification is Influence operation or Possible influence operation" in label_guide(AIM_DISARM)
+
+
+def test_a_composed_taxonomy_keeps_each_members_rules_changes_and_evidence_in_its_names() -> None:
+    aim = load_taxonomy("oecd_aim")
+    assert AIM_DISARM.rules and len(AIM_DISARM.rules) == len(aim.rules)
+    assert all(name.startswith("oecd_aim.") for r in AIM_DISARM.rules for name, _ in (*r.when, *r.then))
+    unrelated = {"oecd_aim.classification": "Unrelated", "oecd_aim.harm_types": ["Psychological"],
+                 "disarm.classification": IO, "disarm.techniques": ["T0145.002"]}
+    broken = rule_violations(AIM_DISARM, unrelated)
+    assert broken == ["oecd_aim.harm_types must be empty when oecd_aim.classification is Unrelated (got Psychological)"]
+    assert rule_violations(aim, {"classification": "Unrelated", "harm_types": ["Psychological"]})  # the member's own
+    # Evidence quotes per member kind, in the answer schema and the draft model.
+    kinds = [k.name for k in AIM_DISARM.evidence]
+    assert kinds == [f"oecd_aim.{k.name}" for k in aim.evidence]
+    assert list(json_schema(AIM_DISARM)["properties"][EVIDENCE]["properties"]) == kinds
+    quotes = {"oecd_aim.ai_system": ["a face generator"], "oecd_aim.harm": [], "oecd_aim.realised": []}
+    answer = {f.name: ([] if f.kind == "multi" else None) for f in AIM_DISARM.fields}
+    answer |= {"oecd_aim.classification": "AI incident", "disarm.classification": IO, "rationale": "x", EVIDENCE: quotes}
+    assert draft_model(AIM_DISARM).model_validate(answer).model_dump()[EVIDENCE] == quotes
+    # Aliases and version changes read in composed names; gold in a member's own names with an alias is lifted.
+    csv_spelling = {"oecd_aim.industries": ["Food & beverages"]}
+    assert canonical_labels(AIM_DISARM, csv_spelling)[0] == {"oecd_aim.industries": ["Food and beverages"]}
+    assert lift_labels(AIM_DISARM, {"industries": ["Food & beverages"]}) == {"oecd_aim.industries": ["Food & beverages"]}
+    assert [c.added for c in AIM_DISARM.changes] == [(("oecd_aim.autonomy_level", ("No-action autonomy (human support)",)),)]
+    # A member alone keeps its own taxonomy, and so its hash (caches stay valid).
+    assert not aim.members and aim.rules[0].when[0][0] == "classification"
 
 
 def test_a_conditional_field_is_empty_when_its_condition_does_not_hold() -> None:
