@@ -32,7 +32,7 @@ def _draft(article_id: str, aim: str, disarm: str, techniques: list[str]) -> Dra
 
 
 def test_annotator_sees_both_panels_and_the_techniques_tree(labelstudio, ls_conn, project_title) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     io_article, plain = make_articles(2, prefix="two")
     drafts = [_draft(io_article.id, "AI incident", "Influence operation", ["T0145.002"]),
@@ -60,10 +60,16 @@ def test_annotator_sees_both_panels_and_the_techniques_tree(labelstudio, ls_conn
             assert "T0145.002 AI-Generated Account Imagery" in body
             assert re.search(r"^techniques$", body, re.MULTILINE)  # the field's header, shown
             page.screenshot(path=str(ARTIFACTS / "labelstudio-two-taxonomies.png"))
-            # The tree is searchable by name: typing finds the other account-imagery techniques.
+            # The tree is searchable by name: the search narrows it to the technique and its ancestors.
+            # (Typed into the search box once it is there: keys typed before the dropdown opens are
+            # lost. Asserted on the tree's nodes, rendered or scrolled out of a loaded page's view.)
             page.locator(".ant-select-selector").last.click()
-            page.keyboard.type("animal account")
-            page.get_by_text("T0145.003 Animal Account Imagery").first.wait_for(timeout=30_000)
+            search = page.get_by_test_id("taxonomy-search").last
+            search.wait_for(timeout=60_000)
+            search.fill("animal account")
+            titles = page.locator(".ant-select-dropdown").last.locator(".ant-select-tree-title")
+            expect(titles).to_have_text(["TA15 Establish Assets", "T0145 Establish Account Imagery",
+                                         "T0145.003 Animal Account Imagery"], timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "labelstudio-techniques-search.png"))
 
             page.goto(f"{labelstudio.url}/projects/{project.id}/data?task={tasks[plain.id]}")
