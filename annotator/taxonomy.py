@@ -153,8 +153,8 @@ class Link(BaseModel):
     description: str = ""
 
 
-class Member(BaseModel):
-    """A taxonomy included in a composed one: its fields appear there as `NAME.FIELD`."""
+class About(BaseModel):
+    """What a taxonomy is and where it comes from: a taxonomy's own, and each member's of a composed one."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -162,20 +162,16 @@ class Member(BaseModel):
     version: str
     title: str = ""
     description: str = ""
-    source: str = ""
-    license: str = ""
-
-
-class Taxonomy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    version: str
-    title: str = ""
-    description: str = ""
-    primary: str = "classification"
     source: str = ""  # where the taxonomy comes from (e.g. a framework's STIX bundle)
     license: str = ""  # the source's licence and attribution, which derived files must carry
+
+
+class Member(About):
+    """A taxonomy included in a composed one: its fields appear there as `NAME.FIELD`."""
+
+
+class Taxonomy(About):
+    primary: str = "classification"
     members: tuple[Member, ...] = ()  # set when composed of several taxonomies (`oecd_aim,disarm`)
     fields: tuple[Field, ...]
     rules: tuple[Rule, ...] = ()

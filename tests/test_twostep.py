@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from annotator.checks import locate_evidence
 from annotator.cli import main
 from annotator.compose import lift_labels
 from annotator.errors import TaxonomyError
+from annotator.labelstudio.config import spans_from_result, spans_to_result
 from annotator.prompt import estimate_tokens, load_prompt
 from annotator.records import Draft, read_jsonl
 from annotator.taxonomy import (
@@ -68,6 +70,11 @@ def test_a_composed_taxonomy_keeps_each_members_rules_changes_and_evidence_in_it
     answer = {f.name: ([] if f.kind == "multi" else None) for f in AIM_DISARM.fields}
     answer |= {"oecd_aim.classification": "AI incident", "disarm.classification": IO, "rationale": "x", EVIDENCE: quotes}
     assert draft_model(AIM_DISARM).model_validate(answer).model_dump()[EVIDENCE] == quotes
+    text = "Profiles used a face generator to fool recruiters."
+    spans, missing = locate_evidence(text, quotes)
+    assert spans == [{"kind": "oecd_aim.ai_system", "start": 14, "end": 30, "text": "a face generator"}] and not missing
+    result = spans_to_result(AIM_DISARM, text, spans)  # highlighted in Label Studio, pulled back
+    assert result[0]["value"]["labels"] == ["AI system"] and spans_from_result(AIM_DISARM, text, result) == spans
     # Aliases and version changes read in composed names; gold in a member's own names with an alias is lifted.
     csv_spelling = {"oecd_aim.industries": ["Food & beverages"]}
     assert canonical_labels(AIM_DISARM, csv_spelling)[0] == {"oecd_aim.industries": ["Food and beverages"]}
