@@ -325,6 +325,7 @@ class Drafter:
         self.model_version = f"{prompt.version}@{client.settings.model}"
         self.large = large_fields(tax, options.two_step)
         self.step_one = first_step(tax, self.large) if self.large else tax
+        self._step_schemas: dict[str, dict[str, Any]] = {}
         self._system = prompt.system_message(self.step_one)  # the same for every article without few-shot examples
         self.prompt_grams = prompt_ngrams(self._system)
 
@@ -346,7 +347,7 @@ class Drafter:
             used["hits"] += 1
             return Completion.model_validate(hit)
         self.summary.requests += 1
-        schema = schema or (self.schema if tax is self.tax else json_schema(tax))
+        schema = schema or self._schema_of(tax)
         completion = await self.client.complete(messages, schema, temperature=temperature, seed=seed)
         self.cache.put(key, completion.model_dump(mode="json"))  # committed before anything else can fail
         used["paid"] += 1
@@ -354,6 +355,16 @@ class Drafter:
         if completion.mode:
             self.summary.mode = completion.mode
         return completion
+
+    def _schema_of(self, tax: Taxonomy) -> dict[str, Any]:
+        """The answer schema of the whole taxonomy or of a drafting step: one object per step
+        taxonomy, reused (the client keeps what it derives from a schema by the object)."""
+        if tax is self.tax:
+            return self.schema
+        key = tax.hash
+        if key not in self._step_schemas:
+            self._step_schemas[key] = json_schema(tax)
+        return self._step_schemas[key]
 
     async def _answer(self, messages: list[dict[str, str]], temperature: float, seed: int | None,
                       used: dict[str, Any], tax: Taxonomy | None = None) -> tuple[dict[str, Any] | None, Completion | None, str | None]:

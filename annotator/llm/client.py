@@ -300,7 +300,7 @@ class ChatClient:
         self.retries = 0
         self.health = Health(settings)
         self._tickets = itertools.count()
-        self._schemas: dict[tuple[int, str, frozenset[str]], dict[str, Any]] = {}
+        self._schemas: dict[tuple[int, str, frozenset[str]], tuple[Mapping[str, Any], dict[str, Any]]] = {}
 
     async def __aenter__(self) -> ChatClient:
         return self
@@ -315,11 +315,16 @@ class ChatClient:
 
     def _schema(self, schema: Mapping[str, Any], mode: OutputMode) -> dict[str, Any]:
         """The schema as this endpoint takes it; computed once per mode and set of dropped keywords
-        (the same schema goes with every request, and copying it each time cost CPU per article)."""
+        (the same schema goes with every request, and copying it each time cost CPU per article).
+
+        Keyed by the schema object's identity, so the entry keeps that object alive: a schema freed
+        after its request could otherwise leave its address to another one, which would then be
+        sent as the first was. Callers pass the same object for the same schema (two-step drafting
+        keeps one per step), so entries stay few."""
         key = (id(schema), mode, frozenset(self.dropped_keywords))
         if key not in self._schemas:
-            self._schemas[key] = self._stripped(schema, mode)
-        return self._schemas[key]
+            self._schemas[key] = (schema, self._stripped(schema, mode))
+        return self._schemas[key][1]
 
     def _stripped(self, schema: Mapping[str, Any], mode: OutputMode) -> dict[str, Any]:
         # json_object servers (llama-cpp-python) read a type list before an enum, so a nullable
