@@ -90,8 +90,17 @@ def compose(members: Sequence[Taxonomy], *, name: str | None = None, version: st
         "rules": rules,
         "changes": changes,
         "evidence": evidence,
+        "link": _one_link(members),
     }
     return _check(raw, raw["name"])
+
+
+def _one_link(members: Sequence[Taxonomy]) -> dict[str, Any] | None:
+    """The link to a recorded incident, from the member that declares one: records hold one link."""
+    links = {m.link for m in members if m.link is not None}
+    if len(links) > 1:
+        raise TaxonomyError(f"{', '.join(m.name for m in members if m.link)} each declare a link; records hold one")
+    return links.pop().model_dump() if links else None
 
 
 def _namespaced_parts(members: Sequence[Taxonomy]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:

@@ -154,7 +154,7 @@ def test_each_request_carries_its_own_schema_however_short_lived(fake_openai):
     async def run():
         sent = []
         async with ChatClient(settings(fake_openai)) as client:
-            for i in range(40):
+            for i in range(100):  # more than the client keeps: old entries go, none goes stale
                 schema: dict = {}  # allocated first: it may well take the last one's address
                 schema.update(type="object", properties={f"field_{i}": {"type": "string"}},
                               required=[f"field_{i}"], additionalProperties=False)
@@ -163,4 +163,4 @@ def test_each_request_carries_its_own_schema_however_short_lived(fake_openai):
                 del schema
         return sent
 
-    assert asyncio.run(run()) == [[f"field_{i}"] for i in range(40)]
+    assert asyncio.run(run()) == [[f"field_{i}"] for i in range(100)]

@@ -213,3 +213,14 @@ def test_export_of_a_two_taxonomy_project_carries_both(tmp_path, monkeypatch) ->
     assert by_id["io-001"]["labels"]["oecd_aim.classification"] == "AI incident" and by_id["io-001"]["taxonomy"] == "aim_disarm"
     header = Path("gold/train.csv").read_text().splitlines()[0].split(",")
     assert {"oecd_aim.classification", "disarm.classification", "disarm.techniques"} <= set(header)
+
+
+def test_a_members_link_to_recorded_incidents_is_the_composed_taxonomys(tmp_path) -> None:
+    from importlib import resources
+
+    aim = (resources.files("annotator") / "taxonomies" / "oecd_aim.yaml").read_text(encoding="utf-8")
+    (tmp_path / "aim_linked.yaml").write_text(aim + "link: {name: follow_up_of}\n", encoding="utf-8")
+    (tmp_path / "both.yaml").write_text("name: both\ninclude: [aim_linked.yaml, disarm]\n", encoding="utf-8")
+    composed = load_taxonomy(str(tmp_path / "both.yaml"))
+    assert composed.link is not None and composed.link.name == "follow_up_of"
+    assert AIM_DISARM.link is None  # no member declares one
