@@ -201,7 +201,7 @@ FIELDS_ONLY = ("Answer again with the label fields only (no rationale, no other 
 def answer_schema(tax: Taxonomy, settings: LLMSettings) -> dict[str, Any]:
     """The schema sent with every answer request, as the endpoint's settings shape it (the embedded
     model: the rules written in, no evidence quotes; see llm/local.py)."""
-    schema = rules_schema(tax) if settings.rules_in_schema else json_schema(tax)
+    schema = rules_schema(tax) if settings.rules_in_schema and tax.rules else json_schema(tax)
     if settings.evidence:
         return schema
 
@@ -363,7 +363,7 @@ class Drafter:
             return self.schema
         key = tax.hash
         if key not in self._step_schemas:
-            self._step_schemas[key] = json_schema(tax)
+            self._step_schemas[key] = answer_schema(tax, self.client.settings)
         return self._step_schemas[key]
 
     async def _answer(self, messages: list[dict[str, str]], temperature: float, seed: int | None,
