@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from annotator.errors import AnnotatorError, NotBuiltYet
+from annotator.errors import AnnotatorError, NotBuiltYet, TaxonomyError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -37,6 +37,15 @@ def _taxonomy(args: argparse.Namespace) -> str:
 def cmd_taxonomy(args: argparse.Namespace) -> int:
     from annotator import taxonomy
 
+    if args.action == "import-stix":
+        from annotator.stix import import_stix_file
+
+        if not args.name:
+            raise TaxonomyError("import-stix needs the STIX bundle to read: annotator taxonomy import-stix BUNDLE -o FILE.yaml")
+        written = import_stix_file(args.name, args.output, name=args.as_name, subject=args.subject, version=args.version,
+                                   source=args.source)
+        print(f"{args.output}: {written}")
+        return 0
     if args.action == "list":
         for name in taxonomy.available_taxonomies():
             tax = taxonomy.load_taxonomy(name)
@@ -173,6 +182,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
         prompt=args.prompt, taxonomy=args.taxonomy, cache=args.cache, samples=args.samples, examples=args.examples,
         shots=args.shots, max_article_tokens=args.max_article_tokens, confidence_samples=args.confidence_samples,
         incidents=args.incidents,
+        two_step=args.two_step,
     )
     print(summary.describe())
     return 0 if summary.ok else 1
@@ -495,9 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="annotator", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("taxonomy", help="list taxonomies, show one's fields and values, print its JSON schema")
-    p.add_argument("action", choices=["list", "show", "schema"])
-    p.add_argument("name", nargs="?", help=TAXONOMY_HELP)
+    p = sub.add_parser("taxonomy", help="list taxonomies, show one's fields and values, print its JSON schema, "
+                                        "import one from a STIX bundle")
+    p.add_argument("action", choices=["list", "show", "schema", "import-stix"])
+    p.add_argument("name", nargs="?", help=TAXONOMY_HELP + " (import-stix: the STIX 2.1 bundle, e.g. DISARM.json)")
+    p.add_argument("-o", "--output", help="import-stix: the taxonomy file to write")
+    p.add_argument("--as-name", help="import-stix: the taxonomy's name (default: the output file's name)")
+    p.add_argument("--subject", default="influence operation",
+                   help="import-stix: what the classification asks about (default: %(default)s)")
+    p.add_argument("--version", help="import-stix: version to record (default: the bundle's, else its newest change date)")
+    p.add_argument("--source", default="", help="import-stix: where the bundle came from (recorded in the file)")
     p.set_defaults(func=cmd_taxonomy)
 
     _add_demo_parser(sub)
@@ -531,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-article-tokens", type=int, help="cut longer articles to about this many tokens (flag: truncated)")
     p.add_argument("--output-mode", choices=["auto", "json_schema", "json_object", "plain"], help="structured output mode "
                                                                                                   "(default auto)")
+    p.add_argument("--two-step", choices=["auto", "on", "off"], help="large hierarchical fields (DISARM techniques): "
+                   "top-level values first, then the values under them (default auto: fields of more than 60 values)")
     p.add_argument("--batch", action="store_true", help="use the Batch API: submit, or on a later run collect and merge")
     p.add_argument("--incidents", help="recorded incidents (from `annotator incidents import`): also draft the taxonomy's "
                                        "link (follow_up_of), one of the incidents most like each article, or none")

@@ -48,6 +48,7 @@ from annotator.taxonomy import (
     validate_labels,
 )
 from annotator.taxonomy import Field as TaxField
+from annotator.twostep import TwoStep, applies, first_step, large_fields, second_step, to_roots
 
 DEFAULT_CACHE = Path(".annotator") / "cache.sqlite"
 
@@ -68,6 +69,7 @@ class DraftOptions(BaseModel):
     cache: str = str(DEFAULT_CACHE)
     endpoint_id: str | None = None  # cache identity of the endpoint (local servers move ports)
     incidents: str | None = None  # recorded incidents (JSONL): also draft the taxonomy's link to one of them
+    two_step: TwoStep = "auto"  # large hierarchical fields: tactics first, then techniques (annotator.twostep)
 
 
 class DraftSummary(BaseModel):
@@ -205,7 +207,7 @@ FIELDS_ONLY = ("Answer again with the label fields only (no rationale, no other 
 def answer_schema(tax: Taxonomy, settings: LLMSettings) -> dict[str, Any]:
     """The schema sent with every answer request, as the endpoint's settings shape it (the embedded
     model: the rules written in, no evidence quotes; see llm/local.py)."""
-    schema = rules_schema(tax) if settings.rules_in_schema else json_schema(tax)
+    schema = rules_schema(tax) if settings.rules_in_schema and tax.rules else json_schema(tax)
     if settings.evidence:
         return schema
 
@@ -327,26 +329,32 @@ class Drafter:
         self.schema = with_report(answer_schema(tax, client.settings))
         self.fields_schema = fields_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
-        self._system = prompt.system_message(tax)  # the same for every article without few-shot examples
+        self.large = large_fields(tax, options.two_step)
+        self.step_one = first_step(tax, self.large) if self.large else tax
+        self._step_schemas: dict[str, dict[str, Any]] = {}
+        self._system = prompt.system_message(self.step_one)  # the same for every article without few-shot examples
         self.prompt_grams = prompt_ngrams(self._system)
 
-    def key(self, messages: Sequence[Mapping[str, str]], temperature: float, seed: int | None) -> str:
+    def key(self, messages: Sequence[Mapping[str, str]], temperature: float, seed: int | None,
+            tax: Taxonomy | None = None) -> str:
         s = self.client.settings
         return cache_key({
             "model": s.model, "endpoint": self.options.endpoint_id or s.endpoint, "prompt": self.prompt.hash,
-            "taxonomy": self.tax.hash, "messages": list(messages), "temperature": temperature, "seed": seed,
+            "taxonomy": (tax or self.tax).hash, "messages": list(messages), "temperature": temperature, "seed": seed,
             "max_tokens": s.max_tokens,
         })
 
     async def _call(self, messages: list[dict[str, str]], temperature: float, seed: int | None,
-                    used: dict[str, Any], schema: dict[str, Any] | None = None) -> Completion:
-        key = self.key(messages, temperature, seed)
+                    used: dict[str, Any], tax: Taxonomy | None = None, schema: dict[str, Any] | None = None) -> Completion:
+        tax = tax or self.tax
+        key = self.key(messages, temperature, seed, tax)
         hit = self.cache.get(key)
         if hit is not None:
             used["hits"] += 1
             return Completion.model_validate(hit)
         self.summary.requests += 1
-        completion = await self.client.complete(messages, schema or self.schema, temperature=temperature, seed=seed)
+        schema = schema or self._schema_of(tax)
+        completion = await self.client.complete(messages, schema, temperature=temperature, seed=seed)
         self.cache.put(key, completion.model_dump(mode="json"))  # committed before anything else can fail
         used["paid"] += 1
         self.summary.paid = self.summary.paid + completion.usage
@@ -354,14 +362,25 @@ class Drafter:
             self.summary.mode = completion.mode
         return completion
 
+    def _schema_of(self, tax: Taxonomy) -> dict[str, Any]:
+        """The answer schema of the whole taxonomy or of a drafting step: one object per step
+        taxonomy, reused (the client keeps what it derives from a schema by the object)."""
+        if tax is self.tax:
+            return self.schema
+        key = tax.hash
+        if key not in self._step_schemas:
+            self._step_schemas[key] = answer_schema(tax, self.client.settings)
+        return self._step_schemas[key]
+
     async def _answer(self, messages: list[dict[str, str]], temperature: float, seed: int | None,
-                      used: dict[str, Any]) -> tuple[dict[str, Any] | None, Completion | None, str | None]:
+                      used: dict[str, Any], tax: Taxonomy | None = None) -> tuple[dict[str, Any] | None, Completion | None, str | None]:
         """(answer, completion, error) after at most one repair round-trip."""
-        completion = await self._call(messages, temperature, seed, used)
+        tax = tax or self.tax
+        completion = await self._call(messages, temperature, seed, used, tax)
         used["usage"] = used["usage"] + completion.usage
         fallback: tuple[dict[str, Any], Completion] | None = None
         try:
-            answer, fixed = check_answer(self.tax, completion)
+            answer, fixed = check_answer(tax, completion)
             used["deduplicated"] = used["deduplicated"] or bool(fixed)
             broken = rule_violations(self.tax, answer)
             if not broken:
@@ -374,11 +393,11 @@ class Drafter:
             {"role": "user", "content": f"That answer is not valid: {problem}. Answer again with one corrected JSON object "
                                         "only, using only values from the label guide."},
         ]
-        completion = await self._call(repair, temperature, seed, used)
+        completion = await self._call(repair, temperature, seed, used, tax)
         used["usage"] = used["usage"] + completion.usage
         used["repaired"] = True
         try:
-            answer, fixed = check_answer(self.tax, completion)
+            answer, fixed = check_answer(tax, completion)
             used["deduplicated"] = used["deduplicated"] or bool(fixed)
         except ValueError as exc:
             if fallback is None:
@@ -394,7 +413,7 @@ class Drafter:
         votes = []
         for i in range(self.options.confidence_samples):
             try:
-                completion = await self._call(ask, 1.0, base + 1 + i, used, self.fields_schema)
+                completion = await self._call(ask, 1.0, base + 1 + i, used, schema=self.fields_schema)
             except LLMRefused:
                 raise
             except LLMError:
@@ -408,10 +427,18 @@ class Drafter:
                 votes.append(data)
         return vote_confidence(self.tax, labels, votes) if votes else {f.name: None for f in self.tax.label_fields}
 
-    def request(self, article: Article) -> tuple[list[dict[str, str]], list[str]]:
-        """The messages for one article, and the flags its input earns (truncated, possible_injection)."""
-        examples = pick_examples(article, self.pool, self.options.shots) if self.pool else []
-        system = self.prompt.system_message(self.tax, examples) if examples else self._system
+    def request(self, article: Article, tax: Taxonomy | None = None) -> tuple[list[dict[str, str]], list[str]]:
+        """The messages for one article, and the flags its input earns (truncated, possible_injection).
+
+        `tax` is the taxonomy of a drafting step (default: the whole one, or step 1 of two); the
+        second step of two shows no examples (it asks about one field, with the article again).
+        """
+        tax = tax or self.step_one
+        examples = pick_examples(article, self.pool, self.options.shots) if self.pool and tax.primary == self.tax.primary else []
+        if examples and self.large:  # step 1 asks for top-level values, so examples show theirs
+            examples = [(a, {**answer, **{n: to_roots(self.tax.field(n), answer.get(n) or []) for n in self.large}})
+                        for a, answer in examples]
+        system = self.prompt.system_message(tax, examples) if examples or tax is not self.step_one else self._system
         user, truncated = self.prompt.user_message(article, self.options.max_article_tokens or None)
         cap = self.options.max_article_tokens
         sent = article.text[: cap * 4 + 1000] if cap else article.text  # what the model sees (about 4 characters a token)
@@ -419,18 +446,39 @@ class Drafter:
             f"{article.title}\n{sent}") else [])
         return [{"role": "system", "content": system}, {"role": "user", "content": user}], flags
 
+    async def _answer_steps(self, article: Article, messages: list[dict[str, str]], temperature: float, seed: int | None,
+                            used: dict[str, Any]) -> tuple[dict[str, Any] | None, Completion | None, str | None]:
+        """One answer: in one request, or, for large hierarchical fields, top-level values first and
+        then one request per such field for the values under the chosen ones (`annotator.twostep`)."""
+        if not self.large:
+            return await self._answer(messages, temperature, seed, used)
+        answer, completion, error = await self._answer(messages, temperature, seed, used, self.step_one)
+        if answer is None:
+            return answer, completion, error
+        for name in self.large:
+            chosen = answer.get(name) or []
+            if not chosen or not applies(self.tax, name, answer):
+                continue
+            step = second_step(self.tax, name, chosen)
+            more, _, error = await self._answer(self.request(article, step)[0], temperature, seed, used, step)
+            if more is None:
+                return None, None, f"{error} (second step, field {name})"
+            answer[name] = more[name]
+            used["steps"] = 2
+        return answer, completion, None
+
     async def draft(self, article: Article) -> Draft:
         messages, flags = self.request(article)
         s = self.client.settings
         k = max(1, self.options.samples)
         temperature = s.temperature if k == 1 else max(s.temperature, 0.7)
-        used: dict[str, Any] = {"hits": 0, "paid": 0, "usage": Usage(), "repaired": False, "deduplicated": False}
+        used: dict[str, Any] = {"hits": 0, "paid": 0, "usage": Usage(), "repaired": False, "deduplicated": False, "steps": 1}
         answers: list[tuple[dict[str, Any], Completion]] = []
         errors: list[str] = []
         for i in range(k):
             seed = None if s.seed is None else s.seed + i
             try:
-                answer, completion, error = await self._answer(messages, temperature, seed, used)
+                answer, completion, error = await self._answer_steps(article, messages, temperature, seed, used)
             except LLMRefused:
                 raise
             except LLMUnavailable as exc:
@@ -448,7 +496,7 @@ class Drafter:
             flags.append(DEDUPLICATED)
         u = used["usage"]
         usage = {**u.model_dump(), "requests": used["paid"], "cache_hits": used["hits"], "mode": self.client.mode,
-                 "samples": k}
+                 "samples": k, "steps": used["steps"]}
         base = dict(article_id=article.id, model=s.model, prompt_version=self.prompt.version, model_version=self.model_version,
                     usage=usage, flags=flags, prompt_hash=self.prompt.hash, taxonomy=self.tax.name, taxonomy_hash=self.tax.hash)
         if not answers:
@@ -463,6 +511,7 @@ class Drafter:
         flags += [QUOTE_NOT_FOUND] if invented else []
         flags += rationale_flags(rationale, article.title, article.text, labels.get(self.tax.primary),
                                  self.tax.field(self.tax.primary).value_ids, self.prompt_grams)
+        # Two steps: a large field's confidence is that of its top-level values (the first answer's).
         confidence = field_confidence(self.tax, completion.text, completion.logprobs)
         if not confidence and k > 1:
             confidence = agreement
@@ -793,6 +842,8 @@ def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettin
     report = on_error or (lambda m: print(m, file=sys.stderr))
     articles, bad = read_articles(articles_path, report)
     summary = DraftSummary(rejected_inputs=bad)
+    # A batch is one round of requests; a second step would need a second batch per article.
+    options = options.model_copy(update={"two_step": "off"})
     with hold([output, options.cache], "draft --batch", report):
         asyncio.run(_batch_async(articles, Path(output), settings, options, summary))
     return summary

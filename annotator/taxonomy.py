@@ -43,6 +43,16 @@ class Value(BaseModel):
         return self.label or self.id
 
 
+class Condition(BaseModel):
+    """A field that applies only when another field holds one of `values` (e.g. DISARM techniques
+    only when the article reports an influence operation). Otherwise the field stays empty."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: str
+    values: tuple[str, ...]
+
+
 class Field(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,6 +63,7 @@ class Field(BaseModel):
     values: tuple[Value, ...] = ()
     hierarchical: bool = False
     max_length: int | None = None
+    when: Condition | None = None
 
     @property
     def value_ids(self) -> tuple[str, ...]:
@@ -142,14 +153,26 @@ class Link(BaseModel):
     description: str = ""
 
 
-class Taxonomy(BaseModel):
+class About(BaseModel):
+    """What a taxonomy is and where it comes from: a taxonomy's own, and each member's of a composed one."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     version: str
     title: str = ""
     description: str = ""
+    source: str = ""  # where the taxonomy comes from (e.g. a framework's STIX bundle)
+    license: str = ""  # the source's licence and attribution, which derived files must carry
+
+
+class Member(About):
+    """A taxonomy included in a composed one: its fields appear there as `NAME.FIELD`."""
+
+
+class Taxonomy(About):
     primary: str = "classification"
+    members: tuple[Member, ...] = ()  # set when composed of several taxonomies (`oecd_aim,disarm`)
     fields: tuple[Field, ...]
     rules: tuple[Rule, ...] = ()
     changes: tuple[Change, ...] = ()
@@ -192,10 +215,13 @@ class Taxonomy(BaseModel):
     def hash(self) -> str:
         """Content hash: part of every cache key, so an edited taxonomy re-drafts."""
         data = self.model_dump(mode="json")
-        for key in ("rules", "changes", "evidence", "link"):  # absent and empty hash alike: older taxonomy files keep their hash
+        # Keys absent and empty hash alike, so older taxonomy files keep their hash (and caches).
+        for key in ("rules", "changes", "evidence", "source", "license", "members", "link"):
             if not data[key]:
                 del data[key]
         for f in data["fields"]:
+            if f["when"] is None:
+                del f["when"]
             for v in f["values"]:
                 if not v["aliases"]:
                     del v["aliases"]
@@ -254,6 +280,7 @@ def _check(raw: Mapping[str, Any], source: str) -> Taxonomy:
     link = raw.get("link")
     if isinstance(link, Mapping) and link.get("name", "follow_up_of") in seen_fields | {"rationale", EVIDENCE}:
         raise TaxonomyError(f"{source}: link: {link.get('name', 'follow_up_of')!r} is already a field name; give the link another")
+    _check_conditions(fields, source)
     primary = raw.get("primary", "classification")
     if primary not in seen_fields:
         raise TaxonomyError(f"{source}: primary field {primary!r} is not among the fields")
@@ -292,6 +319,26 @@ def _check_rules_and_changes(raw: Mapping[str, Any], fields: list[Mapping[str, A
                     raise TaxonomyError(f"{source}: change {change.get('version')}: {old!r} renamed to {new!r}, not a value of {name!r}")
 
 
+def _check_conditions(fields: list[Mapping[str, Any]], source: str) -> None:
+    by_name = {f["name"]: f for f in fields}
+    for f in fields:
+        when = f.get("when")
+        if when is None:
+            continue
+        where = f"{source}: field {f['name']!r}: when"
+        if not isinstance(when, Mapping) or set(when) != {"field", "values"} or not isinstance(when["values"], list):
+            raise TaxonomyError(f"{where}: write {{field: NAME, values: [VALUE, ...]}}")
+        other = by_name.get(when["field"])
+        if other is None or other is f or other.get("kind") == "text":
+            raise TaxonomyError(f"{where}: {when['field']!r} is not another single or multi field of the taxonomy")
+        if other.get("when") is not None:
+            raise TaxonomyError(f"{where}: {when['field']!r} is itself conditional; a condition must rest on a field always asked")
+        known = {v.get("id") for v in other.get("values") or [] if isinstance(v, Mapping)}
+        unknown = [v for v in when["values"] if v not in known]
+        if unknown or not when["values"]:
+            raise TaxonomyError(f"{where}: {unknown or 'no values'} not among the values of {when['field']!r}")
+
+
 def _check_acyclic(values: list[Mapping[str, Any]], where: str) -> None:
     parents = {v["id"]: v.get("parent") for v in values}
     for start in parents:
@@ -303,11 +350,17 @@ def _check_acyclic(values: list[Mapping[str, Any]], where: str) -> None:
             node = parents.get(node)
 
 
-def parse_taxonomy(text: str, source: str = "<taxonomy>") -> Taxonomy:
+def parse_taxonomy(text: str, source: str = "<taxonomy>", base: Path | None = None) -> Taxonomy:
+    """A taxonomy from its file's text. A file with `include:` composes the taxonomies it names
+    (bundled names, or paths relative to `base`, the file's folder)."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise TaxonomyError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if isinstance(raw, Mapping) and "include" in raw:
+        from annotator.compose import compose_file
+
+        return compose_file(raw, source, base)
     return _check(raw, source)
 
 
@@ -319,17 +372,22 @@ def available_taxonomies() -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def load_taxonomy(name_or_path: str | Path) -> Taxonomy:
-    """Load a bundled taxonomy by name (`oecd_aim`) or any taxonomy file by path."""
+    """Load a bundled taxonomy by name (`oecd_aim`), any taxonomy file by path, or several at once
+    (`oecd_aim,disarm`: one taxonomy whose fields are namespaced by member, see `annotator.compose`)."""
+    if isinstance(name_or_path, str) and "," in name_or_path:
+        from annotator.compose import compose
+
+        return compose([load_taxonomy(part.strip()) for part in name_or_path.split(",") if part.strip()])
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.is_file():  # a folder named like a taxonomy is not one
         if not path.is_file():
             raise TaxonomyError(f"{path}: no such taxonomy file")
-        return parse_taxonomy(path.read_text(encoding="utf-8"), str(path))
+        return parse_taxonomy(path.read_text(encoding="utf-8"), str(path), path.parent)
     bundled = resources.files("annotator") / "taxonomies" / f"{name_or_path}.yaml"
     if not bundled.is_file():
         known = ", ".join(available_taxonomies())
         raise TaxonomyError(f"unknown taxonomy {str(name_or_path)!r} (bundled: {known}; or give a path to a .yaml file)")
-    return parse_taxonomy(bundled.read_text(encoding="utf-8"), f"taxonomies/{name_or_path}.yaml")
+    return parse_taxonomy(bundled.read_text(encoding="utf-8"), f"taxonomies/{name_or_path}.yaml", None)
 
 
 # --------------------------------------------------------------------------- derived artefacts
@@ -454,8 +512,17 @@ def rules_schema(tax: Taxonomy) -> dict[str, Any]:
 def label_guide(tax: Taxonomy) -> str:
     """The label guide for prompts and annotator instructions, in Markdown."""
     lines = [f"# {tax.title or tax.name} (taxonomy {tax.name} v{tax.version})", ""]
+    members = {m.name: m for m in tax.members}
+    current = None
     for f in tax.fields:
+        member = members.get(f.name.split(".", 1)[0]) if "." in f.name else None
+        if member is not None and member.name != current:
+            current = member.name
+            lines += [f"# {member.title or member.name} (fields {member.name}.*, taxonomy {member.name} v{member.version})",
+                      *([member.description] if member.description else []), ""]
         need = "required" if f.required else "optional"
+        if f.when is not None:
+            need += f"; only when {f.when.field} is {' or '.join(f.when.values)}, otherwise empty"
         kind = {"single": "one value or null", "multi": "a list of values, possibly empty", "text": "free text"}[f.kind]
         if f.kind == "single" and f.required:
             kind = "exactly one value"
@@ -475,11 +542,42 @@ def label_guide(tax: Taxonomy) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def most_specific(f: Field, chosen: list[str]) -> list[str]:
+    """`chosen` without the values that are ancestors of another chosen value (T0145 beside T0145.002).
+
+    In a tree a value implies its ancestors (Label Studio's Taxonomy stores the whole path), so
+    a parent beside its own child says nothing more; dropping it makes draft, review and gold
+    comparable whichever way each was picked.
+    """
+    if not f.hierarchical or len(chosen) < 2:
+        return chosen
+    implied = {a for v in chosen if v in f.value_ids for a in f.path(v)[:-1]}
+    return [v for v in chosen if v not in implied]
+
+
+def tidy_labels(tax: Taxonomy, labels: Mapping[str, Any]) -> dict[str, Any]:
+    """Labels as the taxonomy's rules want them: a conditional field whose condition does not hold
+    is empty, and hierarchical fields keep only their most specific values."""
+    out = dict(labels)
+    for f in tax.label_fields:
+        if f.name not in out:
+            continue
+        if f.when is not None and f.when.field in out:
+            other = out[f.when.field]
+            held = [other] if isinstance(other, str) else list(other or [])
+            if not set(held) & set(f.when.values):
+                out[f.name] = [] if f.kind == "multi" else None
+                continue
+        if f.kind == "multi" and isinstance(out[f.name], list):
+            out[f.name] = most_specific(f, out[f.name])
+    return out
+
+
 def split_answer(tax: Taxonomy, answer: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
     """Turn a flat answer into (labels, rationale) as Draft and Review records hold them."""
     labels = {f.name: answer.get(f.name, f.empty) for f in tax.label_fields}
     rationale = answer.get("rationale")
-    return labels, rationale
+    return tidy_labels(tax, labels), rationale
 
 
 def label_validator(tax: Taxonomy) -> Callable[[Mapping[str, Any]], list[str]]:

@@ -66,6 +66,7 @@ class Faults:
     model: str = "fake-model"
     seed: int = 0
     scripts: dict[str, list[Any]] = field(default_factory=dict)  # article id -> answers, in order
+    fit_scripts: bool = False  # fit a scripted answer to each request's schema (a model answering from gold)
     batch_polls: int = 1  # GETs of a batch answered "in_progress" before it completes
     batch_fail_ids: tuple[str, ...] = ()  # custom_ids whose batch lines go to the error file
     batch_expire_after: int | None = None  # answer only this many lines, then status "expired"
@@ -125,17 +126,20 @@ def generate(schema: dict[str, Any], rng: random.Random) -> Any:
 
 
 def obey_rules(answer: dict[str, Any]) -> dict[str, Any]:
-    """Bend a generated answer to the bundled taxonomy's rules between fields, as a sound model would."""
+    """Bend a generated answer to the bundled taxonomy's rules between fields, as a sound model would
+    (its own field names, or `oecd_aim.`-prefixed ones when it is composed with another taxonomy)."""
     try:
         from annotator.taxonomy import load_taxonomy
 
         rules = load_taxonomy("oecd_aim").rules
     except Exception:  # pragma: no cover - the server also runs without the package
         return answer
+    prefix = "oecd_aim." if "oecd_aim.classification" in answer else ""
     for rule in rules:
-        if not all(isinstance(answer.get(k), str) and answer[k] in v for k, v in rule.when):
+        if not all(isinstance(answer.get(prefix + k), str) and answer[prefix + k] in v for k, v in rule.when):
             continue
         for name, allowed in rule.then:
+            name = prefix + name
             if isinstance(answer.get(name), list):
                 answer[name] = [v for v in answer[name] if v in allowed]
             elif name in answer:
@@ -202,6 +206,29 @@ def link_answer(faults: Faults, article: str, offered: list[str], rng: random.Ra
     if faults.link == "bad":
         return "inc-not-offered"
     return rng.choice([*offered, "none"]) if faults.link == "random" else offered[0]
+
+
+def fit(script: dict[str, Any], schema: dict[str, Any], generated: dict[str, Any]) -> dict[str, Any]:
+    """A scripted answer in the shape a request asks for: only the schema's keys, list items only
+    where the schema allows them, the generated value where the script has none.
+
+    With answers from gold whose hierarchical values come with their ancestors, a request for
+    top-level values gets the gold's tactics and a request for the values below them gets its
+    techniques: a perfect model, whatever the number of steps, for a sanity floor.
+    """
+    out = {}
+    for key, prop in schema.get("properties", {}).items():
+        if key not in script:
+            out[key] = generated.get(key)
+            continue
+        value = script[key]
+        allowed = prop.get("items", {}).get("enum") if "array" in _types(prop) else prop.get("enum")
+        if isinstance(value, list) and allowed is not None:
+            value = [v for v in value if v in allowed]
+        elif allowed is not None and value not in allowed:
+            value = generated.get(key)
+        out[key] = value
+    return out
 
 
 def _spoil(answer: dict[str, Any], schema: dict[str, Any], how: str) -> str:
@@ -516,7 +543,7 @@ class _Server(ThreadingHTTPServer):
                 step = {**step, "evidence": real_quotes(schema, body)}
             answer["evidence"] = real_quotes(schema, body)
         if isinstance(step, dict):
-            content = json.dumps(step, ensure_ascii=False)
+            content = json.dumps(obey_rules(fit(step, schema, answer)) if f.fit_scripts else step, ensure_ascii=False)
         elif how in (BROKEN, TRUNCATED, BAD_LABEL, DUPLICATE):
             content = _spoil(answer, schema, how)
             finish = "length" if how == TRUNCATED else "stop"
@@ -687,6 +714,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scripts", help="JSON file: {article_id: [answer, ...]}")
     p.add_argument("--hang", action="store_true", help="accept chat requests and never answer")
     p.add_argument("--not-chat", choices=["html", "json"], help="answer chat requests 200 with a page or other JSON")
+    p.add_argument("--fit-scripts", action="store_true", help="fit scripted answers to each request's schema")
     args = p.parse_args(argv)
     faults = Faults(latency=args.latency, rpm=args.rpm, burst=args.burst, error_rate=args.error_rate,
                     ratelimit_headers=not args.no_ratelimit_headers,
@@ -695,7 +723,7 @@ def main(argv: list[str] | None = None) -> None:
                     reject_keywords=tuple(args.reject_keyword), logprobs=args.logprobs, api_key=args.api_key,
                     model=args.model, fail_first=args.fail_first, rate_limit_first=args.rate_limit_first,
                     retry_after=args.retry_after, drop_first=args.drop_first, batch_polls=args.batch_polls,
-                    hang=args.hang, not_chat=args.not_chat)
+                    hang=args.hang, not_chat=args.not_chat, fit_scripts=args.fit_scripts)
     if args.scripts:
         with open(args.scripts, encoding="utf-8") as fh:
             faults.scripts = json.load(fh)

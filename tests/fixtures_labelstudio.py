@@ -7,15 +7,43 @@ the end. If it cannot start, every test that needs it errors: nothing is skipped
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from annotator.labelstudio import server
 from annotator.labelstudio.client import Connection, connect
 from annotator.records import Article, Draft
-from annotator.taxonomy import Taxonomy
+from annotator.taxonomy import Taxonomy, tidy_labels
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def browser_page(url: str, user: str, password: str) -> Iterator[Any]:
+    """A headless Chromium page logged in to Label Studio at `url`, as an annotator sees the
+    server (the browser tests); the browser is closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/user/login/")
+            page.fill("input[name=email]", user)
+            page.fill("input[name=password]", password)
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(r"^(?!.*/user/login).*$"))
+            yield page
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +121,7 @@ def make_drafts(
         out.append(
             Draft(
                 article_id=a.id,
-                labels=labels,
+                labels=tidy_labels(tax, labels),  # as the drafter writes them (conditions, most specific values)
                 rationale=f"Draft rationale {i} by {version}: a system & its <harm>.",
                 confidence=conf,
                 model=model,

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fake_openai_server import BAD_LABEL, FakeOpenAIServer, Faults
+from fixtures_labelstudio import browser_page
 from fixtures_llm import FAKE_KEY
 
 from annotator.cli import main
@@ -32,9 +33,6 @@ from annotator.taxonomy import load_taxonomy, validate_labels
 TAX = load_taxonomy("oecd_aim")
 PROJECT = "demo under test"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 GOLD = {g.article_id: g for g in read_jsonl(sample_gold_path(), GoldRecord)}
 
 
@@ -332,8 +330,6 @@ def test_the_demo_with_the_embedded_model_exits_0_and_reuses_the_prompt_prefix(
 @pytest.mark.labelstudio
 def test_an_annotator_sees_the_draft_preselected_and_a_blind_task_without_it(env, work: Path, labelstudio, ls_conn) -> None:
     """Open tasks in headless Chromium, logged in as the demo prints; save what it shows."""
-    from playwright.sync_api import sync_playwright
-
     # The test server answers with the samples' gold labels, so the screenshot shows a sensible draft.
     scripts = {aid: [{**g.labels, "rationale": g.rationale}] for aid, g in GOLD.items()}
     with FakeOpenAIServer(Faults(api_key=FAKE_KEY, scripts=scripts, quote=True)) as fake:
@@ -356,44 +352,33 @@ def test_an_annotator_sees_the_draft_preselected_and_a_blind_task_without_it(env
     choices = f"xpath=//h4[starts-with(normalize-space(.), '{header}')]/following-sibling::div[contains(@class, 'lsf-choices')][1]"
 
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/user/login/")
-            page.fill("input[name=email]", user)
-            page.fill("input[name=password]", password)
-            page.click("button[type=submit]")
-            page.wait_for_url(re.compile(r"^(?!.*/user/login).*$"))
+    with browser_page(url, user, password) as page:
+        page.goto(f"{url}/projects/{project.id}/data?task={assisted[aid]}")
+        page.locator(choices).wait_for(timeout=60_000)
+        page.get_by_text(draft.rationale[:40]).first.wait_for(timeout=30_000)
+        page.locator(".htx-highlight").first.wait_for(timeout=30_000)  # the evidence quotes, highlighted
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "labelstudio-task.png"))
+        highlighted = page.locator(".htx-highlight").all_inner_texts()
+        assert [t.strip() for t in highlighted] == [e["text"] for e in sorted(draft.evidence, key=lambda e: e["start"])]
+        checked = page.locator(f"{choices}//input").evaluate_all("els => els.filter(e => e.checked).map(e => e.name)")
+        assert checked == [draft.labels[TAX.primary]]
+        boxes = page.locator("[data-testid=htx-textbox-content]").all_inner_texts()
+        assert [b.strip() for b in boxes] == [draft.rationale.strip()]
+        assert f"Draft {draft.model_version}" in page.inner_text("body")
+        assert page.get_by_text(Article.model_validate(
+            next(a for a in read_jsonl(work / "browser" / "articles.jsonl", Article) if a.id == aid)).title).count() >= 1
 
-            page.goto(f"{url}/projects/{project.id}/data?task={assisted[aid]}")
-            page.locator(choices).wait_for(timeout=60_000)
-            page.get_by_text(draft.rationale[:40]).first.wait_for(timeout=30_000)
-            page.locator(".htx-highlight").first.wait_for(timeout=30_000)  # the evidence quotes, highlighted
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "labelstudio-task.png"))
-            highlighted = page.locator(".htx-highlight").all_inner_texts()
-            assert [t.strip() for t in highlighted] == [e["text"] for e in sorted(draft.evidence, key=lambda e: e["start"])]
-            checked = page.locator(f"{choices}//input").evaluate_all("els => els.filter(e => e.checked).map(e => e.name)")
-            assert checked == [draft.labels[TAX.primary]]
-            boxes = page.locator("[data-testid=htx-textbox-content]").all_inner_texts()
-            assert [b.strip() for b in boxes] == [draft.rationale.strip()]
-            assert f"Draft {draft.model_version}" in page.inner_text("body")
-            assert page.get_by_text(Article.model_validate(
-                next(a for a in read_jsonl(work / "browser" / "articles.jsonl", Article) if a.id == aid)).title).count() >= 1
-
-            blind_id = next(iter(blind))
-            page.goto(f"{url}/projects/{blind_project.id}/data?task={blind[blind_id]}")
-            page.locator(choices).wait_for(timeout=60_000)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(ARTIFACTS / "labelstudio-blind-task.png"))
-            assert page.locator(f"{choices}//input").evaluate_all("els => els.filter(e => e.checked).length") == 0
-            assert page.locator("[data-testid=htx-textbox-content]").count() == 0
-            body = page.inner_text("body")
-            assert "Draft " not in body and drafts[blind_id].rationale[:40] not in body
-            assert "⚠" not in body and page.locator(".htx-highlight").count() == 0  # no flag, no highlight
-        finally:
-            browser.close()
+        blind_id = next(iter(blind))
+        page.goto(f"{url}/projects/{blind_project.id}/data?task={blind[blind_id]}")
+        page.locator(choices).wait_for(timeout=60_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / "labelstudio-blind-task.png"))
+        assert page.locator(f"{choices}//input").evaluate_all("els => els.filter(e => e.checked).length") == 0
+        assert page.locator("[data-testid=htx-textbox-content]").count() == 0
+        body = page.inner_text("body")
+        assert "Draft " not in body and drafts[blind_id].rationale[:40] not in body
+        assert "⚠" not in body and page.locator(".htx-highlight").count() == 0  # no flag, no highlight
 
 
 # --------------------------------------------------------------------------- demo-down

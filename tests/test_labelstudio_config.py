@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from label_studio_sdk.label_interface import LabelInterface
 
-from annotator.labelstudio.config import from_result, label_config, to_result
-from annotator.taxonomy import load_taxonomy
+from annotator.labelstudio.config import from_result, label_config, to_result, tree_value
+from annotator.taxonomy import load_taxonomy, tidy_labels
 
 ROOT = Path(__file__).resolve().parents[1]
-TAXONOMIES = ["oecd_aim", "disarm"]
+TAXONOMIES = ["oecd_aim", "disarm", "aim_disarm"]
 
 
 @pytest.mark.parametrize("name", TAXONOMIES)
@@ -33,10 +33,12 @@ def test_config_has_every_value_with_its_definition(name):
     assert set(controls) == {f.name for f in tax.fields} | {"story_apply", "story_except"}  # + review a story once
     assert controls[tax.primary].get("required") == "true" and controls[tax.primary].get("choice") == "single"
     for f in tax.label_fields:
+        # A tree shows (and stores) id and name, so its search finds a technique by either.
+        shown = {(tree_value(f, v.id) if f.hierarchical else v.id): v for v in f.values}
         choices = {c.get("value"): c.get("hint") for c in controls[f.name].iter("Choice")}
-        assert set(choices) == set(f.value_ids)
-        for v in f.values:
-            assert v.definition in choices[v.id]
+        assert set(choices) == set(shown)
+        for key, v in shown.items():
+            assert v.definition in choices[key]
         if f.hierarchical:
             assert controls[f.name].tag == "Taxonomy"
         elif f.kind == "multi":
@@ -62,14 +64,20 @@ def test_result_round_trip_every_value(name):
     result = to_result(tax, labels, "Why: a & b <c>.", {f.name: 0.5 for f in tax.label_fields})
     assert interface.validate_prediction({"model_version": "x", "score": 0.5, "result": result}, return_errors=True) == []
     back, rationale, problems = from_result(tax, json.loads(json.dumps(result)))
-    assert (back, rationale, problems) == (labels, "Why: a & b <c>.", [])
+    # A tree's parent beside its own child is implied by the child's path: only the most specific come back.
+    assert (back, rationale, problems) == (tidy_labels(tax, labels), "Why: a & b <c>.", [])
 
 
 def test_hierarchical_values_travel_as_paths():
     tax = load_taxonomy("disarm")
     result = to_result(tax, {"classification": "Unrelated", "techniques": ["T0145.002"]}, None)
     item = next(i for i in result if i["from_name"] == "techniques")
-    assert item["value"] == {"taxonomy": [["TA15", "T0145", "T0145.002"]]}
+    assert item["value"] == {"taxonomy": [["TA15 Establish Assets", "T0145 Establish Account Imagery",
+                                           "T0145.002 AI-Generated Account Imagery"]]}
+    assert from_result(tax, result)[0]["techniques"] == ["T0145.002"]
+    # Results stored by configs that showed ids alone still read back.
+    item["value"] = {"taxonomy": [["TA15", "T0145", "T0145.002"]]}
+    assert from_result(tax, result)[0]["techniques"] == ["T0145.002"]
 
 
 def test_values_no_longer_in_the_taxonomy_are_reported():

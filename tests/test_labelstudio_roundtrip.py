@@ -21,10 +21,10 @@ def _predictions(conn, project_id):
     return conn.request("GET", "api/predictions/", params={"project": project_id})
 
 
-@pytest.mark.parametrize("name", ["oecd_aim", "disarm"])
+@pytest.mark.parametrize("name", ["oecd_aim", "disarm", "aim_disarm"])
 def test_push_repush_new_version_review_pull(ls_any, project_title, name):
     tax = load_taxonomy(name)
-    n = 300 if name == "oecd_aim" else 120
+    n = {"oecd_aim": 300, "disarm": 120}.get(name, 60)
     articles = make_articles(n, prefix=name)
     by_id = {a.id: a for a in articles}
     drafts = make_drafts(tax, articles, "p1@model-a", seed=1, failed_every=25)

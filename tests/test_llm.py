@@ -162,3 +162,21 @@ def test_an_answer_with_a_raw_line_break_in_a_string_still_parses():
     assert answer_json(text) == {"classification": "AI incident", "rationale": "damage to property.\n", "severity": "AI incident"}
     with pytest.raises(ValueError):
         answer_json('{"rationale": "cut off')
+
+
+def test_each_request_carries_its_own_schema_however_short_lived(fake_openai):
+    """Two-step drafting builds a schema per request; one freed after its request may leave its
+    memory address to the next one's, which must still be sent as it is, not as the first was."""
+    async def run():
+        sent = []
+        async with ChatClient(settings(fake_openai)) as client:
+            for i in range(100):  # more than the client keeps: old entries go, none goes stale
+                schema: dict = {}  # allocated first: it may well take the last one's address
+                schema.update(type="object", properties={f"field_{i}": {"type": "string"}},
+                              required=[f"field_{i}"], additionalProperties=False)
+                await client.complete([{"role": "user", "content": f"id: s{i}\nText {i}."}], schema)
+                sent.append(list(fake_openai.stats["last_request"]["response_format"]["json_schema"]["schema"]["properties"]))
+                del schema
+        return sent
+
+    assert asyncio.run(run()) == [[f"field_{i}"] for i in range(100)]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from annotator.compose import lift_labels
 from annotator.errors import ConfigError, RecordError
 from annotator.evaluate.gcpause import paused_gc
 from annotator.records import Article, Draft, GoldRecord, Review, iter_jsonl
@@ -42,6 +43,10 @@ def read_labelled(path: str | Path, model: type[R], tax: Taxonomy, on_error: Cal
             if getattr(record, "error", None):
                 out.append(record)
                 continue
+            if check(record.labels) and tax.members:  # gold of one member, in its own field names (composed taxonomies)
+                lifted = lift_labels(tax, record.labels, (record.model_extra or {}).get("taxonomy"))
+                if lifted is not None:
+                    record = record.model_copy(update={"labels": lifted})
             if check(record.labels):
                 labels, notes = canonical_labels(tax, record.labels)  # other spellings, older versions
                 for note in notes:

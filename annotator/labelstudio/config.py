@@ -13,7 +13,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from annotator.records import LabelValue
-from annotator.taxonomy import EVIDENCE, Field, Taxonomy
+from annotator.taxonomy import EVIDENCE, Field, Taxonomy, tidy_labels
 
 TEXT = "text"  # the object tag every control points at
 RATIONALE = "rationale"
@@ -35,15 +35,28 @@ def _hint(f: Field, value_id: str) -> str:
     return " — ".join(p for p in (v.label, v.definition) if p)
 
 
+def tree_value(f: Field, value_id: str) -> str:
+    """What a hierarchical field's tree shows and stores for a value: id and name ("T0145.002
+    AI-Generated Account Imagery"), so that the Taxonomy tag's search finds a technique by either."""
+    v = next((v for v in f.values if v.id == value_id), None)
+    return f"{v.id} {v.label}" if v is not None and v.label else value_id
+
+
+def _from_tree(f: Field, shown: str) -> str:
+    """The value id behind a tree entry (also an id alone, as configs before names were shown stored)."""
+    return next((v.id for v in f.values if shown in (v.id, tree_value(f, v.id))), shown)
+
+
 def _taxonomy_choices(f: Field, parent: str | None, depth: int) -> list[str]:
     lines = []
     for v in (v for v in f.values if v.parent == parent):
         children = _taxonomy_choices(f, v.id, depth + 1)
         pad = "  " * depth
+        attrs = _attrs(value=tree_value(f, v.id), hint=v.definition)
         if children:
-            lines += [f"{pad}<Choice{_attrs(value=v.id, hint=_hint(f, v.id))}>", *children, f"{pad}</Choice>"]
+            lines += [f"{pad}<Choice{attrs}>", *children, f"{pad}</Choice>"]
         else:
-            lines.append(f"{pad}<Choice{_attrs(value=v.id, hint=_hint(f, v.id))}/>")
+            lines.append(f"{pad}<Choice{attrs}/>")
     return lines
 
 
@@ -61,7 +74,8 @@ def _shown_when(tax: Taxonomy, f: Field) -> dict[str, str]:
 
 
 def _control(f: Field, shown: dict[str, str] | None = None) -> list[str]:
-    head = f"      <Header{_attrs(value=f.name.replace('_', ' ') + (' *' if f.required else ''), size='5')}/>"
+    title = f.name.rsplit(".", 1)[-1].replace("_", " ")  # a composed taxonomy's panel names the member
+    head = f"      <Header{_attrs(value=title + (' *' if f.required else ''), size='5')}/>"
     if f.kind == "text":
         return [
             head,
@@ -120,10 +134,21 @@ def link_choice(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> str | Non
     return None
 
 
+def _licence_comments(tax: Taxonomy) -> list[str]:
+    """A config generated from a share-alike framework is a derived work too: it carries the attribution."""
+    out = []
+    for part in (tax, *tax.members):
+        if part.license:
+            text = f"{part.name}: {part.source}. License: {part.license}; this config is shared under the same license."
+            out.append(f"<!-- {text.replace('--', '-')} -->")
+    return out
+
+
 def label_config(tax: Taxonomy) -> str:
     """The labeling config XML: the article on the left, the taxonomy's fields on the right."""
     lines = [
         f"<!-- Generated from taxonomy {tax.name} v{tax.version} ({tax.hash}) by `annotator label-config`; do not edit. -->",
+        *_licence_comments(tax),
         '<View style="display: flex; gap: 1em;">',
         '  <View style="flex: 3; max-height: 85vh; overflow-y: auto;">',
         '    <Header value="$title" size="3"/>',
@@ -139,8 +164,14 @@ def label_config(tax: Taxonomy) -> str:
     ]
     primary = tax.field(tax.primary)
     ordered = [primary, *[f for f in tax.fields if f.name != primary.name]]
-    for f in ordered:
-        lines += ["    <View>", *_control(f, _shown_when(tax, f)), "    </View>"]
+    panels = _panels(tax, ordered)
+    for title, fields in panels:
+        if title:  # a composed taxonomy: one panel per member
+            lines += ['    <View style="border-top: 2px solid #ccc; margin-top: 1em;">', f"      <Header{_attrs(value=title, size='4')}/>"]
+        for f in fields:
+            lines += [f"    <View{_visible_when(f)}>", *_control(f, _shown_when(tax, f)), "    </View>"]
+        if title:
+            lines.append("    </View>")
     lines += _link_control(tax)
     lines += [
         "    <View>",
@@ -153,6 +184,27 @@ def label_config(tax: Taxonomy) -> str:
     ]
     lines += ["  </View>", "</View>"]
     return "\n".join(lines) + "\n"
+
+
+def _panels(tax: Taxonomy, ordered: list[Field]) -> list[tuple[str, list[Field]]]:
+    """Fields grouped by the member taxonomy they come from (one untitled group for a plain taxonomy).
+
+    The shared rationale sits in the first member's panel, after its classification."""
+    if not tax.members:
+        return [("", ordered)]
+    groups: dict[str, list[Field]] = {m.name: [] for m in tax.members}
+    first = tax.members[0].name
+    for f in ordered:
+        prefix = f.name.split(".", 1)[0] if "." in f.name else first
+        groups.get(prefix, groups[first]).append(f)
+    return [(m.title or m.name, groups[m.name]) for m in tax.members]
+
+
+def _visible_when(f: Field) -> str:
+    """A conditional field shows only while its condition's field holds one of the values."""
+    if f.when is None:
+        return ""
+    return _attrs(visibleWhen="choice-selected", whenTagName=f.when.field, whenChoiceValue=",".join(f.when.values))
 
 
 def normalise_config(xml: str) -> str:
@@ -194,7 +246,7 @@ def to_result(
         if not chosen:
             continue
         if f.hierarchical:
-            out.append(_item(f, {"taxonomy": [f.path(v) for v in chosen]}, score))
+            out.append(_item(f, {"taxonomy": [[tree_value(f, p) for p in f.path(v)] for v in chosen]}, score))
         else:
             out.append(_item(f, {"choices": chosen}, score))
     return out
@@ -226,7 +278,8 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
             if f.name == RATIONALE:
                 rationale = text
             continue
-        chosen = [path[-1] for path in value["taxonomy"] if path] if "taxonomy" in value else list(value.get("choices") or [])
+        chosen = ([_from_tree(f, path[-1]) for path in value["taxonomy"] if path] if "taxonomy" in value
+                  else list(value.get("choices") or []))
         allowed = set(f.value_ids)
         for bad in [v for v in chosen if v not in allowed]:
             problems.append(f"{f.name}: {bad!r} is not a value of taxonomy {tax.name}")
@@ -237,7 +290,8 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
                 problems.append(f"{f.name}: several values {chosen!r} for a single field; kept the first")
         else:
             labels[f.name] = chosen
-    return labels, rationale, problems
+    # A hidden conditional field may still hold the draft's values: they are not the reviewer's answer.
+    return tidy_labels(tax, labels), rationale, problems
 
 
 def story_request(result: Iterable[Mapping[str, Any]]) -> tuple[bool, list[str]]:

@@ -38,6 +38,7 @@ from annotator.llm.pricing import cost, price_for
 Message = Mapping[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 _MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "plain")
 _SCHEMA_KEYWORDS = ("uniqueItems", "maxItems", "minItems", "maxLength", "minLength", "pattern")
+SCHEMAS_KEPT = 64  # stripped answer schemas kept per client (see ChatClient._schema)
 _OPTIONAL_PARAMS = ("logprobs", "seed", "temperature")
 
 
@@ -379,7 +380,7 @@ class ChatClient:
         self.retries = 0
         self.health = Health(settings)
         self._tickets = itertools.count()
-        self._schemas: dict[tuple[int, str, frozenset[str]], dict[str, Any]] = {}
+        self._schemas: collections.OrderedDict[tuple[int, str, frozenset[str]], tuple[Mapping[str, Any], dict[str, Any]]] = collections.OrderedDict()
 
     async def __aenter__(self) -> ChatClient:
         return self
@@ -394,11 +395,20 @@ class ChatClient:
 
     def _schema(self, schema: Mapping[str, Any], mode: OutputMode) -> dict[str, Any]:
         """The schema as this endpoint takes it; computed once per mode and set of dropped keywords
-        (the same schema goes with every request, and copying it each time cost CPU per article)."""
+        (the same schema goes with every request, and copying it each time cost CPU per article).
+
+        Keyed by the schema object's identity, so the entry keeps that object alive: a schema freed
+        after its request could otherwise leave its address to another one, which would then be
+        sent as the first was. The most recently used SCHEMAS_KEPT are kept (an entry dropped takes
+        its key with it, so nothing stale remains)."""
         key = (id(schema), mode, frozenset(self.dropped_keywords))
-        if key not in self._schemas:
-            self._schemas[key] = self._stripped(schema, mode)
-        return self._schemas[key]
+        if key in self._schemas:
+            self._schemas.move_to_end(key)
+        else:
+            self._schemas[key] = (schema, self._stripped(schema, mode))
+            if len(self._schemas) > SCHEMAS_KEPT:  # per-article schemas (incident links) come and go
+                self._schemas.popitem(last=False)
+        return self._schemas[key][1]
 
     def _stripped(self, schema: Mapping[str, Any], mode: OutputMode) -> dict[str, Any]:
         # json_object servers (llama-cpp-python) read a type list before an enum, so a nullable
