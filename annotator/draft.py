@@ -552,8 +552,9 @@ def _done_ids(path: Path, model_version: str, prompt_hash: str, tax_hash: str, l
     return done
 
 
-def read_articles(path: str | Path, on_error: Callable[[str], None]) -> tuple[list[Article], int]:
-    """Articles in file order, first occurrence of an id wins; bad lines are reported and counted."""
+def articles_to_draft(path: str | Path, on_error: Callable[[str], None]) -> tuple[list[Article], int]:
+    """The records of one articles.jsonl (ingest's output) in file order, first occurrence of an id
+    wins; bad lines are reported and counted. Not `ingest.read_articles`, which reads raw inputs."""
     if not Path(path).is_file():
         raise ConfigError(f"{path}: no such articles file")
     bad = 0
@@ -629,7 +630,7 @@ def draft(articles_path: str | Path, output: str | Path, settings: LLMSettings, 
     """Draft every article of `articles_path` not yet in `output`; returns the run's summary."""
     options = options or DraftOptions()
     report = on_error or (lambda m: print(m, file=sys.stderr))
-    articles, bad = read_articles(articles_path, report)
+    articles, bad = articles_to_draft(articles_path, report)
     summary = DraftSummary(rejected_inputs=bad)
     with hold([output, options.cache], "draft", report):  # a second run on these files waits for this one
         asyncio.run(draft_async(articles, output, settings, options, summary, progress))
@@ -679,7 +680,7 @@ def _all_drafted(articles_path: str | Path, output: str | Path, model: str, opti
     """Whether `output` already holds every article under this model and prompt (bad lines are reported later)."""
     prompt, tax = load_prompt(options.prompt), load_taxonomy(options.taxonomy)
     done = _done_ids(Path(output), f"{prompt.version}@{model}", prompt.hash, tax.hash, link=bool(options.incidents))
-    articles, _ = read_articles(articles_path, lambda message: None)
+    articles, _ = articles_to_draft(articles_path, lambda message: None)
     return all(a.id in done for a in articles)
 
 
@@ -783,7 +784,7 @@ def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettin
     if options.incidents:
         raise ConfigError("--incidents with --batch is not supported yet; draft live to link articles to recorded incidents")
     report = on_error or (lambda m: print(m, file=sys.stderr))
-    articles, bad = read_articles(articles_path, report)
+    articles, bad = articles_to_draft(articles_path, report)
     summary = DraftSummary(rejected_inputs=bad)
     with hold([output, options.cache], "draft --batch", report):
         asyncio.run(_batch_async(articles, Path(output), settings, options, summary))
