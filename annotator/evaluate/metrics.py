@@ -261,7 +261,7 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
     dense = _per_article(a, np.column_stack([per_pair, linear]), n_articles)
     # Centred, so float32 resample sums keep their precision: sum_a w_a h_a = sum_a w_a (h_a - mean) + expected0
     # because every resample draws as many articles as there are.
-    dense[:, -1] = (dense[:, -1].astype(np.float64) - expected0 / n_articles).astype(np.float32)
+    dense[:, -1] = (dense[:, -1].astype(np.float64) - expected0 / max(n_articles, 1)).astype(np.float32)  # 0 articles: an empty slice
     sets = None
     if dist is not None:
         sets = sparse.csr_matrix(
