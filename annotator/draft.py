@@ -33,7 +33,7 @@ from annotator.injection import looks_like_injection
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
 from annotator.locks import hold
 from annotator.prompt import Example, Prompt, load_prompt
-from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
+from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl, write_text_atomic
 from annotator.taxonomy import (
     EVIDENCE,
     Taxonomy,
@@ -768,9 +768,7 @@ async def _batch_async(articles: Sequence[Article], output: Path, settings: LLMS
 
 
 def _save_batches(path: Path, batches: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"batches": batches}, indent=1))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps({"batches": batches}, indent=1))
 
 
 def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettings, options: DraftOptions, *,
