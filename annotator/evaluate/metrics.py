@@ -14,8 +14,6 @@ positives) are NaN here and null in reports: a number there would be made up.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from dataclasses import field as dfield
 from itertools import chain
 from typing import Any
 
@@ -25,6 +23,7 @@ from scipy import sparse
 
 from annotator.evaluate.align import Pair, Side
 from annotator.evaluate.baselines import SINGLE_BASELINES
+from annotator.evaluate.bootstrap import Measure
 from annotator.evaluate.chance import ac1_of_confusion, nan_div, pabak_of_confusion
 from annotator.taxonomy import Field, Taxonomy
 
@@ -151,27 +150,6 @@ def _expected_disagreement(distinct: np.ndarray, totals: np.ndarray) -> tuple[np
 
 
 # --------------------------------------------------------------------------- measures
-
-
-@dataclass
-class Measure:
-    """Per-article sufficient statistics of one field, and how to turn their sums into metrics.
-
-    `dense` is (articles, d); `sets` (articles, distinct sets) counts label sets for MASI alpha.
-    `finish(t, q)` maps sums (..., d) and set counts (..., D) to metric arrays (...) or (..., L).
-    """
-
-    field: Field
-    n: int
-    dense: np.ndarray
-    finish: Callable[[np.ndarray, np.ndarray | None], dict[str, np.ndarray]]
-    sets: sparse.csr_matrix | None = None
-    info: dict[str, Any] = dfield(default_factory=dict)
-
-    def point(self) -> dict[str, np.ndarray]:
-        t = self.dense.sum(0, dtype=np.float64)[None]
-        q = None if self.sets is None else np.asarray(self.sets.sum(0), dtype=np.float64)
-        return {k: v[0] for k, v in self.finish(t, q).items()}
 
 
 def _text(side: Side, name: str) -> Any:

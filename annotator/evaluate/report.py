@@ -19,7 +19,7 @@ from annotator.evaluate.align import Pair, align
 from annotator.evaluate.alt_test import DEFAULT_EPSILON
 from annotator.evaluate.audit import audit_checks
 from annotator.evaluate.baselines import baselines, lazy_warnings, not_beating
-from annotator.evaluate.bootstrap import bootstrap, ci95
+from annotator.evaluate.bootstrap import Measure, bootstrap, ci95
 from annotator.evaluate.draft_checks import draft_checks
 from annotator.evaluate.gcpause import gc_paused
 from annotator.evaluate.honest import honest_figures, kappa_notes
@@ -27,7 +27,6 @@ from annotator.evaluate.links import link_scores
 from annotator.evaluate.metrics import (
     ERROR,
     N_BINS,
-    Measure,
     calibration_measure,
     field_measure,
     metric_names,
