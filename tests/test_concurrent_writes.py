@@ -1,5 +1,5 @@
-"""Two people running one command on the same files at the same moment (normal use): `pull`, `eval`,
-`calibrate` and `accept` each end with whole, correct output and exit 0, and leave no temporary file."""
+"""Two people running one command on the same files at the same moment (normal use): `ingest`, `pull`,
+`eval`, `calibrate` and `accept` each end with whole, correct output and exit 0, and leave no temporary file."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fixtures_labelstudio import make_articles, make_drafts
 from annotator.calibrate import Calibration
 from annotator.evaluate.model import load_metrics
 from annotator.locks import hold
-from annotator.records import Draft, GoldRecord, Review, read_jsonl, write_jsonl
+from annotator.records import Article, Draft, GoldRecord, Review, read_jsonl, write_jsonl
 from annotator.taxonomy import load_taxonomy
 
 TAX = load_taxonomy("oecd_aim")
@@ -121,6 +121,18 @@ def test_two_evals_calibrations_and_accepts_at_once_each_end_whole_and_correct(t
     lines = [json.loads(x) for x in accepted.read_text().splitlines()]
     assert sorted(x["article_id"] for x in lines) == sorted(f"a{i}" for i in range(n) if i % 4)  # the confident ones, once each
     _no_temporaries(tmp_path)
+
+
+def test_two_ingests_into_one_file_at_once_write_each_article_once(tmp_path):
+    from annotator.ingest import read_articles
+
+    samples = Path(__file__).resolve().parents[1] / "annotator" / "samples" / "articles"
+    out = tmp_path / "articles.jsonl"
+    runs = _at_once(*[[*CLI, "ingest", str(samples), "-o", str(out)]] * 2)
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    ids = [a.id for a in read_jsonl(out, Article)]
+    assert len(ids) == len(set(ids)) == len({a.id for a in read_articles([samples], on_error=lambda m: None)})
+    assert sorted(int(r.stdout.split("written ")[1].split()[0]) for r in runs)[0] == 0  # the second wrote nothing
 
 
 @pytest.mark.slow
