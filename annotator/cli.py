@@ -407,7 +407,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     result = push_files(
         connect(), args.drafts, args.articles, load_taxonomy(_taxonomy(args)), args.project,
-        on_problem=lambda msg: print(msg, file=sys.stderr), update_config=args.update_config,
+        on_error=lambda msg: print(msg, file=sys.stderr), update_config=args.update_config,
         batch_size=args.batch_size, blind_share=args.blind_share, blind_reviewers=args.blind_reviewers, seed=args.seed,
         accepted_path=args.accepted,
     )
@@ -432,7 +432,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             tally.count(r)
             yield r
 
-    reviews = counted(iter_pull(connect(), load_taxonomy(_taxonomy(args)), args.project, since=args.since, on_problem=report))
+    reviews = counted(iter_pull(connect(), load_taxonomy(_taxonomy(args)), args.project, since=args.since, on_error=report))
     bad = 0
     if args.accepted:
         from annotator.calibrate import Acceptance, with_acceptances

@@ -301,10 +301,11 @@ def run_demo(
             summary.problems += [f"draft of {d.article_id} failed: {d.error}" for d in failed]
 
     def push_stage(r: StageResult) -> None:
+        from annotator.labelstudio.client import BLIND_SUFFIX
         from annotator.labelstudio.push import push_files
 
         conn = state["conn"]
-        res = push_files(conn, paths["drafts"], paths["articles"], tax, project, on_problem=report,
+        res = push_files(conn, paths["drafts"], paths["articles"], tax, project, on_error=report,
                          blind_share=blind_share, blind_reviewers=blind_reviewers)
         state["push"] = res
         r.status = "done" if res.ok else "problems"
@@ -325,7 +326,7 @@ def run_demo(
                       "  the box (the line above the fields names the draft and its confidence; a red line flags a possible",
                       "  prompt injection or a failed draft). Correct what is wrong, then Submit (Ctrl+Enter) or Skip (Ctrl+Space)."]
         if res.blind_project_id:
-            lines.append(f"  blind tasks (no draft shown, {blind_reviewers} reviewers each): project {project + ' (blind)'!r}, "
+            lines.append(f"  blind tasks (no draft shown, {blind_reviewers} reviewers each): project {project + BLIND_SUFFIX!r}, "
                          f"{base}/projects/{res.blind_project_id}/data")
         r.detail = "\n".join(lines)
 
@@ -334,13 +335,13 @@ def run_demo(
             r.status, r.detail = "skipped", "no --simulate-review: the reviews are yours to make in the browser"
             return
         from annotator.labelstudio.annotators import post_reviews
-        from annotator.labelstudio.client import find_project
+        from annotator.labelstudio.client import project_and_blind
         from annotator.labelstudio.pull import pull
-        from annotator.labelstudio.push import BLIND_SUFFIX, existing_tasks
+        from annotator.labelstudio.push import existing_tasks
         from annotator.simulate import simulate_reviews
 
         conn = state["conn"]
-        blind_project = find_project(conn, project + BLIND_SUFFIX)
+        _, blind_project = project_and_blind(conn, project)
         blind = set(existing_tasks(conn, blind_project.id)) if blind_project else set()
         ids = {a.id for a in iter_jsonl(paths["articles"], Article)}
         truth = [g for g in iter_jsonl(sample_gold_path(), GoldRecord) if g.article_id in ids]
@@ -364,7 +365,7 @@ def run_demo(
         from annotator.labelstudio.pull import pull
         from annotator.records import write_jsonl
 
-        res = pull(state["conn"], tax, project, on_problem=report)
+        res = pull(state["conn"], tax, project, on_error=report)
         write_jsonl(paths["reviews"], res.reviews)
         state["completed"] = sum(1 for x in res.reviews if not x.skipped)
         r.status = "done" if res.ok else "problems"

@@ -35,7 +35,7 @@ from annotator.injection import FLAG, REPORTED, looks_like_injection, take_repor
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
 from annotator.locks import hold
 from annotator.prompt import Example, Prompt, load_prompt
-from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl
+from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl, write_text_atomic
 from annotator.taxonomy import (
     EVIDENCE,
     Taxonomy,
@@ -609,8 +609,9 @@ def _done_ids(path: Path, model_version: str, prompt_hash: str, tax_hash: str, l
     return done
 
 
-def read_articles(path: str | Path, on_error: Callable[[str], None]) -> tuple[list[Article], int]:
-    """Articles in file order, first occurrence of an id wins; bad lines are reported and counted."""
+def articles_to_draft(path: str | Path, on_error: Callable[[str], None]) -> tuple[list[Article], int]:
+    """The records of one articles.jsonl (ingest's output) in file order, first occurrence of an id
+    wins; bad lines are reported and counted. Not `ingest.read_articles`, which reads raw inputs."""
     if not Path(path).is_file():
         raise ConfigError(f"{path}: no such articles file")
     bad = 0
@@ -686,7 +687,7 @@ def draft(articles_path: str | Path, output: str | Path, settings: LLMSettings, 
     """Draft every article of `articles_path` not yet in `output`; returns the run's summary."""
     options = options or DraftOptions()
     report = on_error or (lambda m: print(m, file=sys.stderr))
-    articles, bad = read_articles(articles_path, report)
+    articles, bad = articles_to_draft(articles_path, report)
     summary = DraftSummary(rejected_inputs=bad)
     with hold([output, options.cache], "draft", report):  # a second run on these files waits for this one
         asyncio.run(draft_async(articles, output, settings, options, summary, progress))
@@ -736,7 +737,7 @@ def _all_drafted(articles_path: str | Path, output: str | Path, model: str, opti
     """Whether `output` already holds every article under this model and prompt (bad lines are reported later)."""
     prompt, tax = load_prompt(options.prompt), load_taxonomy(options.taxonomy)
     done = _done_ids(Path(output), f"{prompt.version}@{model}", prompt.hash, tax.hash, link=bool(options.incidents))
-    articles, _ = read_articles(articles_path, lambda message: None)
+    articles, _ = articles_to_draft(articles_path, lambda message: None)
     return all(a.id in done for a in articles)
 
 
@@ -824,9 +825,7 @@ async def _batch_async(articles: Sequence[Article], output: Path, settings: LLMS
 
 
 def _save_batches(path: Path, batches: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"batches": batches}, indent=1))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps({"batches": batches}, indent=1))
 
 
 def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettings, options: DraftOptions, *,
@@ -840,7 +839,7 @@ def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettin
     if options.incidents:
         raise ConfigError("--incidents with --batch is not supported yet; draft live to link articles to recorded incidents")
     report = on_error or (lambda m: print(m, file=sys.stderr))
-    articles, bad = read_articles(articles_path, report)
+    articles, bad = articles_to_draft(articles_path, report)
     summary = DraftSummary(rejected_inputs=bad)
     # A batch is one round of requests; a second step would need a second batch per article.
     options = options.model_copy(update={"two_step": "off"})

@@ -18,8 +18,6 @@ the AIM attached to it is part of what an article can match.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
@@ -32,7 +30,7 @@ from annotator.errors import ConfigError
 from annotator.llm import answer_json
 from annotator.locks import hold
 from annotator.prompt import article_data, delimited
-from annotator.records import Article, iter_jsonl
+from annotator.records import Article, iter_jsonl, write_jsonl
 from annotator.stories import _STOPWORDS, _stem, _story_words, story_names
 
 NONE = "none"  # the link's answer when the article follows up none of the incidents offered
@@ -174,11 +172,7 @@ def import_incidents(paths: Sequence[str | Path], store: str | Path,
                 summary.updated += 1
             known[incident.id] = incident
         if summary.added or summary.updated or not store.is_file():
-            tmp = store.with_name(store.name + ".tmp")
-            with tmp.open("w", encoding="utf-8") as fh:
-                for incident in sorted(known.values(), key=lambda i: (i.date or "", i.id)):
-                    fh.write(json.dumps(incident.model_dump(mode="json"), ensure_ascii=False) + "\n")
-            os.replace(tmp, store)
+            write_jsonl(store, sorted(known.values(), key=lambda i: (i.date or "", i.id)))
         summary.total = len(known)
     return summary
 

@@ -12,12 +12,13 @@ the same inputs into the same output appends nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,6 +28,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from annotator.errors import IngestError
+from annotator.locks import hold, lock_path
 from annotator.normalise import article_id, clean_text, clean_title, clean_url, text_key
 from annotator.records import Article, JsonlWriter, iter_jsonl
 
@@ -383,16 +385,16 @@ def _read_file(path: Path, where: str) -> Iterator[_Item]:
         yield from _read_document(path, where, fmt)
 
 
-def _files(inputs: Iterable[str | Path], skip: Path | None) -> Iterator[Path | Rejection]:
+def _files(inputs: Iterable[str | Path], skip: Collection[Path]) -> Iterator[Path | Rejection]:
     for given in inputs:
         path = Path(given)
         if path.is_dir():
             for p in sorted(path.rglob("*")):
                 rel = p.relative_to(path).parts
-                if p.is_file() and not any(part.startswith(".") for part in rel) and p.resolve() != skip:
+                if p.is_file() and not any(part.startswith(".") for part in rel) and p.resolve() not in skip:
                     yield p
         elif path.is_file():
-            if path.resolve() != skip:
+            if path.resolve() not in skip:
                 yield path
         else:
             yield Rejection(str(path), "not found", "no such file or folder")
@@ -439,7 +441,7 @@ def _to_article(raw: _Raw) -> Article | Rejection:
     )
 
 
-def _items(inputs: Iterable[str | Path], skip: Path | None = None) -> Iterator[Article | Rejection]:
+def _items(inputs: Iterable[str | Path], skip: Collection[Path] = ()) -> Iterator[Article | Rejection]:
     for path in _files(inputs, skip):
         if isinstance(path, Rejection):
             yield path
@@ -536,11 +538,12 @@ def ingest(inputs: Iterable[str | Path], output: str | Path, on_error: ErrorCall
         summary.rejected[reason] = summary.rejected.get(reason, 0) + 1
         report(problem)
 
-    try:
-        writer = JsonlWriter(output)  # opening repairs a torn last line first
-    except OSError as exc:
-        raise IngestError(f"{output}: cannot write the output ({exc.strerror or exc})") from None
-    with writer:
+    with contextlib.ExitStack() as stack:
+        try:  # a second ingest into this file waits, then finds this one's articles already there
+            stack.enter_context(hold([output], "ingest", report))
+            writer = stack.enter_context(JsonlWriter(output))  # opening repairs a torn last line first
+        except OSError as exc:
+            raise IngestError(f"{output}: cannot write the output ({exc.strerror or exc})") from None
         old_ids: set[str] = set()
         old_texts: set[str] = set()
         for old in iter_jsonl(
@@ -550,7 +553,7 @@ def ingest(inputs: Iterable[str | Path], output: str | Path, on_error: ErrorCall
             old_texts.add(text_key(old.text))
         new_ids: set[str] = set()
         new_texts: set[str] = set()
-        for item in _items(inputs, skip=output.resolve()):
+        for item in _items(inputs, skip={output.resolve(), lock_path(output)}):  # not the output nor its lock
             if isinstance(item, Rejection):
                 reject(str(item), item.reason)
                 continue

@@ -11,6 +11,7 @@ writing appends whole lines and flushes each, so a killed run leaves no half-wri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -198,23 +199,35 @@ class JsonlWriter:
         self.close()
 
 
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """A temporary file to write `path`'s new content into; when the block ends it replaces `path`
+    whole (a reader sees the old file or the new, never half of one), and when the block fails it
+    is removed and `path` is left as it was.
+
+    The temporary file is `NAME.PID.tmp`: two runs writing one file at once (two pulls into one
+    reviews.jsonl, say) each fill their own, and the last to finish wins with a whole file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:
     """Write records to a new file (replacing it) atomically; returns how many."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with JsonlWriter(tmp, truncate=True) as w:
-        n = w.write_all(records)
-    os.replace(tmp, path)
-    return n
+    with replacing(path) as tmp, JsonlWriter(tmp, truncate=True) as w:
+        return w.write_all(records)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Replace a file whole: a reader sees the old content or the new, never half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _drop_torn_tail(path: Path) -> None:

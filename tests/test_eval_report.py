@@ -206,3 +206,15 @@ def test_span_agreement_and_flag_shares_are_reported(tmp_path: Path) -> None:
     assert checks["flags"]["flags"]["rationale: copies the article"] == {"n": 3, "share": 0.5}
     summary = (out / "summary.md").read_text()
     assert "`rationale: copies the article`: 3 of 6 drafts (50%)" in summary and "F1 0.500" in summary
+
+
+def test_reviews_all_blind_leave_an_empty_assisted_slice(tmp_path: Path) -> None:
+    """A blind-only reviews file (what calibration reads) is scored; the assisted slice is empty, not a crash."""
+    drafts, reviews = _files(tmp_path)
+    blind = [{**json.loads(line), "blind": True} for line in reviews.read_text().splitlines()]
+    _write(reviews, blind)
+    out = tmp_path / "report"
+    assert main(["eval", "--drafts", str(drafts), "--reviews", str(reviews), "-o", str(out), "--bootstrap", "20"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["slices"]["assisted"]["n_pairs"] == 0 and metrics["slices"]["blind"]["n_pairs"] == 40
+    assert metrics["slices"]["blind"]["fields"][PRIMARY]["accuracy"] == metrics["fields"][PRIMARY]["accuracy"] == 0.75

@@ -16,7 +16,7 @@ def test_blind_curve_follows_the_known_accuracy_and_assisted_is_inflated() -> No
     blind = {g.article_id for g in truth[:800]}
     panel = [SimulatedReviewer(name="exact", noise=0.0, anchoring=0.8)]
     reviews = simulate_reviews(TAX, truth, drafts, panel, blind=blind, blind_reviewers=1, seed=3)
-    curves = selective_curves(align(drafts, reviews).pairs, ["classification"], n_boot=400, seed=0)["classification"]
+    curves = selective_curves(align(drafts, reviews).pairs, [TAX.field("classification")], n_boot=400, seed=0)["classification"]
     curves = {k: v.model_dump() for k, v in curves.items()}
     points = curves["blind"]["points"]
     assert [p["threshold"] for p in points] == [1.0, 0.95, 0.9, 0.8, 0.6]

@@ -139,7 +139,7 @@ def test_values_outside_the_taxonomy_are_reported_on_pull(ls_any, project_title)
     ]
     ls_any.request("POST", f"api/tasks/{task_id}/annotations/", json={"result": result})
     seen = []
-    pulled = pull(ls_any, tax, project_title, on_problem=seen.append)
+    pulled = pull(ls_any, tax, project_title, on_error=seen.append)
     assert len(pulled.reviews) == 1 and pulled.reviews[0].labels["ai_principles"] == ["Safety"]
     assert len(seen) == 1 and "Retired value" in seen[0] and articles[0].id in seen[0]
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from annotator.evaluate.align import Pair
+from annotator.evaluate.bootstrap import ci95, resample_counts
 from annotator.evaluate.chance import nan_div
 from annotator.evaluate.model import FieldBaseline
 from annotator.taxonomy import Field, Taxonomy
@@ -83,8 +84,6 @@ def _sets(pairs: Sequence[Pair], name: str) -> tuple[list[int], list[set[str]], 
 
 def multi_baselines(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Field, n_boot: int, seed: int) -> dict[str, Any] | None:
     """Micro F1 of the candidate, the majority set and the label prior, with skill scores and intervals."""
-    from annotator.evaluate.bootstrap import ci95, resample_counts  # bootstrap imports metrics, which imports this
-
     keep, ref, cand = _sets(pairs, f.name)
     if not keep:
         return None

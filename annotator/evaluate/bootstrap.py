@@ -10,16 +10,40 @@ the seed and the number of articles, so two measures given the same seed see the
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dfield
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from annotator.evaluate.metrics import Measure
+from annotator.taxonomy import Field
 
 CHUNK_ELEMENTS = 2**25  # resample counts held at once (128 MB of float32), whatever the number of resamples
 # A chunk is one matrix product over every article's statistics; BLAS repacks those statistics on
 # every call, so fewer, taller chunks are several times faster than many thin ones.
+
+
+@dataclass
+class Measure:
+    """Per-article sufficient statistics of one field, and how to turn their sums into metrics.
+
+    `dense` is (articles, d); `sets` (articles, distinct sets) counts label sets for MASI alpha.
+    `finish(t, q)` maps sums (..., d) and set counts (..., D) to metric arrays (...) or (..., L).
+    """
+
+    field: Field
+    n: int
+    dense: np.ndarray
+    finish: Callable[[np.ndarray, np.ndarray | None], dict[str, np.ndarray]]
+    sets: sparse.csr_matrix | None = None
+    info: dict[str, Any] = dfield(default_factory=dict)
+
+    def point(self) -> dict[str, np.ndarray]:
+        t = self.dense.sum(0, dtype=np.float64)[None]
+        q = None if self.sets is None else np.asarray(self.sets.sum(0), dtype=np.float64)
+        return {k: v[0] for k, v in self.finish(t, q).items()}
 
 
 def resample_counts(n_articles: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:

@@ -14,8 +14,6 @@ positives) are NaN here and null in reports: a number there would be made up.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from dataclasses import field as dfield
 from itertools import chain
 from typing import Any
 
@@ -25,6 +23,7 @@ from scipy import sparse
 
 from annotator.evaluate.align import Pair, Side
 from annotator.evaluate.baselines import SINGLE_BASELINES
+from annotator.evaluate.bootstrap import Measure
 from annotator.evaluate.chance import ac1_of_confusion, nan_div, pabak_of_confusion
 from annotator.taxonomy import Field, Taxonomy
 
@@ -153,27 +152,6 @@ def _expected_disagreement(distinct: np.ndarray, totals: np.ndarray) -> tuple[np
 # --------------------------------------------------------------------------- measures
 
 
-@dataclass
-class Measure:
-    """Per-article sufficient statistics of one field, and how to turn their sums into metrics.
-
-    `dense` is (articles, d); `sets` (articles, distinct sets) counts label sets for MASI alpha.
-    `finish(t, q)` maps sums (..., d) and set counts (..., D) to metric arrays (...) or (..., L).
-    """
-
-    field: Field
-    n: int
-    dense: np.ndarray
-    finish: Callable[[np.ndarray, np.ndarray | None], dict[str, np.ndarray]]
-    sets: sparse.csr_matrix | None = None
-    info: dict[str, Any] = dfield(default_factory=dict)
-
-    def point(self) -> dict[str, np.ndarray]:
-        t = self.dense.sum(0, dtype=np.float64)[None]
-        q = None if self.sets is None else np.asarray(self.sets.sum(0), dtype=np.float64)
-        return {k: v[0] for k, v in self.finish(t, q).items()}
-
-
 def _text(side: Side, name: str) -> Any:
     if name == "rationale":
         return side.rationale
@@ -261,7 +239,7 @@ def multi_measure(pairs: Sequence[Pair], art: np.ndarray, n_articles: int, f: Fi
     dense = _per_article(a, np.column_stack([per_pair, linear]), n_articles)
     # Centred, so float32 resample sums keep their precision: sum_a w_a h_a = sum_a w_a (h_a - mean) + expected0
     # because every resample draws as many articles as there are.
-    dense[:, -1] = (dense[:, -1].astype(np.float64) - expected0 / n_articles).astype(np.float32)
+    dense[:, -1] = (dense[:, -1].astype(np.float64) - expected0 / max(n_articles, 1)).astype(np.float32)  # 0 articles: an empty slice
     sets = None
     if dist is not None:
         sets = sparse.csr_matrix(

@@ -9,6 +9,7 @@ others.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from html import escape
 from pathlib import Path
@@ -30,6 +31,7 @@ from annotator.evaluate.model import (
 from annotator.evaluate.render_honest import honest_html, honest_markdown
 from annotator.evaluate.render_selective import selective_html, selective_markdown
 from annotator.evaluate.tables import fmt, md_table
+from annotator.locks import hold
 from annotator.records import write_text_atomic
 
 HEADLINE = {"single": "accuracy", "multi": "micro_f1", "text": "edit_similarity"}
@@ -350,8 +352,13 @@ def report_html(report: EvalReport) -> str:
     return f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Eval report</title><style>{CSS}</style></head><body>{body}</body></html>\n'
 
 
-def write_report(report: EvalReport, outdir: str | Path) -> list[str]:
-    """Write metrics.json, summary.md and report.html into `outdir`; returns their paths."""
+def write_report(report: EvalReport, outdir: str | Path, on_wait: Callable[[str], None] | None = None) -> list[str]:
+    """Write metrics.json, summary.md and report.html into `outdir`; returns their paths.
+
+    Each file is replaced whole, and the three under the folder's lock (`annotator.locks`), so two
+    evals into one folder at once leave the three files of one run, never a mix of both;
+    `on_wait` (default: stderr) hears when the other run holds the folder.
+    """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     files = {
@@ -359,6 +366,7 @@ def write_report(report: EvalReport, outdir: str | Path) -> list[str]:
         "summary.md": summary_markdown(report),
         "report.html": report_html(report),
     }
-    for name, text in files.items():
-        write_text_atomic(out / name, text)
+    with hold([out], "eval", on_wait or (lambda line: print(line, file=sys.stderr))):
+        for name, text in files.items():
+            write_text_atomic(out / name, text)
     return [str(out / n) for n in files]

@@ -19,7 +19,7 @@ from annotator.evaluate.align import Pair, align
 from annotator.evaluate.alt_test import DEFAULT_EPSILON
 from annotator.evaluate.audit import audit_checks
 from annotator.evaluate.baselines import baselines, lazy_warnings, not_beating
-from annotator.evaluate.bootstrap import bootstrap, ci95
+from annotator.evaluate.bootstrap import Measure, bootstrap, ci95
 from annotator.evaluate.draft_checks import draft_checks
 from annotator.evaluate.gcpause import gc_paused
 from annotator.evaluate.honest import honest_figures, kappa_notes
@@ -27,7 +27,6 @@ from annotator.evaluate.links import link_scores
 from annotator.evaluate.metrics import (
     ERROR,
     N_BINS,
-    Measure,
     calibration_measure,
     field_measure,
     metric_names,
@@ -61,7 +60,7 @@ from annotator.evaluate.model import (
 from annotator.evaluate.selective import selective_curves
 from annotator.evaluate.thresholds import Thresholds, check_thresholds
 from annotator.records import Draft, GoldRecord, Review
-from annotator.taxonomy import Taxonomy
+from annotator.taxonomy import Field, Taxonomy
 
 DOMINANT_SHARE = 0.9  # a class this common makes kappa and alpha swing on a handful of articles
 N_EXAMPLES = 25
@@ -192,8 +191,8 @@ def human_agreement(human_pairs: Sequence[Pair], tax: Taxonomy, *, n_boot: int =
 # --------------------------------------------------------------------------- compare
 
 
-def _correct(p: Pair, name: str) -> bool:
-    return not p.candidate.error and p.candidate.labels.get(name) == p.reference.labels.get(name)
+def _correct(p: Pair, f: Field) -> bool:
+    return not p.candidate.error and f.same(p.candidate.labels.get(f.name), p.reference.labels.get(f.name))
 
 
 def mcnemar(baseline_right: Sequence[bool], candidate_right: Sequence[bool], field: str) -> McNemar:
@@ -229,14 +228,14 @@ def compare_drafts(candidate: Sequence[Pair], baseline: Sequence[Pair], tax: Tax
             )
             for name in metric_names(f)
         }
-    primary = tax.primary
-    scored = [(c, b) for c, b in both if primary in c.reference.labels]
+    primary = tax.field(tax.primary)
+    scored = [(c, b) for c, b in both if primary.name in c.reference.labels]
     return Compare(
         n_pairs=len(both),
         n_articles=n_articles,
         difference="candidate (--drafts) minus baseline (--compare)",
         fields=out,
-        mcnemar=mcnemar([_correct(b, primary) for _, b in scored], [_correct(c, primary) for c, _ in scored], primary),
+        mcnemar=mcnemar([_correct(b, primary) for _, b in scored], [_correct(c, primary) for c, _ in scored], primary.name),
     )
 
 
@@ -364,7 +363,7 @@ def evaluate(
         checks = check_thresholds(fields, thresholds)
         metrics.thresholds = Gate(passed=all(c.passed for c in checks), checks=checks)
     gold = not any(isinstance(r, Review) for r in references)
-    metrics.selective = selective_curves(al.pairs, [f.name for f in tax.label_fields], gold=gold, n_boot=n_boot, seed=seed)
+    metrics.selective = selective_curves(al.pairs, tax.label_fields, gold=gold, n_boot=n_boot, seed=seed)
     metrics.audit = audit_checks(drafts, [r for r in references if isinstance(r, Review)])
     metrics.link = link_scores(tax, drafts, references)
     metrics.warnings += [a.warning for a in metrics.audit if a.warning]

@@ -21,14 +21,9 @@ from scipy import sparse
 from annotator.evaluate.align import Pair
 from annotator.evaluate.bootstrap import ci95, resample_counts
 from annotator.evaluate.model import Curve, CurvePoint
+from annotator.taxonomy import Field
 
 MAX_POINTS = 20  # thresholds shown per curve: enough to read the shape, few enough to tabulate
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, list) or isinstance(b, list):
-        return set(a or []) == set(b or [])
-    return bool(a == b)
 
 
 def curve_thresholds(confidences: np.ndarray, max_points: int = MAX_POINTS) -> list[float]:
@@ -55,8 +50,9 @@ class _Spec(NamedTuple):
     without_confidence: int
 
 
-def _spec(pairs: Sequence[tuple[int, Pair]], field: str, name: str) -> _Spec | None:
-    rows = [(a, float(c), _same(p.reference.labels.get(field), p.candidate.labels.get(field)))
+def _spec(pairs: Sequence[tuple[int, Pair]], f: Field, name: str) -> _Spec | None:
+    field = f.name
+    rows = [(a, float(c), f.same(p.reference.labels.get(field), p.candidate.labels.get(field)))
             for a, p in pairs
             if p.candidate.error is None and field in p.reference.labels
             and (c := p.candidate.confidence.get(field)) is not None]
@@ -73,7 +69,7 @@ def _spec(pairs: Sequence[tuple[int, Pair]], field: str, name: str) -> _Spec | N
                  np.array([r for _, _, r in rows], dtype=np.float64), scored - len(rows))
 
 
-def selective_curves(pairs: Sequence[Pair], fields: Sequence[str], *, gold: bool = False, n_boot: int = 1000,
+def selective_curves(pairs: Sequence[Pair], fields: Sequence[Field], *, gold: bool = False, n_boot: int = 1000,
                      seed: int = 0) -> dict[str, dict[Any, Curve]]:
     """Per field, the curve against blind reviews and, separately, against assisted ones (or against
     the gold file); fields without any confidence are left out.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +19,7 @@ from pydantic import ValidationError
 from annotator.calibrate import AUTO_ACCEPTED
 from annotator.errors import TaxonomyError
 from annotator.export.adjudicate import Decision
-from annotator.records import Article, GoldRecord, Review, newer_key
+from annotator.records import Article, GoldRecord, Review, newer_key, replacing
 from annotator.taxonomy import Taxonomy, draft_model
 
 SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet", "chat": ".chat.jsonl"}
@@ -161,8 +160,7 @@ def check_chat_example(example: Any) -> list[str]:
 
 def write_csv(path: Path, tax: Taxonomy, records: Sequence[GoldRecord]) -> None:
     multi = {f.name for f in tax.multi_fields} | {"annotators"}
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
+    with replacing(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=gold_columns(tax), quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
         writer.writeheader()
         for record in records:
@@ -170,7 +168,6 @@ def write_csv(path: Path, tax: Taxonomy, records: Sequence[GoldRecord]) -> None:
             for col in multi:
                 row[col] = MULTI_SEP.join(row[col] or [])
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    os.replace(tmp, path)
 
 
 def write_parquet(path: Path, tax: Taxonomy, records: Sequence[GoldRecord]) -> None:
@@ -182,9 +179,8 @@ def write_parquet(path: Path, tax: Taxonomy, records: Sequence[GoldRecord]) -> N
     schema = pa.schema([(c, pa.list_(pa.string()) if c in listed else types.get(c, pa.string())) for c in gold_columns(tax)])
     rows = [_row(tax, r) for r in records]
     table = pa.Table.from_pylist(rows, schema=schema)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def chat_examples(tax: Taxonomy, chat_prompt: ChatPrompt, rows: Sequence[GoldRecord], articles: Mapping[str, Article],

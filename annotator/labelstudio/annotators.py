@@ -16,9 +16,9 @@ import httpx
 from pydantic import BaseModel
 
 from annotator.errors import LabelStudioError
-from annotator.labelstudio.client import Connection, find_project
+from annotator.labelstudio.client import Connection, project_and_blind
 from annotator.labelstudio.config import to_result
-from annotator.labelstudio.push import BLIND_SUFFIX, existing_tasks
+from annotator.labelstudio.push import existing_tasks
 from annotator.records import Review
 from annotator.taxonomy import Taxonomy
 
@@ -69,10 +69,7 @@ def post_reviews(conn: Connection, tax: Taxonomy, title: str, reviews: Iterable[
     with a `model_version` starts from that prediction (`parent_prediction`), as a Submit in the
     browser would.
     """
-    project = find_project(conn, title)
-    if project is None:
-        raise LabelStudioError(f"no project titled {title!r} in Label Studio at {conn.url}")
-    blind_project = find_project(conn, title + BLIND_SUFFIX)
+    project, blind_project = project_and_blind(conn, title)
     tasks = existing_tasks(conn, project.id)
     blind_tasks = existing_tasks(conn, blind_project.id) if blind_project else {}
     users: dict[str, Annotator] = {}

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from annotator.labelstudio.client import Connection, projects_titled
-from annotator.labelstudio.push import BLIND_SUFFIX
+from annotator.labelstudio.client import BLIND_SUFFIX, Connection, projects_titled
 from annotator.labelstudio.tasks import by_article, pages, removable, remove_unannotated, task_refs
 
 _NO_DRAFT_ON_PURPOSE = ("draft failed", "draft invalid")

@@ -15,6 +15,8 @@ from label_studio_sdk.core.api_error import ApiError
 from annotator.errors import LabelStudioError
 
 IMPORT_OPTIONS: dict[str, Any] = {"max_retries": 0, "timeout_in_seconds": 600}  # an import retried is an import applied twice
+# A project's blind slice (anchoring control) lives in a companion project with this title suffix.
+BLIND_SUFFIX = " (blind)"
 
 
 @contextlib.contextmanager
@@ -122,3 +124,12 @@ def find_project(conn: Connection, title: str) -> Any | None:
             f"`annotator labelstudio check --project {title!r}` shows them"
         )
     return found[0] if found else None
+
+
+def project_and_blind(conn: Connection, title: str) -> tuple[Any, Any | None]:
+    """The project titled `title` and its blind companion ("<title> (blind)"; None until a push
+    first makes a blind task). A project that does not exist is an error naming the server."""
+    project = find_project(conn, title)
+    if project is None:
+        raise LabelStudioError(f"no project titled {title!r} in Label Studio at {conn.url}")
+    return project, find_project(conn, title + BLIND_SUFFIX)

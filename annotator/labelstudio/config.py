@@ -13,7 +13,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from annotator.records import LabelValue
-from annotator.taxonomy import EVIDENCE, Field, Taxonomy, tidy_labels
+from annotator.taxonomy import EVIDENCE, Field, Taxonomy, label_validator, tidy_labels
 
 TEXT = "text"  # the object tag every control points at
 RATIONALE = "rationale"
@@ -259,6 +259,7 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
     `problems`, so that the caller reports them instead of losing them silently.
     """
     labels: dict[str, LabelValue] = {f.name: f.empty for f in tax.label_fields}
+    check = label_validator(tax)  # the taxonomy's one validator decides which values are kept
     rationale: str | None = None
     problems: list[str] = []
     fields = {f.name: f for f in tax.fields}
@@ -280,10 +281,9 @@ def from_result(tax: Taxonomy, result: Iterable[Mapping[str, Any]]) -> tuple[dic
             continue
         chosen = ([_from_tree(f, path[-1]) for path in value["taxonomy"] if path] if "taxonomy" in value
                   else list(value.get("choices") or []))
-        allowed = set(f.value_ids)
-        for bad in [v for v in chosen if v not in allowed]:
-            problems.append(f"{f.name}: {bad!r} is not a value of taxonomy {tax.name}")
-        chosen = list(dict.fromkeys(v for v in chosen if v in allowed))
+        rejected = {v: check({f.name: v if f.kind == "single" else [v]}) for v in chosen}
+        problems += [p for v in chosen for p in rejected[v]]
+        chosen = list(dict.fromkeys(v for v in chosen if not rejected[v]))
         if f.kind == "single":
             labels[f.name] = chosen[0] if chosen else None
             if len(chosen) > 1:

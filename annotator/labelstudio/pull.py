@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from annotator.errors import LabelStudioError
-from annotator.labelstudio.client import Connection, find_project
+from annotator.labelstudio.client import Connection, project_and_blind
 from annotator.labelstudio.config import from_result, link_choice, spans_from_result, story_request
-from annotator.labelstudio.push import BLIND_SUFFIX, _list_tasks
+from annotator.labelstudio.push import _list_tasks
 from annotator.labelstudio.tasks import pages
 from annotator.records import Review
 from annotator.stories import applied_reviews
@@ -66,9 +66,9 @@ def reviews_from_export(
     *,
     blind: bool,
     since: str | None = None,
-    on_problem: Callable[[str], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
 ) -> Iterable[Review]:
-    """Reviews from tasks in the JSON export's shape (or task pages); pure apart from `on_problem`."""
+    """Reviews from tasks in the JSON export's shape (or task pages); pure apart from `on_error`."""
     for task in tasks:
         data = task.get("data") or {}
         aid = data.get("article_id")
@@ -83,16 +83,16 @@ def reviews_from_export(
             annotator = (who.get("email") if isinstance(who, dict) else None) or users.get(uid, str(uid))  # type: ignore[arg-type]
             where = f"task {task.get('id')} annotation {ann.get('id')} ({annotator})"
             if aid is None:
-                if on_problem:
-                    on_problem(f"{where}: task has no article_id in its data, not ours: skipped")
+                if on_error:
+                    on_error(f"{where}: task has no article_id in its data, not ours: skipped")
                 continue
             labels, rationale, problems = from_result(tax, ann.get("result") or [])
             apply, except_ids = story_request(ann.get("result") or [])
             link = link_choice(tax, ann.get("result") or [])
             evidence = spans_from_result(tax, str(data.get("text") or ""), ann.get("result") or [])
             for p in problems:
-                if on_problem:
-                    on_problem(f"article {aid!r} {where}: {p}")
+                if on_error:
+                    on_error(f"article {aid!r} {where}: {p}")
             pred = ann.get("prediction") or shown.get(ann.get("parent_prediction")) or {}
             accepted = None
             if pred.get("result") is not None and not ann.get("was_cancelled"):
@@ -150,16 +150,13 @@ def iter_pull(
     title: str,
     *,
     since: str | None = None,
-    on_problem: Callable[[str], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
     page_size: int = PULL_PAGE,
 ) -> Iterator[Review]:
     """Every annotation of the project and of its blind companion, as Review records, streamed."""
     if since:  # the format the Data Manager's date filter parses
         since = _when(since).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    project = find_project(conn, title)
-    if project is None:
-        raise LabelStudioError(f"no project titled {title!r} in Label Studio at {conn.url}")
-    blind_project = find_project(conn, title + BLIND_SUFFIX)
+    project, blind_project = project_and_blind(conn, title)
     users = users_by_id(conn)
     # What story-wide reviews need at the end: (annotator, article) of every review (their own
     # review wins over an applied one) and the story-wide reviews; pairs, not records, so that
@@ -170,7 +167,7 @@ def iter_pull(
         if p is None:
             continue
         for page in annotated_pages(conn, p.id, since, page_size):
-            for r in reviews_from_export(tax, page, users, blind=blind, since=since, on_problem=on_problem):
+            for r in reviews_from_export(tax, page, users, blind=blind, since=since, on_error=on_error):
                 reviewed.add((r.annotator, r.article_id))
                 if (r.model_extra or {}).get("story_apply"):
                     story_wide.append(r)
@@ -187,7 +184,7 @@ def pull(
     title: str,
     *,
     since: str | None = None,
-    on_problem: Callable[[str], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
     page_size: int = PULL_PAGE,
 ) -> PullResult:
     """`iter_pull` collected in memory (for callers that want the list; the CLI streams)."""
@@ -195,8 +192,8 @@ def pull(
 
     def problem(msg: str) -> None:
         result.problems.append(msg)
-        if on_problem:
-            on_problem(msg)
+        if on_error:
+            on_error(msg)
 
-    result.reviews.extend(iter_pull(conn, tax, title, since=since, on_problem=problem, page_size=page_size))
+    result.reviews.extend(iter_pull(conn, tax, title, since=since, on_error=problem, page_size=page_size))
     return result

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from annotator.calibrate import Acceptance
 from annotator.errors import LabelStudioError
 from annotator.incidents import NONE, parse_candidates
-from annotator.labelstudio.client import Connection, find_project, projects_titled
+from annotator.labelstudio.client import BLIND_SUFFIX, Connection, find_project, project_and_blind, projects_titled
 from annotator.labelstudio.config import (
     LINK_OPTIONS,
     label_config,
@@ -45,7 +45,6 @@ from annotator.records import Article, Draft, iter_jsonl
 from annotator.stories import story_groups, story_id
 from annotator.taxonomy import Taxonomy, validate_labels
 
-BLIND_SUFFIX = " (blind)"
 SAMPLING = "Uncertainty sampling"  # least confident drafts first; see README to turn off
 
 
@@ -410,7 +409,7 @@ def push(
     seed: str = "0",
     import_timeout: float = 600,
     stories: Mapping[str, Sequence[str]] | None = None,
-    on_problem: Callable[[str], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
     accepted: Mapping[str, bool] | None = None,
 ) -> PushResult:
     """Push drafts as tasks with predictions; see the module docstring for the guarantees.
@@ -430,8 +429,8 @@ def push(
 
     def problem(msg: str) -> None:
         problems.append(msg)
-        if on_problem:
-            on_problem(msg)
+        if on_error:
+            on_error(msg)
 
     # Latest draft per (article, model version); order of first appearance kept.
     versions_of: dict[str, dict[str, Draft]] = {}
@@ -448,7 +447,7 @@ def push(
     )
     result = PushResult(project_id=project.id)
     blind_title = title + BLIND_SUFFIX
-    blind_project = find_project(conn, blind_title)
+    _, blind_project = project_and_blind(conn, title)
     if blind_project is not None:
         blind_project = ensure_project(conn, blind_title, config, update_config)
         result.blind_project_id = blind_project.id
@@ -626,7 +625,7 @@ def push_files(
     articles_path: str | Path | None,
     tax: Taxonomy,
     title: str,
-    on_problem: Callable[[str], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
     accepted_path: str | Path | None = None,
     **options: Any,
 ) -> PushResult:
@@ -643,8 +642,8 @@ def push_files(
 
     def report(exc: Exception) -> None:
         bad.append(str(exc))
-        if on_problem:
-            on_problem(str(exc))
+        if on_error:
+            on_error(str(exc))
 
     drafts = list(iter_jsonl(drafts_path, Draft, on_error=report))
     wanted = {d.article_id for d in drafts}
@@ -654,6 +653,6 @@ def push_files(
     articles = {a.id: a for a in iter_jsonl(articles_path, Article, on_error=report) if a.id in stories}
     if accepted_path:
         options["accepted"] = {a.article_id: a.audit for a in iter_jsonl(accepted_path, Acceptance, on_error=report)}
-    result = push(conn, drafts, articles, tax, title, on_problem=on_problem, stories=stories, **options)
+    result = push(conn, drafts, articles, tax, title, on_error=on_error, stories=stories, **options)
     result.problems = bad + result.problems
     return result
