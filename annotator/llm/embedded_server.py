@@ -80,11 +80,14 @@ class GrammarLastSampler:
         token = int(arr.data[arr.selected].id)
         pool = logits  # the tokens the log-probability is normalised over
         if self.grammar is not None:
-            top = np.union1d(np.argpartition(logits, -TOP)[-TOP:], [token]).astype(np.int32)
+            # The likeliest by the chain's own scores when it left them in place (greedy: the repeat
+            # penalty applied, id order), so a re-sample picks what the whole vocabulary would.
+            scores = self.cur["logit"] if arr.size == self.n_vocab and not arr.sorted else logits
+            top = np.union1d(np.argpartition(scores, -TOP)[-TOP:], [token]).astype(np.int32)
             ids = top[self._allowed(top)]
             if token not in ids:  # the grammar refuses the pick: sample again among the tokens it allows
                 self.resampled += 1
-                if len(ids):  # among the likeliest (for greedy decoding exactly what the whole vocabulary gives)
+                if len(ids):  # among the likeliest (with greedy decoding the same pick as over the whole vocabulary)
                     few = np.zeros(len(ids), dtype=self.cur.dtype)
                     few["id"], few["logit"] = ids, logits[ids]
                     arr = self._array(few)
