@@ -527,7 +527,9 @@ class Drafter:
     async def _link(self, article: Article, used: dict[str, Any], flags: list[str]) -> dict[str, Any]:
         """The taxonomy's link: the recorded incidents offered (`incident_candidates`) and the one
         the model chose, or `none` (no request when nothing is offered). An answer outside the
-        offered ids gets one repair; then the link is left empty and the draft flagged `link_invalid`."""
+        offered ids gets one repair; then the link is left empty and the draft flagged `link_invalid`.
+        A link request that fails (endpoint errors after retries) leaves the link out and flags
+        `link_failed`: the labels are kept, and a re-run asks for the link again."""
         assert self.index is not None and self.tax.link is not None
         name, candidates = self.tax.link.name, self.index.candidates(article)
         out: dict[str, Any] = {"incident_candidates": as_dicts(candidates), name: NONE if not candidates else None}
@@ -537,7 +539,13 @@ class Drafter:
                                  self.options.max_article_tokens)
         schema, s = link_schema(name, candidates), self.client.settings
         for _ in range(2):
-            completion = await self._call(messages, s.temperature, s.seed, used, schema=schema)
+            try:
+                completion = await self._call(messages, s.temperature, s.seed, used, schema=schema)
+            except LLMRefused:
+                raise
+            except LLMError:
+                flags.append("link_failed")
+                return {}
             used["usage"] = used["usage"] + completion.usage
             try:
                 out[name] = read_link(completion.text, name, candidates)

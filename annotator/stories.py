@@ -108,6 +108,8 @@ _NAME = re.compile(r"(?<![\w.])(?:[^\W\d_a-z][\w'&]*+(?!\.\w)|\d[\d,.]*\d|\d)")
 _DOMAIN_END = re.compile(r"\.[a-z]{2,}\b(?!\.\w)", re.IGNORECASE)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"'(|\u2022*#>\u201c\u2018\n]\s*)$")
 _YEAR = re.compile(r"(?:19|20)\d\d")
+# A thousands separator: 1,000 in English is 1.000 in German, Spanish or Portuguese, the same figure.
+_THOUSANDS = re.compile(r"(?<=\d)[,.](?=\d{3}(?!\d))")
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -150,7 +152,7 @@ def story_names(title: str, text: str) -> frozenset[str]:
     A name is a capitalised word that is not a sentence's first word (unless it has capitals
     inside: LinkedIn, NPR) and never occurs in lower case in the same text (so title-case
     headlines add nothing); a figure is a number of three digits or more that is not a year
-    (thousands separators dropped: 1,000 = 1000); a domain is anything like example.com.
+    (thousands separators dropped: 1,000 = 1.000 = 1000); a domain is anything like example.com.
     """
     text = unicodedata.normalize("NFKC", f"{title}\n{text}").replace("\u2019", "'")
     if not text.isascii():
@@ -160,7 +162,7 @@ def story_names(title: str, text: str) -> frozenset[str]:
     for m in _NAME.finditer(text):
         token = m.group().rstrip("'").removesuffix("'s")
         if token[0].isdigit():
-            number = re.sub(r"(?<=\d),(?=\d)", "", token)
+            number = _THOUSANDS.sub("", token)
             if sum(c.isdigit() for c in number) >= 3 and not _YEAR.fullmatch(number):
                 names.add(number)
         elif token[0].isupper():

@@ -75,7 +75,8 @@ class Faults:
     hang: bool = False  # accept chat requests and never answer (a stuck server or proxy)
     not_chat: str | None = None  # answer chat requests 200 with "html" (a login page) or "json" (another API)
     # A request for the link to a recorded incident (see link_request) is answered: "top" the first
-    # incident offered, "none", "bad" an id that was not offered, "random" any offered or none; an
+    # incident offered, "none", "bad" an id that was not offered, "random" any offered or none,
+    # "fail" with HTTP 500 (the labels' requests are answered as usual); an
     # article in link_scripts gets its scripted answer (an id or "none": a model answering from gold).
     link: str = "top"
     link_scripts: dict[str, str] = field(default_factory=dict)
@@ -507,7 +508,7 @@ class _Server(ThreadingHTTPServer):
             return out(500, "The server had an error while processing your request.")
         if live and n <= f.drop_first + f.fail_first + f.rate_limit_first:
             return out(-1, "")
-        if step == HTTP_500 or (live and roll < f.error_rate):
+        if step == HTTP_500 or (live and roll < f.error_rate) or (link and f.link == "fail"):
             return out(500, "The server had an error while processing your request.")
         if step == HTTP_400:  # this one request refused, as a content filter refuses an article
             return out(400, "The request was rejected by the content filter.")

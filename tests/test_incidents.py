@@ -192,3 +192,20 @@ def test_export_carries_the_link_the_reviewers_agree_on(tmp_path) -> None:
     assert {a: g["follow_up_of"] for a, g in gold.items()} == {"a0": "inc-k03", "a1": None, "a2": None}
     header = (tmp_path / "gold" / "train.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     assert "follow_up_of" in header and summary is not None
+
+
+def test_a_failed_link_request_keeps_the_labels_and_a_rerun_asks_again(llm_env, tmp_path, capsys) -> None:
+    tax, articles = _link_setup(tmp_path, ["k03-g"])
+    (tmp_path / "fast.toml").write_text("[llm]\nbackoff_cap = 0.05\nmax_attempts = 2\n", encoding="utf-8")
+    args = ["draft", str(articles), "--taxonomy", str(tax), "--incidents", str(STORIES / "incidents.jsonl"),
+            "--config", str(tmp_path / "fast.toml"), "-q"]
+    llm_env.faults.link = "fail"
+    assert main(args) == 0
+    d = next(d for d in read_jsonl("drafts.jsonl", Draft) if d.article_id == "k03-g")
+    assert d.labels and "link_failed" in d.flags and "incident_candidates" not in d.model_extra
+    llm_env.faults.link = "top"
+    before = llm_env.stats["chat_requests"]
+    assert main(args) == 0
+    assert llm_env.stats["chat_requests"] == before + 1  # the link only: the labels come from the cache
+    d = [d for d in read_jsonl("drafts.jsonl", Draft) if d.article_id == "k03-g"][-1]
+    assert d.model_extra["follow_up_of"] == "inc-k03" and "link_failed" not in d.flags

@@ -86,3 +86,9 @@ def test_story_names_are_names_and_figures_not_capitalised_words() -> None:
     # Not the headline's words, a sentence's first word (Researchers, Renee), days, years or "AI".
     assert names == {"linkedin", "stanford", "internet", "observatory", "1000", "diresta", "npr",
                      "theregister.com", "cnet.com"}
+
+
+def test_a_figure_is_one_name_whatever_the_thousands_separator() -> None:
+    english = story_names("", "The tribunal ordered it to refund 9,000 euros and 1,250,000 more, 12.5 times the fare.")
+    portuguese = story_names("", "O tribunal mandou devolver 9.000 euros e 1.250.000 a mais, 12.5 vezes a tarifa.")
+    assert {"9000", "1250000", "12.5"} <= english & portuguese
