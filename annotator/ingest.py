@@ -210,7 +210,7 @@ def _pick(record: Mapping[str, Any], field: str) -> Any:
     lowered = {str(k).lower(): v for k, v in record.items() if k is not None}
     for key in _ALIASES[field]:
         value = lowered.get(key)
-        if isinstance(value, Mapping):  # clippings: provider: {name: CNET, domain: cnet.com}
+        if isinstance(value, Mapping):  # clippings: provider: {name: Valley Courier, domain: valley-courier.example}
             value = value.get("name") or value.get("domain")
         if value not in (None, ""):
             return value

@@ -25,13 +25,13 @@ from annotator.taxonomy import load_taxonomy, validate_labels
 
 CLIPPING = """---
 category: news
-title: "Facebook removes bogus accounts that used AI to create fake profile pictures"
-excerpt: "Researchers who studied the group of accounts said it's the first time they've seen AI-generated images used on such a large scale."
-publishedDateTime: 2019-12-21T22:02:00Z
-sourceUrl: https://www.cnet.com/news/facebook-removed-fake-accounts/
+title: "Friendloop removes fake accounts that used AI-generated profile photos"
+excerpt: "Researchers who studied the accounts said generated portraits had never been used on fake profiles at this scale."
+publishedDateTime: 2025-11-14T18:40:00Z
+sourceUrl: https://www.meridian-tech-wire.example/news/friendloop-fake-accounts/
 provider:
-  name: CNET
-  domain: cnet.com
+  name: Meridian Tech Wire
+  domain: meridian-tech-wire.example
 topics:
   - AI
 ---
@@ -106,17 +106,17 @@ def test_markdown_clipping_takes_text_from_the_excerpt(tmp_path) -> None:
     src = write(tmp_path / "clip.md", CLIPPING)
     run([src], tmp_path / "out.jsonl")
     [art] = read_jsonl(tmp_path / "out.jsonl", Article)
-    assert art.title == "Facebook removes bogus accounts that used AI to create fake profile pictures"
-    assert art.text.startswith("Researchers who studied the group of accounts")
-    assert art.url == "https://www.cnet.com/news/facebook-removed-fake-accounts/"
-    assert art.source == "CNET"
-    assert art.published_at is not None and art.published_at.startswith("2019-12-21T22:02:00")
+    assert art.title == "Friendloop removes fake accounts that used AI-generated profile photos"
+    assert art.text.startswith("Researchers who studied the accounts")
+    assert art.url == "https://www.meridian-tech-wire.example/news/friendloop-fake-accounts/"
+    assert art.source == "Meridian Tech Wire"
+    assert art.published_at is not None and art.published_at.startswith("2025-11-14T18:40:00")
 
 
-def test_seed_clipping_named_txt_is_read_as_a_clipping(tmp_path) -> None:
-    run([samples_dir() / "seed_003_dbc21880d940cea5.txt"], tmp_path / "out.jsonl")  # a copy of the shared seed
+def test_clipping_named_txt_is_read_as_a_clipping(tmp_path) -> None:
+    run([samples_dir() / "clipping_generated_faces.txt"], tmp_path / "out.jsonl")  # the clipping service's format
     [art] = read_jsonl(tmp_path / "out.jsonl", Article)
-    assert art.source == "CNET" and art.format == "markdown"
+    assert art.source == "Meridian Tech Wire" and art.format == "markdown"
     assert art.text.startswith("Researchers who studied the group of accounts said")
 
 
