@@ -52,6 +52,12 @@ class Condition(BaseModel):
     field: str
     values: tuple[str, ...]
 
+    def holds(self, labels: Mapping[str, Any]) -> bool:
+        """Whether `labels` give `field` one of `values` (a single value or a list of them)."""
+        held = labels.get(self.field)
+        held = [held] if isinstance(held, str) else list(held or [])
+        return bool(set(held) & set(self.values))
+
 
 class Field(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -94,6 +100,18 @@ class Field(BaseModel):
         while (parent := by_id[chain[-1]].parent) is not None:
             chain.append(parent)
         return chain[::-1]
+
+    def root_of(self) -> dict[str, str]:
+        """Each value id's top-level ancestor (a root's is itself): `path(v)[0]` for every value at
+        once, in one pass over the values, where asking `path` per value costs the square."""
+        parent = {v.id: v.parent for v in self.values}
+
+        def top(value_id: str) -> str:
+            while (up := parent[value_id]) is not None:
+                value_id = up
+            return value_id
+
+        return {v.id: top(v.id) for v in self.values}
 
 
 def _pairs(value: Any) -> Any:
@@ -562,12 +580,9 @@ def tidy_labels(tax: Taxonomy, labels: Mapping[str, Any]) -> dict[str, Any]:
     for f in tax.label_fields:
         if f.name not in out:
             continue
-        if f.when is not None and f.when.field in out:
-            other = out[f.when.field]
-            held = [other] if isinstance(other, str) else list(other or [])
-            if not set(held) & set(f.when.values):
-                out[f.name] = [] if f.kind == "multi" else None
-                continue
+        if f.when is not None and f.when.field in out and not f.when.holds(out):
+            out[f.name] = f.empty
+            continue
         if f.kind == "multi" and isinstance(out[f.name], list):
             out[f.name] = most_specific(f, out[f.name])
     return out

@@ -30,10 +30,6 @@ def large_fields(tax: Taxonomy, mode: TwoStep = "auto", threshold: int = LARGE) 
                  if f.hierarchical and any(v.parent for v in f.values) and (mode == "on" or len(f.values) > threshold))
 
 
-def roots(f: Field) -> tuple[str, ...]:
-    return tuple(v.id for v in f.values if v.parent is None)
-
-
 def first_step(tax: Taxonomy, fields: Sequence[str]) -> Taxonomy:
     """Every field as it is, except that each of `fields` offers only its top-level values."""
     out = []
@@ -52,8 +48,8 @@ def first_step(tax: Taxonomy, fields: Sequence[str]) -> Taxonomy:
 def second_step(tax: Taxonomy, field: str, chosen: Sequence[str]) -> Taxonomy:
     """A taxonomy with the one field `field`, holding the values under the chosen top-level values."""
     f = tax.field(field)
-    keep = set(chosen)
-    values = tuple(v for v in f.values if f.path(v.id)[0] in keep)
+    keep, root = set(chosen), f.root_of()
+    values = tuple(v for v in f.values if root[v.id] in keep)
     names = "; ".join(f"{v.id} {v.label}".strip() for v in f.values if v.id in keep)
     narrowed = f.model_copy(update={
         "values": values, "when": None,
@@ -68,15 +64,11 @@ def second_step(tax: Taxonomy, field: str, chosen: Sequence[str]) -> Taxonomy:
 
 def applies(tax: Taxonomy, field: str, answer: Mapping[str, Any]) -> bool:
     """Whether the second step is worth a request: the field's condition holds in the first answer."""
-    f = tax.field(field)
-    if f.when is None:
-        return True
-    held = answer.get(f.when.field)
-    held = [held] if isinstance(held, str) else list(held or [])
-    return bool(set(held) & set(f.when.values))
+    when = tax.field(field).when
+    return when is None or when.holds(answer)
 
 
 def to_roots(f: Field, chosen: Sequence[str]) -> list[str]:
     """Values mapped to their top-level ancestors, once each (few-shot answers shown in step 1)."""
-    known = set(f.value_ids)
-    return list(dict.fromkeys(f.path(v)[0] for v in chosen if v in known))
+    root = f.root_of()
+    return list(dict.fromkeys(root[v] for v in chosen if v in root))

@@ -26,7 +26,7 @@ from annotator.taxonomy import (
     rule_violations,
     tidy_labels,
 )
-from annotator.twostep import first_step, large_fields, second_step
+from annotator.twostep import first_step, large_fields, second_step, to_roots
 
 AIM_DISARM = load_taxonomy("aim_disarm")
 IO = "Influence operation"
@@ -125,6 +125,13 @@ def test_two_step_prompts_are_a_fraction_of_the_one_step_prompt() -> None:
     assert "T0145.002" in step2.field("disarm.techniques").value_ids and "T0086.002" not in step2.field("disarm.techniques").value_ids
     two = estimate_tokens(prompt.system_message(step1)) + estimate_tokens(prompt.system_message(step2))
     assert two < one / 2, (one, two)
+
+
+def test_each_value_maps_to_the_root_of_its_path() -> None:
+    f = AIM_DISARM.field("disarm.techniques")
+    assert f.root_of() == {v.id: f.path(v.id)[0] for v in f.values}
+    assert to_roots(f, ["T0145.002", "TA15", "T0086.002", "not a value"]) == ["TA15", "TA06"] == [
+        f.path("T0145.002")[0], f.path("T0086.002")[0]]
 
 
 def _gold_scripts(answers: dict[str, dict]) -> dict[str, list[dict]]:
