@@ -13,7 +13,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from annotator.records import LabelValue
-from annotator.taxonomy import EVIDENCE, Field, Taxonomy, label_validator, tidy_labels
+from annotator.taxonomy import EVIDENCE, Field, Taxonomy, Value, label_validator, tidy_labels
 
 TEXT = "text"  # the object tag every control points at
 RATIONALE = "rationale"
@@ -39,12 +39,18 @@ def tree_value(f: Field, value_id: str) -> str:
     """What a hierarchical field's tree shows and stores for a value: id and name ("T0145.002
     AI-Generated Account Imagery"), so that the Taxonomy tag's search finds a technique by either."""
     v = next((v for v in f.values if v.id == value_id), None)
-    return f"{v.id} {v.label}" if v is not None and v.label else value_id
+    return _shown(v) if v is not None else value_id
+
+
+def _shown(v: Value) -> str:
+    return f"{v.id} {v.label}" if v.label else v.id
 
 
 def _from_tree(f: Field, shown: str) -> str:
-    """The value id behind a tree entry (also an id alone, as configs before names were shown stored)."""
-    return next((v.id for v in f.values if shown in (v.id, tree_value(f, v.id))), shown)
+    """The value id behind a tree entry (also an id alone, as configs before names were shown stored).
+
+    One pass over the values: it runs for every technique of every review a pull reads."""
+    return next((v.id for v in f.values if shown == v.id or shown == _shown(v)), shown)
 
 
 def _taxonomy_choices(f: Field, parent: str | None, depth: int) -> list[str]:
