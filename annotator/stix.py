@@ -6,7 +6,8 @@ their tactic in `kill_chain_phases`, their id such as T0145.002 in `external_ref
 parent technique through a `subtechnique-of` relationship or the id before the dot). `import_stix`
 turns one into the raw mapping of a taxonomy file: a classification, a rationale and one
 hierarchical `techniques` field (tactics as roots, techniques below, sub-techniques below those).
-Pure: a parsed bundle in, plain data out; the CLI reads and writes the files.
+`import_stix` is pure (a parsed bundle in, plain data out); `import_stix_file`, the command's
+body, reads the bundle and writes the file.
 
 Hints are written for annotators: the first sentence of a description, without markup, cut at a
 word boundary; the long descriptions stay in the framework's own pages. The licence statement of
@@ -26,6 +27,7 @@ from typing import Any
 import yaml
 
 from annotator.errors import TaxonomyError
+from annotator.records import write_text_atomic
 
 HINT_CHARS = 160
 _TAGS = re.compile(r"<[^>]+>")
@@ -230,10 +232,7 @@ def import_stix_file(bundle_path: str | Path, output: str | Path | None, *, name
                        ("--version", version), ("--source", source or None)) if value)
     text = taxonomy_yaml(raw, derived_header(raw, f"{bundle_path.name} -o {output.name}{options}"))
     tax = parse_taxonomy(text, str(output))  # never write a file the loader would refuse
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(output)
+    write_text_atomic(output, text)
     values = tax.field("techniques").values
     roots = sum(v.parent is None for v in values)
     subs = sum(v.parent is not None and "." in v.id for v in values)
