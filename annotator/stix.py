@@ -28,6 +28,7 @@ import yaml
 
 from annotator.errors import TaxonomyError
 from annotator.records import write_text_atomic
+from annotator.taxonomy import parse_taxonomy
 
 HINT_CHARS = 160
 _TAGS = re.compile(r"<[^>]+>")
@@ -209,8 +210,6 @@ def import_stix_file(bundle_path: str | Path, output: str | Path | None, *, name
 
     Returns a one-line summary (tactics, techniques and sub-techniques written).
     """
-    from annotator.taxonomy import parse_taxonomy
-
     bundle_path = Path(bundle_path)
     if output is None:
         raise TaxonomyError("import-stix needs -o FILE.yaml (the taxonomy file to write)")
