@@ -43,7 +43,7 @@ def read_labelled(path: str | Path, model: type[R], tax: Taxonomy, on_error: Cal
             if getattr(record, "error", None):
                 out.append(record)
                 continue
-            if check(record.labels) and tax.members:  # gold of one member, in its own field names (composed taxonomies)
+            if tax.members and check(record.labels):  # gold of one member, in its own field names (composed taxonomies)
                 lifted = lift_labels(tax, record.labels, (record.model_extra or {}).get("taxonomy"))
                 if lifted is not None:
                     record = record.model_copy(update={"labels": lifted})
