@@ -569,7 +569,8 @@ def most_specific(f: Field, chosen: list[str]) -> list[str]:
     """
     if not f.hierarchical or len(chosen) < 2:
         return chosen
-    implied = {a for v in chosen if v in f.value_ids for a in f.path(v)[:-1]}
+    known = set(f.value_ids)  # once: the property builds the tuple at every call
+    implied = {a for v in chosen if v in known for a in f.path(v)[:-1]}
     return [v for v in chosen if v not in implied]
 
 
