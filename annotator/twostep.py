@@ -21,13 +21,13 @@ TwoStep = Literal["auto", "on", "off"]
 LARGE = 60  # a hierarchical field with more values than this is drafted in two steps under "auto"
 
 
-def large_fields(tax: Taxonomy, mode: TwoStep = "auto", threshold: int = LARGE) -> tuple[str, ...]:
+def large_fields(tax: Taxonomy, mode: TwoStep = "auto") -> tuple[str, ...]:
     """Names of the fields drafted in two steps: hierarchical multi fields with more than
-    `threshold` values ("auto"), every hierarchical multi field ("on"), none ("off")."""
+    `LARGE` values ("auto"), every hierarchical multi field ("on"), none ("off")."""
     if mode == "off":
         return ()
     return tuple(f.name for f in tax.multi_fields
-                 if f.hierarchical and any(v.parent for v in f.values) and (mode == "on" or len(f.values) > threshold))
+                 if f.hierarchical and any(v.parent for v in f.values) and (mode == "on" or len(f.values) > LARGE))
 
 
 def first_step(tax: Taxonomy, fields: Sequence[str]) -> Taxonomy:
