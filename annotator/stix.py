@@ -31,6 +31,7 @@ from annotator.records import write_text_atomic
 from annotator.taxonomy import parse_taxonomy
 
 HINT_CHARS = 160
+SUBJECT = "influence operation"  # what the classification asks about unless --subject says otherwise
 _TAGS = re.compile(r"<[^>]+>")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"(])")
 
@@ -78,7 +79,7 @@ def _version(objects: Sequence[Mapping[str, Any]]) -> str:
     return max((d for d in dates if d), default="0")
 
 
-def import_stix(bundle: Mapping[str, Any], *, name: str, subject: str = "influence operation",
+def import_stix(bundle: Mapping[str, Any], *, name: str, subject: str = SUBJECT,
                 version: str | None = None, source: str = "") -> dict[str, Any]:
     """The raw taxonomy mapping (as `parse_taxonomy` reads it) for a STIX 2.1 bundle.
 
@@ -205,7 +206,7 @@ def derived_header(raw: Mapping[str, Any], bundle_name: str) -> str:
 
 
 def import_stix_file(bundle_path: str | Path, output: str | Path | None, *, name: str | None = None,
-                     subject: str = "influence operation", version: str | None = None, source: str = "") -> str:
+                     subject: str = SUBJECT, version: str | None = None, source: str = "") -> str:
     """`annotator taxonomy import-stix`: read a bundle, write the taxonomy file, check it loads.
 
     Returns a one-line summary (tactics, techniques and sub-techniques written).
@@ -227,7 +228,7 @@ def import_stix_file(bundle_path: str | Path, output: str | Path | None, *, name
     except TaxonomyError as exc:
         raise TaxonomyError(f"{bundle_path}: {exc}") from None
     options = "".join(f" {flag} {json.dumps(value, ensure_ascii=False)}" for flag, value in
-                      (("--as-name", name), ("--subject", subject if subject != "influence operation" else None),
+                      (("--as-name", name), ("--subject", subject if subject != SUBJECT else None),
                        ("--version", version), ("--source", source or None)) if value)
     text = taxonomy_yaml(raw, derived_header(raw, f"{bundle_path.name} -o {output.name}{options}"))
     tax = parse_taxonomy(text, str(output))  # never write a file the loader would refuse
