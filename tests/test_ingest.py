@@ -387,3 +387,10 @@ def test_samples_ingest_cleanly_and_gold_covers_them(tmp_path) -> None:
         assert g.rationale and 2 <= g.rationale.count(". ") + 1 <= 4, g.article_id
     classes = Counter(g.labels[tax.primary] for g in gold)
     assert set(classes) == set(tax.field(tax.primary).value_ids) and min(classes.values()) >= 4
+
+
+def test_the_eval_suites_gold_is_the_samples_gold() -> None:
+    """evals/gold.jsonl is a copy (the eval suite ships with the repository, the samples with the
+    package): a sample rewritten in one and not the other would score the suite on a stale id."""
+    evals_gold = Path(__file__).resolve().parents[1] / "evals" / "gold.jsonl"
+    assert evals_gold.read_bytes() == sample_gold_path().read_bytes()
