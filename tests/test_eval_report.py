@@ -206,6 +206,8 @@ def test_span_agreement_and_flag_shares_are_reported(tmp_path: Path) -> None:
     assert checks["flags"]["flags"]["rationale: copies the article"] == {"n": 3, "share": 0.5}
     summary = (out / "summary.md").read_text()
     assert "`rationale: copies the article`: 3 of 6 drafts (50%)" in summary and "F1 0.500" in summary
+    html = (out / "report.html").read_text()  # the same line, its code span as HTML rather than backticks
+    assert "<li><code>rationale: copies the article</code>: 3 of 6 drafts (50%)</li>" in html
 
 
 def test_reviews_all_blind_leave_an_empty_assisted_slice(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ others.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Mapping
 from html import escape
@@ -160,19 +161,32 @@ def _check_lines(m: EvalMetrics) -> list[str]:
     return lines
 
 
+def _md_list(title: str, items: list[str]) -> str:
+    """A section of Markdown list items ("- ..."), or nothing when there are none."""
+    return f"## {title}\n\n" + "\n".join(items) if items else ""
+
+
+_CODE = re.compile(r"`([^`]*)`")
+
+
+def _h_list(title: str, items: list[str]) -> str:
+    """The same Markdown list items as an HTML section, `code` spans as <code>."""
+    if not items:
+        return ""
+    lis = "".join("<li>" + _CODE.sub(r"<code>\1</code>", escape(x.removeprefix("- "))) + "</li>" for x in items)
+    return f"<h2>{escape(title)}</h2><ul>{lis}</ul>"
+
+
 def _md_link(r: EvalReport) -> str:
-    lines = link_lines(r.metrics.link)
-    return "## Link to a recorded incident\n\n" + "\n".join(lines) if lines else ""
+    return _md_list("Link to a recorded incident", link_lines(r.metrics.link))
 
 
 def _h_link(r: EvalReport) -> str:
-    lines = link_lines(r.metrics.link)
-    return "<h2>Link to a recorded incident</h2><ul>" + "".join(f"<li>{escape(x[2:])}</li>" for x in lines) + "</ul>" if lines else ""
+    return _h_list("Link to a recorded incident", link_lines(r.metrics.link))
 
 
 def _md_checks(r: EvalReport) -> str:
-    lines = _check_lines(r.metrics)
-    return "## Draft checks (share of drafts per flag)\n\n" + "\n".join(lines) if lines else ""
+    return _md_list("Draft checks (share of drafts per flag)", _check_lines(r.metrics))
 
 
 def _md_all(r: EvalReport) -> str:
@@ -266,8 +280,7 @@ def _h_baselines(r: EvalReport) -> str:
 
 
 def _h_checks(r: EvalReport) -> str:
-    lines = _check_lines(r.metrics)
-    return "<h2>Draft checks</h2><ul>" + "".join(f"<li>{escape(x[2:])}</li>" for x in lines) + "</ul>" if lines else ""
+    return _h_list("Draft checks", _check_lines(r.metrics))
 
 
 def _h_fields(r: EvalReport) -> str:
