@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from annotator.records import utf8_json
+
 _SCHEMA = "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
 _STOP = object()
 
@@ -84,12 +86,17 @@ class AnswerCache:
     def put(self, key: str, value: dict[str, Any]) -> None:
         if self._error is not None:
             raise self._error
-        text = json.dumps(value, ensure_ascii=False)
+        text = utf8_json(value)  # a lone surrogate, which SQLite cannot take as UTF-8, as U+FFFD
         self._pending[key] = text
         self._queue.put((key, text))
 
     def _write_loop(self) -> None:
-        db = _connect(self.path)
+        # Any failure is kept for the next put and for close, and the loop goes on answering the
+        # queue: a writer that died would leave every later answer unsaved, unsaid, and flush waiting.
+        try:
+            db: sqlite3.Connection | None = _connect(self.path)
+        except sqlite3.Error as exc:
+            db, self._error = None, exc
         try:
             while True:
                 item = self._queue.get()
@@ -100,11 +107,11 @@ class AnswerCache:
                     except queue.Empty:
                         break
                 rows = [(k, v, time.time()) for k, v in (b for b in batch if b is not _STOP)]
-                if rows:
+                if rows and db is not None:
                     try:
                         db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", rows)
                         db.commit()
-                    except sqlite3.Error as exc:  # reported to the next put and at close
+                    except Exception as exc:  # noqa: BLE001 - reported to the next put and at close
                         self._error = exc
                     for k, v, _ in rows:
                         if self._pending.get(k) is v:
@@ -114,7 +121,8 @@ class AnswerCache:
                 if any(b is _STOP for b in batch):
                     return
         finally:
-            db.close()
+            if db is not None:
+                db.close()
 
     def flush(self) -> None:
         """Wait until every answer handed over so far is committed."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,9 +155,28 @@ def read_jsonl(path: str | Path, model: type[R]) -> list[R]:
     return list(iter_jsonl(path, model))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_json(data: Any, **options: Any) -> str:
+    """`json.dumps` keeping non-ASCII text as it is, with each lone surrogate (a model's answer cut
+    inside an emoji's escape pair) replaced by U+FFFD, as a UTF-8 decoder shows a broken sequence.
+
+    A lone surrogate has no UTF-8 form: a file or SQLite refuses it, and Label Studio stores its
+    `\\u` escape and then answers 500 to every listing of the task's predictions.
+    """
+    text = json.dumps(data, ensure_ascii=False, **options)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
 def _dumps(record: BaseModel | dict[str, Any]) -> str:
     data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return utf8_json(data, separators=(",", ":"))
 
 
 class JsonlWriter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from annotator.cache import cache_key
+from annotator.cache import AnswerCache, cache_key
 from annotator.prompt import load_prompt
 from annotator.taxonomy import load_taxonomy
 
@@ -32,3 +32,17 @@ def test_keys_are_the_hash_of_the_whole_request_however_long_the_system_message(
     assert cache_key(other) == _whole(other)
     short = {**other, "messages": [{"role": "system", "content": "Label it."}, {"role": "user", "content": users[0]}]}
     assert cache_key(short) == _whole(short)
+
+
+def test_an_answer_with_half_an_emoji_is_kept_and_so_is_every_answer_after_it(tmp_path):
+    """A lone surrogate (a model's answer cut inside an emoji's escape pair) has no UTF-8 form:
+    it once killed the writer thread, and every later answer of the run went unsaved, unsaid."""
+    path = tmp_path / "cache.sqlite"
+    cache = AnswerCache(path)
+    cache.put("half", {"text": "fake faces \ud83d in the feed"})
+    cache.put("after", {"text": "an ordinary answer"})
+    cache.close()
+    reopened = AnswerCache(path)
+    assert reopened.get("half") == {"text": "fake faces \ufffd in the feed"}  # as a UTF-8 decoder shows it
+    assert reopened.get("after") == {"text": "an ordinary answer"} and len(reopened) == 2
+    reopened.close()

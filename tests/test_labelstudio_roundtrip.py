@@ -188,3 +188,18 @@ def test_push_of_a_few_drafts_into_a_larger_project(ls_any, project_title):
     assert set(existing_tasks(ls_any, project.id)) == set(by_id)
     again = push(ls_any, later, by_id, tax, project_title)
     assert (again.created, again.predictions_added, again.unchanged) == (0, 0, 7)
+
+
+def test_a_draft_holding_half_an_emoji_is_pushed_and_its_predictions_listed(ls_conn, project_title):
+    """A model's rationale cut inside an emoji's escape pair holds a lone surrogate, which has no
+    UTF-8 form: the import sends U+FFFD in its place, instead of stopping the push with a traceback
+    (or sending its escape, which Label Studio stores and then answers 500 to every listing)."""
+    tax = load_taxonomy("oecd_aim")
+    articles = make_articles(3, prefix="half-emoji")
+    drafts = make_drafts(tax, articles, "p1@model-a")
+    drafts[1] = drafts[1].model_copy(update={"rationale": "Fake faces \ud83d on fake accounts."})
+    res = push(ls_conn, drafts, {a.id: a for a in articles}, tax, project_title)
+    assert res.ok and res.created == 3, res.problems
+    project = find_project(ls_conn, project_title)
+    texts = [i["value"]["text"] for p in _predictions(ls_conn, project.id) for i in p["result"] if i["from_name"] == "rationale"]
+    assert len(texts) == 3 and ["Fake faces \ufffd on fake accounts."] in texts

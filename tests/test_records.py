@@ -125,3 +125,10 @@ def test_newer_review_is_decided_by_instant_not_by_string() -> None:
     undated = Review(article_id="a", annotator="x")
     assert max([utc, east], key=newer_key) is utc
     assert max([undated, east], key=newer_key) is east
+
+
+def test_a_lone_surrogate_is_written_as_the_replacement_character(tmp_path) -> None:
+    """Half an emoji in a model's answer has no UTF-8 form: the line is written, with U+FFFD for it."""
+    path = tmp_path / "drafts.jsonl"
+    write_jsonl(path, [{"article_id": "a", "rationale": "half \ud83d an emoji, 中文 kept"}])
+    assert path.read_text(encoding="utf-8") == '{"article_id":"a","rationale":"half \ufffd an emoji, 中文 kept"}\n'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +12,7 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from annotator.errors import LabelStudioError
+from annotator.records import utf8_json
 
 IMPORT_OPTIONS: dict[str, Any] = {"max_retries": 0, "timeout_in_seconds": 600}  # an import retried is an import applied twice
 # A project's blind slice (anchoring control) lives in a companion project with this title suffix.
@@ -72,7 +72,7 @@ class Connection:
                 path.lstrip("/"),
                 method="POST",
                 params=params,
-                content=json.dumps(payload, ensure_ascii=False).encode(),
+                content=utf8_json(payload).encode(),  # a lone surrogate as U+FFFD: it has no UTF-8 form
                 headers={"Content-Type": "application/json"},
                 request_options={**IMPORT_OPTIONS, "timeout_in_seconds": timeout},
             )
