@@ -135,16 +135,16 @@ def compose_file(raw: Mapping[str, Any], source: str, base: Path | None) -> Taxo
     if unknown:
         raise TaxonomyError(f"{source}: a composed taxonomy takes only name, version, title, description, include and "
                             f"when (not {', '.join(sorted(unknown))})")
-    members = []
-    for item in include:
-        path = Path(item)
-        if base is not None and path.suffix in (".yaml", ".yml") and not path.is_absolute():
-            path = base / path
-        members.append(load_taxonomy(str(path) if path.suffix in (".yaml", ".yml") else item))
     when = raw.get("when") or {}
     if not isinstance(when, Mapping):
         raise TaxonomyError(f"{source}: 'when' maps a field to {{field: NAME, values: [...]}}")
-    try:
+    try:  # a member that does not load is named after the file that includes it
+        members = []
+        for item in include:
+            path = Path(item)
+            if base is not None and path.suffix in (".yaml", ".yml") and not path.is_absolute():
+                path = base / path
+            members.append(load_taxonomy(str(path) if path.suffix in (".yaml", ".yml") else item))
         return compose(members, name=raw.get("name"), version=str(raw["version"]) if "version" in raw else None,
                        title=raw.get("title", ""), description=raw.get("description", ""), when=when)
     except TaxonomyError as exc:

@@ -102,6 +102,10 @@ def test_composed_file_errors_name_the_problem(tmp_path) -> None:
         load_taxonomy("oecd_aim,")
     with pytest.raises(TaxonomyError, match="unknown taxonomy 'nope'"):
         load_taxonomy("oecd_aim,nope")
+    composed = tmp_path / "mine.yaml"  # a member that does not load is named with the file that includes it
+    composed.write_text("name: mine\ninclude: [oecd_aim, gone.yaml]\n", encoding="utf-8")
+    with pytest.raises(TaxonomyError, match=f"^{composed}: {tmp_path / 'gone.yaml'}: no such taxonomy file$"):
+        load_taxonomy(str(composed))
 
 
 def test_gold_labelled_with_one_member_is_lifted_into_the_composed_names() -> None:
