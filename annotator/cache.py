@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from annotator.errors import AnnotatorError
 from annotator.records import utf8_json
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
@@ -84,8 +85,7 @@ class AnswerCache:
         return json.loads(text) if text is not None else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        if self._error is not None:
-            raise self._error
+        self._raise_stored()
         text = utf8_json(value)  # a lone surrogate, which SQLite cannot take as UTF-8, as U+FFFD
         self._pending[key] = text
         self._queue.put((key, text))
@@ -137,5 +137,9 @@ class AnswerCache:
             self._queue.put(_STOP)
             self._writer.join()
         self._db.close()
+        self._raise_stored()
+
+    def _raise_stored(self) -> None:
+        """The writer's failure as one line naming the cache (a full disk, a read-only folder), not a traceback."""
         if self._error is not None:
-            raise self._error
+            raise AnnotatorError(f"{self.path}: the answer cache could not be written: {self._error}") from self._error

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 
 from annotator.cache import AnswerCache, cache_key
 from annotator.prompt import load_prompt
@@ -45,4 +47,34 @@ def test_an_answer_with_half_an_emoji_is_kept_and_so_is_every_answer_after_it(tm
     reopened = AnswerCache(path)
     assert reopened.get("half") == {"text": "fake faces \ufffd in the feed"}  # as a UTF-8 decoder shows it
     assert reopened.get("after") == {"text": "an ordinary answer"} and len(reopened) == 2
+    reopened.close()
+
+
+def test_a_cache_that_cannot_be_written_is_one_line_naming_it(tmp_path):
+    """A full disk (here a file-size limit in a child process) ends the run with one line naming the
+    cache, the answers committed before it still readable, not a database traceback."""
+    path = tmp_path / "cache.sqlite"
+    child = f"""
+import resource, signal, sys
+from annotator.cache import AnswerCache
+from annotator.errors import AnnotatorError
+cache = AnswerCache({str(path)!r})
+cache.put("first", {{"text": "kept"}})
+cache.flush()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+try:
+    for i in range(100):
+        cache.put(f"k{{i}}", {{"text": "x" * 20_000}})
+    cache.close()
+except AnnotatorError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    line = done.stdout.strip()
+    assert "\n" not in line and str(path) in line and "could not be written" in line
+    reopened = AnswerCache(path)
+    assert reopened.get("first") == {"text": "kept"}
     reopened.close()
