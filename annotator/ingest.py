@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from annotator.errors import IngestError
-from annotator.locks import hold, lock_path
+from annotator.locks import hold
 from annotator.normalise import article_id, clean_text, clean_title, clean_url, text_key
 from annotator.records import Article, JsonlWriter, iter_jsonl
 
@@ -391,7 +391,9 @@ def _files(inputs: Iterable[str | Path], skip: Collection[Path]) -> Iterator[Pat
         if path.is_dir():
             for p in sorted(path.rglob("*")):
                 rel = p.relative_to(path).parts
-                if p.is_file() and not any(part.startswith(".") for part in rel) and p.resolve() not in skip:
+                # NAME.lock files are other stages' locks on the files beside them (a shared folder), never input
+                if (p.is_file() and not any(part.startswith(".") for part in rel) and p.suffix != ".lock"
+                        and p.resolve() not in skip):
                     yield p
         elif path.is_file():
             if path.resolve() not in skip:
@@ -553,7 +555,7 @@ def ingest(inputs: Iterable[str | Path], output: str | Path, on_error: ErrorCall
             old_texts.add(text_key(old.text))
         new_ids: set[str] = set()
         new_texts: set[str] = set()
-        for item in _items(inputs, skip={output.resolve(), lock_path(output)}):  # not the output nor its lock
+        for item in _items(inputs, skip={output.resolve()}):  # not the output (nor any lock: see _files)
             if isinstance(item, Rejection):
                 reject(str(item), item.reason)
                 continue

@@ -140,8 +140,9 @@ def test_html_main_text_without_boilerplate(tmp_path) -> None:
         assert boilerplate not in art.text
 
 
-def test_folders_are_read_recursively_skipping_hidden_files_and_the_output(tmp_path) -> None:
+def test_folders_are_read_recursively_skipping_hidden_files_the_output_and_locks(tmp_path) -> None:
     write(tmp_path / "in" / "a.txt", "A title\nA text.")
+    write(tmp_path / "in" / "drafts.jsonl.lock", '{"command": "draft", "pid": 1}')  # another stage's, in a shared folder
     write(tmp_path / "in" / "deep" / "er" / "b.jsonl", jsonl({"text": "B text."}))
     write(tmp_path / "in" / ".hidden" / "c.txt", "Hidden\nNot an article.")
     write(tmp_path / "in" / ".DS_Store", b"\x00\x01")
