@@ -1,17 +1,20 @@
 """A team's load on a local Label Studio: a large push while annotators submit, and a first pull.
 
     .venv/bin/python benchmarks/labelstudio_load.py --db sqlite|postgres [--tasks 20000]
-        [--annotators 20] [--think 1.0] [--pull-tasks 100000] [--batch-size 500]
+        [--annotators 20] [--think 1.0] [--pull-tasks 100000] [--batch-size 500] [--import-timeout 600]
         [--lookup-tasks 5000 20000] [--skip push load lookup pull]
 
 Starts a throw-away server on the chosen database and prints:
 - raw import: the N tasks (with predictions) in ONE import call into an empty project, nobody else
   working; push: `annotator push` of N other articles into a project of its own, nobody else
   working (the issue's goal: <= 1.2x the raw import);
-- push under load: N more articles pushed into the project the annotators work in, while
-  `--annotators` users each take their next task (`/api/projects/ID/next`, their own token) and
-  submit an annotation, pausing `--think` seconds between submits: submits/s, p50/p95 submit
-  latency, failed submits (any error or non-2xx answer; the goal is 0);
+- under load: `--annotators` users each take their next task (`/api/projects/ID/next`, their own
+  token) and submit an annotation, pausing `--think` seconds between submits, in a project of
+  2,000 pushed tasks, while N more tasks go into that project: first one raw import call (its own
+  project), then `annotator push` (another such project). Printed for each: seconds, submits/s,
+  p50/p95 submit latency, failed submits (any error or non-2xx answer; the goal is 0); and push
+  against the raw import under the same load, and against the raw import with nobody working.
+  A call still running after `--import-timeout` seconds counts as not finished;
 - lookup: what push reads of a project before importing, at each of `--lookup-tasks`: the whole
   listing against looking up 100-5,000 of its article ids;
 - pull: `annotator pull` (a child process) of a project whose every task holds one annotation,
@@ -165,6 +168,7 @@ def main() -> None:
     ap.add_argument("--think", type=float, default=1.0, help="seconds an annotator pauses between submits")
     ap.add_argument("--pull-tasks", type=int, default=100000)
     ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--import-timeout", type=float, default=600, help="seconds an import call under load may take")
     ap.add_argument("--lookup-tasks", type=int, nargs="*", default=[5000, 20000], help="project sizes for the lookup phase")
     ap.add_argument("--skip", nargs="*", default=[], choices=["push", "load", "pull", "lookup"], help="phases to leave out")
     args = ap.parse_args()
@@ -209,32 +213,57 @@ def quiet_push(conn, config, run, args) -> float:  # type: ignore[no-untyped-def
     return raw_s
 
 
-def under_load(conn, state, run, args, raw_s) -> None:  # type: ignore[no-untyped-def]
-    """2. Push while annotators submit in the same project."""
-    title = f"team {run}"
-    seed = articles(max(2000, args.annotators * 100), f"{run}s", 400)
+def team_project(conn, title, args) -> int:  # type: ignore[no-untyped-def]
+    """A project of max(2,000, 100 per annotator) pushed tasks for the annotators to work in."""
+    seed = articles(max(2000, args.annotators * 100), f"{title}-s", 400)
     push(conn, make_drafts(TAX, seed, "p1@bench"), {a.id: a for a in seed}, TAX, title, batch_size=args.batch_size)
-    team = conn.ls.projects.list(title=title)
-    team_id = next(p.id for p in team if p.title == title)
-    tokens = [ensure_annotator(conn, f"reviewer{i}-{run}@example.org").token for i in range(args.annotators)]
-    arts = articles(args.tasks, f"{run}l", 400)
-    drafts = make_drafts(TAX, arts, "p1@bench", seed=3)
+    return next(p.id for p in conn.ls.projects.list(title=title) if p.title == title)
+
+
+def with_crowd(state, team_id: int, tokens: list[str], args, what: str, work) -> float:  # type: ignore[no-untyped-def]
+    """Run `work` while the annotators submit in project `team_id`; print and return its seconds."""
     with Annotators(state.url, team_id, tokens, args.think) as crowd:
         t = time.perf_counter()
         try:
-            res = push(conn, drafts, {a.id: a for a in arts}, TAX, title, batch_size=args.batch_size)
-            assert res.ok and res.created == args.tasks, res.describe()
-        except LabelStudioError as exc:  # reported with the figures: a push that cannot finish is a result
-            print(f"push under load did not finish: {exc}")
-        loaded_s = time.perf_counter() - t
+            work()
+        except (LabelStudioError, httpx.HTTPError) as exc:  # a step that cannot finish is a result
+            print(f"{what} did not finish: {exc}")
+        took = time.perf_counter() - t
     lat = sorted(crowd.latencies)
     p50 = statistics.median(lat) if lat else float("nan")
     p95 = lat[int(0.95 * (len(lat) - 1))] if lat else float("nan")
-    print(f"push under load {loaded_s:7.1f} s  ({loaded_s / raw_s:.2f}x the raw import) with {args.annotators} annotators "
-          f"(think {args.think} s): {len(lat)} submits, {len(lat) / loaded_s:.1f}/s, p50 {p50 * 1000:.0f} ms, "
-          f"p95 {p95 * 1000:.0f} ms, failed {len(crowd.failed)} (and {len(crowd.failed_next)} next-task calls failed)", flush=True)
+    print(f"{what} {took:7.1f} s with {args.annotators} annotators (think {args.think} s): {len(lat)} submits, "
+          f"{len(lat) / took:.1f}/s, p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, failed {len(crowd.failed)} "
+          f"(and {len(crowd.failed_next)} next-task calls failed; load {os.getloadavg()[0]:.1f})", flush=True)
     for f in crowd.failed[:5]:
         print("  failed:", f)
+    return took
+
+
+def under_load(conn, state, run, args, raw_s) -> None:  # type: ignore[no-untyped-def]
+    """2. A raw import, then a push, of N tasks each, while annotators submit in the project it goes
+    into. Each gets a team project of its own, alike (the seed push), so both meet the same load."""
+    tokens = [ensure_annotator(conn, f"reviewer{i}-{run}@example.org").token for i in range(args.annotators)]
+    raw_team = team_project(conn, f"raw team {run}", args)
+    raw = [payload(articles(args.tasks, f"{run}m", 400))]  # built before the clock starts
+
+    def raw_import() -> None:
+        conn.post_json(f"api/projects/{raw_team}/import", raw.pop(), params={"commit_to_project": "true"}, timeout=args.import_timeout)
+
+    raw_loaded_s = with_crowd(state, raw_team, tokens, args, "raw import under load", raw_import)
+    title = f"team {run}"
+    team_id = team_project(conn, title, args)
+    arts = articles(args.tasks, f"{run}l", 400)
+    drafts = make_drafts(TAX, arts, "p1@bench", seed=3)
+
+    def push_all() -> None:
+        res = push(conn, drafts, {a.id: a for a in arts}, TAX, title, batch_size=args.batch_size, import_timeout=args.import_timeout)
+        if not res.ok or res.created != args.tasks or res.predictions_resent:
+            print(f"  push: {res.describe()}", *res.problems[:3], sep="\n  ")
+
+    loaded_s = with_crowd(state, team_id, tokens, args, "push under load", push_all)
+    print(f"push under load: {loaded_s / raw_loaded_s:.2f}x the raw import under the same load; "
+          f"{loaded_s / raw_s:.2f}x the raw import with nobody else working", flush=True)
 
 
 def grow(conn, project_id: int, have: int, size: int, prefix: str, annotated: bool) -> list[str]:  # type: ignore[no-untyped-def]
