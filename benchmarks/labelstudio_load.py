@@ -18,8 +18,8 @@ Starts a throw-away server on the chosen database and prints:
 - lookup: what push reads of a project before importing, at each of `--lookup-tasks`: the whole
   listing against looking up 100-5,000 of its article ids;
 - pull: `annotator pull` (a child process) of a project whose every task holds one annotation,
-  at a tenth of `--pull-tasks` and (the same project grown) at `--pull-tasks`: wall time and the
-  child's peak RSS, to show that memory does not grow with the project.
+  at a tenth of `--pull-tasks` and (the same project grown) at `--pull-tasks`: wall time, the
+  child's peak RSS and its RSS along the way, to show that memory does not grow with the project.
 Articles are 400 words for the push and 60 for the pull project (to keep building it short).
 """
 
@@ -132,32 +132,37 @@ class Annotators:
             t.join()
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak RSS so far (VmHWM), 0 when it has gone."""
+def rss_mb(pid: int) -> tuple[float, float]:
+    """The process's (RSS now, peak RSS so far) in MB (VmRSS, VmHWM); zeros when it has gone."""
     try:
-        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return 0.0
-    return int(line.split()[1]) / 1024
+        status = dict(x.split(":", 1) for x in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in x)
+        return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+    except (OSError, KeyError, ValueError):
+        return 0.0, 0.0
 
 
-def pull_child(url: str, token: str, title: str, out: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS in MB, reviews) of `annotator pull` run as a child process.
+def pull_child(url: str, token: str, title: str, out: Path) -> tuple[float, float, int, list[float]]:
+    """(seconds, peak RSS in MB, reviews, RSS at 25/50/75/100 % of its time) of `annotator pull`
+    run as a child process.
 
-    The peak is read from /proc while the child runs: the child's rusage would count the
+    Memory is read from /proc while the child runs: the child's rusage would count the
     benchmark's own memory, which the forked child holds until it execs."""
     env = {**os.environ, "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": token}
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "annotator", "pull", "--project", title, "-o", str(out)],
                             env=env, stdout=subprocess.DEVNULL)
-    peak = 0.0
+    peak, trace = 0.0, []
     while proc.poll() is None:
-        peak = max(peak, peak_rss_mb(proc.pid))
+        now, hwm = rss_mb(proc.pid)
+        if now:
+            peak = max(peak, hwm)
+            trace.append((time.perf_counter() - t, now))
         time.sleep(0.5)
     took = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"pull failed with status {proc.returncode}")
-    return took, peak, sum(1 for _ in out.open())
+    quarters = [next((m for s, m in reversed(trace) if s <= q * took), 0.0) for q in (0.25, 0.5, 0.75, 1.0)]
+    return took, peak, sum(1 for _ in out.open()), quarters
 
 
 def main() -> None:
@@ -289,9 +294,10 @@ def first_pull(conn, state, config, run, args, tmp) -> None:  # type: ignore[no-
         build_s, have = time.perf_counter() - t, size
         print(f"  ({size} tasks in the project; the imports up to it took {build_s:.0f} s; "
               f"load {os.getloadavg()[0]:.1f})", flush=True)
-        took, rss, n = pull_child(state.url, state.token, ptitle, tmp / f"reviews-{size}.jsonl")
+        took, rss, n, quarters = pull_child(state.url, state.token, ptitle, tmp / f"reviews-{size}.jsonl")
         assert n == size, (n, size)
-        print(f"pull {size:7d} annotated tasks: {took:7.1f} s ({took / size * 1000:.2f} ms/task), peak RSS {rss:.0f} MB "
+        print(f"pull {size:7d} annotated tasks: {took:7.1f} s ({took / size * 1000:.2f} ms/task), peak RSS {rss:.0f} MB, "
+              f"RSS at 1/4, 1/2, 3/4 and the end of its time {' / '.join(f'{m:.0f}' for m in quarters)} MB "
               f"(load {os.getloadavg()[0]:.1f})", flush=True)
 
 
