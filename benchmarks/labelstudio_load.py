@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/labelstudio_load.py --db sqlite|postgres [--tasks 20000]
         [--annotators 20] [--think 1.0] [--pull-tasks 100000] [--batch-size 500] [--import-timeout 600]
-        [--lookup-tasks 5000 20000] [--skip push load lookup pull]
+        [--lookup-tasks 5000 20000] [--skip push load rawload lookup pull]
 
 Starts a throw-away server on the chosen database and prints:
 - raw import: the N tasks (with predictions) in ONE import call into an empty project, nobody else
@@ -175,7 +175,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--import-timeout", type=float, default=600, help="seconds an import call under load may take")
     ap.add_argument("--lookup-tasks", type=int, nargs="*", default=[5000, 20000], help="project sizes for the lookup phase")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["push", "load", "pull", "lookup"], help="phases to leave out")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["push", "load", "rawload", "pull", "lookup"], help="phases to leave out")
     args = ap.parse_args()
     print(f"load before: {os.getloadavg()[0]:.1f} (1-min load average, {os.cpu_count()} cores)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="ls-load-"))
@@ -249,13 +249,15 @@ def under_load(conn, state, run, args, raw_s) -> None:  # type: ignore[no-untype
     """2. A raw import, then a push, of N tasks each, while annotators submit in the project it goes
     into. Each gets a team project of its own, alike (the seed push), so both meet the same load."""
     tokens = [ensure_annotator(conn, f"reviewer{i}-{run}@example.org").token for i in range(args.annotators)]
-    raw_team = team_project(conn, f"raw team {run}", args)
-    raw = [payload(articles(args.tasks, f"{run}m", 400))]  # built before the clock starts
+    raw_loaded_s = float("nan")
+    if "rawload" not in args.skip:
+        raw_team = team_project(conn, f"raw team {run}", args)
+        raw = [payload(articles(args.tasks, f"{run}m", 400))]  # built before the clock starts
 
-    def raw_import() -> None:
-        conn.post_json(f"api/projects/{raw_team}/import", raw.pop(), params={"commit_to_project": "true"}, timeout=args.import_timeout)
+        def raw_import() -> None:
+            conn.post_json(f"api/projects/{raw_team}/import", raw.pop(), params={"commit_to_project": "true"}, timeout=args.import_timeout)
 
-    raw_loaded_s = with_crowd(state, raw_team, tokens, args, "raw import under load", raw_import)
+        raw_loaded_s = with_crowd(state, raw_team, tokens, args, "raw import under load", raw_import)
     title = f"team {run}"
     team_id = team_project(conn, title, args)
     arts = articles(args.tasks, f"{run}l", 400)
