@@ -1,7 +1,7 @@
 """A team's load on a local Label Studio: a large push while annotators submit, and a first pull.
 
     .venv/bin/python benchmarks/labelstudio_load.py --db sqlite|postgres [--tasks 20000]
-        [--annotators 20] [--think 1.0] [--pull-tasks 100000] [--batch-size 500] [--import-timeout 600]
+        [--annotators 20] [--think 1.0] [--pull-tasks 100000] [--batch-size 500] [--import-timeout 600] [--load-seconds 3600]
         [--lookup-tasks 5000 20000] [--skip push load rawload lookup pull]
 
 Starts a throw-away server on the chosen database and prints:
@@ -174,6 +174,7 @@ def main() -> None:
     ap.add_argument("--pull-tasks", type=int, default=100000)
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--import-timeout", type=float, default=600, help="seconds an import call under load may take")
+    ap.add_argument("--load-seconds", type=float, default=3600, help="seconds a push or raw import under load may take in all")
     ap.add_argument("--lookup-tasks", type=int, nargs="*", default=[5000, 20000], help="project sizes for the lookup phase")
     ap.add_argument("--skip", nargs="*", default=[], choices=["push", "load", "rawload", "pull", "lookup"], help="phases to leave out")
     args = ap.parse_args()
@@ -225,15 +226,23 @@ def team_project(conn, title, args) -> int:  # type: ignore[no-untyped-def]
     return next(p.id for p in conn.ls.projects.list(title=title) if p.title == title)
 
 
-def with_crowd(state, team_id: int, tokens: list[str], args, what: str, work) -> float:  # type: ignore[no-untyped-def]
+def with_crowd(conn, state, team_id: int, tokens: list[str], args, what: str, work) -> float:  # type: ignore[no-untyped-def]
     """Run `work` while the annotators submit in project `team_id`; print and return its seconds."""
-    with Annotators(state.url, team_id, tokens, args.think) as crowd:
-        t = time.perf_counter()
+    def run() -> None:
         try:
             work()
         except (LabelStudioError, httpx.HTTPError) as exc:  # a step that cannot finish is a result
             print(f"{what} did not finish: {exc}")
+
+    with Annotators(state.url, team_id, tokens, args.think) as crowd:
+        t = time.perf_counter()
+        worker = threading.Thread(target=run, daemon=True)  # left behind after --load-seconds
+        worker.start()
+        worker.join(args.load_seconds)
         took = time.perf_counter() - t
+        if worker.is_alive():
+            print(f"{what} did not finish within --load-seconds {args.load_seconds:.0f}: the project holds "
+                  f"{conn.ls.projects.get(id=team_id).task_number} tasks ({args.tasks} sent on top of the team's)")
     lat = sorted(crowd.latencies)
     p50 = statistics.median(lat) if lat else float("nan")
     p95 = lat[int(0.95 * (len(lat) - 1))] if lat else float("nan")
@@ -257,7 +266,7 @@ def under_load(conn, state, run, args, raw_s) -> None:  # type: ignore[no-untype
         def raw_import() -> None:
             conn.post_json(f"api/projects/{raw_team}/import", raw.pop(), params={"commit_to_project": "true"}, timeout=args.import_timeout)
 
-        raw_loaded_s = with_crowd(state, raw_team, tokens, args, "raw import under load", raw_import)
+        raw_loaded_s = with_crowd(conn, state, raw_team, tokens, args, "raw import under load", raw_import)
     title = f"team {run}"
     team_id = team_project(conn, title, args)
     arts = articles(args.tasks, f"{run}l", 400)
@@ -268,7 +277,7 @@ def under_load(conn, state, run, args, raw_s) -> None:  # type: ignore[no-untype
         if not res.ok or res.created != args.tasks or res.predictions_resent:
             print(f"  push: {res.describe()}", *res.problems[:3], sep="\n  ")
 
-    loaded_s = with_crowd(state, team_id, tokens, args, "push under load", push_all)
+    loaded_s = with_crowd(conn, state, team_id, tokens, args, "push under load", push_all)
     print(f"push under load: {loaded_s / raw_loaded_s:.2f}x the raw import under the same load; "
           f"{loaded_s / raw_s:.2f}x the raw import with nobody else working", flush=True)
 
