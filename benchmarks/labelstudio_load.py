@@ -1,22 +1,25 @@
 """A team's load on a local Label Studio: a large push while annotators submit, and a first pull.
 
     .venv/bin/python benchmarks/labelstudio_load.py --db sqlite|postgres [--tasks 20000]
-        [--annotators 20] [--think 1.0] [--pull-tasks 100000] [--batch-size 500]
-        [--lookup-tasks 5000 20000] [--skip push load lookup pull]
+        [--annotators 20] [--think 1.0] [--pull-tasks 100000] [--batch-size 500] [--import-timeout 600] [--load-seconds 3600]
+        [--lookup-tasks 5000 20000] [--skip push load rawload lookup pull]
 
 Starts a throw-away server on the chosen database and prints:
 - raw import: the N tasks (with predictions) in ONE import call into an empty project, nobody else
   working; push: `annotator push` of N other articles into a project of its own, nobody else
   working (the issue's goal: <= 1.2x the raw import);
-- push under load: N more articles pushed into the project the annotators work in, while
-  `--annotators` users each take their next task (`/api/projects/ID/next`, their own token) and
-  submit an annotation, pausing `--think` seconds between submits: submits/s, p50/p95 submit
-  latency, failed submits (any error or non-2xx answer; the goal is 0);
+- under load: `--annotators` users each take their next task (`/api/projects/ID/next`, their own
+  token) and submit an annotation, pausing `--think` seconds between submits, in a project of
+  2,000 pushed tasks, while N more tasks go into that project: first one raw import call (its own
+  project), then `annotator push` (another such project). Printed for each: seconds, submits/s,
+  p50/p95 submit latency, failed submits (any error or non-2xx answer; the goal is 0); and push
+  against the raw import under the same load, and against the raw import with nobody working.
+  A call still running after `--import-timeout` seconds counts as not finished;
 - lookup: what push reads of a project before importing, at each of `--lookup-tasks`: the whole
   listing against looking up 100-5,000 of its article ids;
 - pull: `annotator pull` (a child process) of a project whose every task holds one annotation,
-  at a tenth of `--pull-tasks` and (the same project grown) at `--pull-tasks`: wall time and the
-  child's peak RSS, to show that memory does not grow with the project.
+  at a tenth of `--pull-tasks` and (the same project grown) at `--pull-tasks`: wall time, the
+  child's peak RSS and its RSS along the way, to show that memory does not grow with the project.
 Articles are 400 words for the push and 60 for the pull project (to keep building it short).
 """
 
@@ -129,32 +132,37 @@ class Annotators:
             t.join()
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak RSS so far (VmHWM), 0 when it has gone."""
+def rss_mb(pid: int) -> tuple[float, float]:
+    """The process's (RSS now, peak RSS so far) in MB (VmRSS, VmHWM); zeros when it has gone."""
     try:
-        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return 0.0
-    return int(line.split()[1]) / 1024
+        status = dict(x.split(":", 1) for x in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in x)
+        return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+    except (OSError, KeyError, ValueError):
+        return 0.0, 0.0
 
 
-def pull_child(url: str, token: str, title: str, out: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS in MB, reviews) of `annotator pull` run as a child process.
+def pull_child(url: str, token: str, title: str, out: Path) -> tuple[float, float, int, list[float]]:
+    """(seconds, peak RSS in MB, reviews, RSS at 25/50/75/100 % of its time) of `annotator pull`
+    run as a child process.
 
-    The peak is read from /proc while the child runs: the child's rusage would count the
+    Memory is read from /proc while the child runs: the child's rusage would count the
     benchmark's own memory, which the forked child holds until it execs."""
     env = {**os.environ, "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": token}
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "annotator", "pull", "--project", title, "-o", str(out)],
                             env=env, stdout=subprocess.DEVNULL)
-    peak = 0.0
+    peak, trace = 0.0, []
     while proc.poll() is None:
-        peak = max(peak, peak_rss_mb(proc.pid))
+        now, hwm = rss_mb(proc.pid)
+        if now:
+            peak = max(peak, hwm)
+            trace.append((time.perf_counter() - t, now))
         time.sleep(0.5)
     took = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"pull failed with status {proc.returncode}")
-    return took, peak, sum(1 for _ in out.open())
+    quarters = [next((m for s, m in reversed(trace) if s <= q * took), 0.0) for q in (0.25, 0.5, 0.75, 1.0)]
+    return took, peak, sum(1 for _ in out.open()), quarters
 
 
 def main() -> None:
@@ -165,8 +173,10 @@ def main() -> None:
     ap.add_argument("--think", type=float, default=1.0, help="seconds an annotator pauses between submits")
     ap.add_argument("--pull-tasks", type=int, default=100000)
     ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--import-timeout", type=float, default=600, help="seconds an import call under load may take")
+    ap.add_argument("--load-seconds", type=float, default=3600, help="seconds a push or raw import under load may take in all")
     ap.add_argument("--lookup-tasks", type=int, nargs="*", default=[5000, 20000], help="project sizes for the lookup phase")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["push", "load", "pull", "lookup"], help="phases to leave out")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["push", "load", "rawload", "pull", "lookup"], help="phases to leave out")
     args = ap.parse_args()
     print(f"load before: {os.getloadavg()[0]:.1f} (1-min load average, {os.cpu_count()} cores)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="ls-load-"))
@@ -209,32 +219,67 @@ def quiet_push(conn, config, run, args) -> float:  # type: ignore[no-untyped-def
     return raw_s
 
 
-def under_load(conn, state, run, args, raw_s) -> None:  # type: ignore[no-untyped-def]
-    """2. Push while annotators submit in the same project."""
-    title = f"team {run}"
-    seed = articles(max(2000, args.annotators * 100), f"{run}s", 400)
+def team_project(conn, title, args) -> int:  # type: ignore[no-untyped-def]
+    """A project of max(2,000, 100 per annotator) pushed tasks for the annotators to work in."""
+    seed = articles(max(2000, args.annotators * 100), f"{title}-s", 400)
     push(conn, make_drafts(TAX, seed, "p1@bench"), {a.id: a for a in seed}, TAX, title, batch_size=args.batch_size)
-    team = conn.ls.projects.list(title=title)
-    team_id = next(p.id for p in team if p.title == title)
-    tokens = [ensure_annotator(conn, f"reviewer{i}-{run}@example.org").token for i in range(args.annotators)]
-    arts = articles(args.tasks, f"{run}l", 400)
-    drafts = make_drafts(TAX, arts, "p1@bench", seed=3)
+    return next(p.id for p in conn.ls.projects.list(title=title) if p.title == title)
+
+
+def with_crowd(conn, state, team_id: int, tokens: list[str], args, what: str, work) -> float:  # type: ignore[no-untyped-def]
+    """Run `work` while the annotators submit in project `team_id`; print and return its seconds."""
+    def run() -> None:
+        try:
+            work()
+        except (LabelStudioError, httpx.HTTPError) as exc:  # a step that cannot finish is a result
+            print(f"{what} did not finish: {exc}")
+
     with Annotators(state.url, team_id, tokens, args.think) as crowd:
         t = time.perf_counter()
-        try:
-            res = push(conn, drafts, {a.id: a for a in arts}, TAX, title, batch_size=args.batch_size)
-            assert res.ok and res.created == args.tasks, res.describe()
-        except LabelStudioError as exc:  # reported with the figures: a push that cannot finish is a result
-            print(f"push under load did not finish: {exc}")
-        loaded_s = time.perf_counter() - t
+        worker = threading.Thread(target=run, daemon=True)  # left behind after --load-seconds
+        worker.start()
+        worker.join(args.load_seconds)
+        took = time.perf_counter() - t
+        if worker.is_alive():
+            print(f"{what} did not finish within --load-seconds {args.load_seconds:.0f}: the project holds "
+                  f"{conn.ls.projects.get(id=team_id).task_number} tasks ({args.tasks} sent on top of the team's)")
     lat = sorted(crowd.latencies)
     p50 = statistics.median(lat) if lat else float("nan")
     p95 = lat[int(0.95 * (len(lat) - 1))] if lat else float("nan")
-    print(f"push under load {loaded_s:7.1f} s  ({loaded_s / raw_s:.2f}x the raw import) with {args.annotators} annotators "
-          f"(think {args.think} s): {len(lat)} submits, {len(lat) / loaded_s:.1f}/s, p50 {p50 * 1000:.0f} ms, "
-          f"p95 {p95 * 1000:.0f} ms, failed {len(crowd.failed)} (and {len(crowd.failed_next)} next-task calls failed)", flush=True)
+    print(f"{what} {took:7.1f} s with {args.annotators} annotators (think {args.think} s): {len(lat)} submits, "
+          f"{len(lat) / took:.1f}/s, p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, failed {len(crowd.failed)} "
+          f"(and {len(crowd.failed_next)} next-task calls failed; load {os.getloadavg()[0]:.1f})", flush=True)
     for f in crowd.failed[:5]:
         print("  failed:", f)
+    return took
+
+
+def under_load(conn, state, run, args, raw_s) -> None:  # type: ignore[no-untyped-def]
+    """2. A raw import, then a push, of N tasks each, while annotators submit in the project it goes
+    into. Each gets a team project of its own, alike (the seed push), so both meet the same load."""
+    tokens = [ensure_annotator(conn, f"reviewer{i}-{run}@example.org").token for i in range(args.annotators)]
+    raw_loaded_s = float("nan")
+    if "rawload" not in args.skip:
+        raw_team = team_project(conn, f"raw team {run}", args)
+        raw = [payload(articles(args.tasks, f"{run}m", 400))]  # built before the clock starts
+
+        def raw_import() -> None:
+            conn.post_json(f"api/projects/{raw_team}/import", raw.pop(), params={"commit_to_project": "true"}, timeout=args.import_timeout)
+
+        raw_loaded_s = with_crowd(conn, state, raw_team, tokens, args, "raw import under load", raw_import)
+    title = f"team {run}"
+    team_id = team_project(conn, title, args)
+    arts = articles(args.tasks, f"{run}l", 400)
+    drafts = make_drafts(TAX, arts, "p1@bench", seed=3)
+
+    def push_all() -> None:
+        res = push(conn, drafts, {a.id: a for a in arts}, TAX, title, batch_size=args.batch_size, import_timeout=args.import_timeout)
+        if not res.ok or res.created != args.tasks or res.predictions_resent:
+            print(f"  push: {res.describe()}", *res.problems[:3], sep="\n  ")
+
+    loaded_s = with_crowd(conn, state, team_id, tokens, args, "push under load", push_all)
+    print(f"push under load: {loaded_s / raw_loaded_s:.2f}x the raw import under the same load; "
+          f"{loaded_s / raw_s:.2f}x the raw import with nobody else working", flush=True)
 
 
 def grow(conn, project_id: int, have: int, size: int, prefix: str, annotated: bool) -> list[str]:  # type: ignore[no-untyped-def]
@@ -260,9 +305,10 @@ def first_pull(conn, state, config, run, args, tmp) -> None:  # type: ignore[no-
         build_s, have = time.perf_counter() - t, size
         print(f"  ({size} tasks in the project; the imports up to it took {build_s:.0f} s; "
               f"load {os.getloadavg()[0]:.1f})", flush=True)
-        took, rss, n = pull_child(state.url, state.token, ptitle, tmp / f"reviews-{size}.jsonl")
+        took, rss, n, quarters = pull_child(state.url, state.token, ptitle, tmp / f"reviews-{size}.jsonl")
         assert n == size, (n, size)
-        print(f"pull {size:7d} annotated tasks: {took:7.1f} s ({took / size * 1000:.2f} ms/task), peak RSS {rss:.0f} MB "
+        print(f"pull {size:7d} annotated tasks: {took:7.1f} s ({took / size * 1000:.2f} ms/task), peak RSS {rss:.0f} MB, "
+              f"RSS at 1/4, 1/2, 3/4 and the end of its time {' / '.join(f'{m:.0f}' for m in quarters)} MB "
               f"(load {os.getloadavg()[0]:.1f})", flush=True)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from fixtures_labelstudio import make_articles, make_drafts
@@ -10,7 +13,7 @@ from fixtures_labelstudio import make_articles, make_drafts
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import connect, find_project
 from annotator.labelstudio.config import label_config
-from annotator.labelstudio.push import existing_tasks, push, task_data
+from annotator.labelstudio.push import existing_tasks, model_version, push, task_data
 from annotator.processes import free_port
 from annotator.taxonomy import load_taxonomy
 
@@ -78,3 +81,41 @@ def test_timeout_mid_push_then_rerun_completes(ls_conn, project_title):
     tasks = existing_tasks(ls_conn, project.id)
     assert len(tasks) == 400 and set(tasks) == set(by_id)
     assert len(list(ls_conn.ls.tasks.list(project=project.id, include="id", fields="task_only"))) == 400
+
+
+HOLD_S = 15  # how long the test holds SQLite's write lock: past push's first import attempt
+
+
+def test_predictions_a_busy_sqlite_drops_are_sent_again(labelstudio, ls_conn, project_title):
+    """Label Studio 1.23 on SQLite retries a bulk import that met "database is locked" (its
+    `retry_database_locked`, 5 s busy timeout, then 3 s, 6 s, ... between attempts), but the first
+    attempt has already popped the predictions out of the tasks: the retry makes the tasks without
+    them and answers 201 with fewer predictions than sent. Another writer holding the database
+    (an annotator's submit, a second push) causes it; here the test holds the write lock itself
+    while a push imports, then lets go."""
+    articles = make_articles(6, prefix="busy")
+    drafts = make_drafts(TAX, articles)
+    first = push(ls_conn, drafts[:1], {a.id: a for a in articles}, TAX, project_title)  # the project exists: no write before the import
+    assert first.ok and first.created == 1
+    db = sqlite3.connect(Path(labelstudio.data_dir) / "label_studio.sqlite3", isolation_level=None, timeout=60)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pushing = pool.submit(push, ls_conn, drafts, {a.id: a for a in articles}, TAX, project_title)
+            time.sleep(HOLD_S)
+            db.execute("COMMIT")
+            result = pushing.result(timeout=300)
+    finally:
+        db.close()
+    # Label Studio dropped the 5 new predictions (the test fails here if the import got through
+    # before the lock was let go: then nothing was dropped and nothing is tested) ...
+    assert result.predictions_resent == 5, result.describe()
+    assert "5 predictions that Label Studio dropped sent again" in result.describe()
+    # ... and push sent them again: every article once, each with exactly its draft.
+    assert result.ok and result.created == 5 and result.unchanged == 1, result.problems
+    project = find_project(ls_conn, project_title)
+    tasks = existing_tasks(ls_conn, project.id)
+    assert sorted(tasks) == sorted(a.id for a in articles) and project.task_number == 6
+    for d in drafts:
+        preds = ls_conn.request("GET", "api/predictions/", params={"task": tasks[d.article_id]})
+        assert [p["model_version"] for p in preds] == [model_version(d)], (d.article_id, preds)

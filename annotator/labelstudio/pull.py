@@ -7,7 +7,7 @@ of the labels, never dropped silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import Connection, project_and_blind
 from annotator.labelstudio.config import from_result, link_choice, spans_from_result, story_request
 from annotator.labelstudio.push import _list_tasks
-from annotator.labelstudio.tasks import pages
+from annotator.labelstudio.tasks import LOOKUP, pages
 from annotator.records import Review
 from annotator.stories import applied_reviews
 from annotator.taxonomy import Taxonomy
@@ -119,7 +119,8 @@ def reviews_from_export(
 
 
 def annotated_pages(
-    conn: Connection, project_id: int, since: str | None = None, page_size: int = PULL_PAGE
+    conn: Connection, project_id: int, since: str | None = None, page_size: int = PULL_PAGE,
+    articles: Sequence[str] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """The project's tasks that hold an annotation (or a skip), a page at a time, oldest first.
 
@@ -127,6 +128,7 @@ def annotated_pages(
     annotator, the result, the prediction it started from), so a pull holds one page in memory
     however large the project is; Label Studio's JSON export would build the whole file first.
     With `since`, only tasks updated after it (an annotation added or edited bumps the task).
+    With `articles`, only the tasks of these article ids (looked up `LOOKUP` ids a request).
     """
     changed = [{"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": since}] if since else []
     submitted = {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}
@@ -134,9 +136,14 @@ def annotated_pages(
         {"filter": "filter:tasks:total_annotations", "operator": "equal", "type": "Number", "value": 0},
         {"filter": "filter:tasks:cancelled_annotations", "operator": "greater", "type": "Number", "value": 0},
     ]
+    wanted = sorted(set(articles)) if articles is not None else None
+    chunks = [[]] if wanted is None else [
+        [{"filter": "filter:tasks:data.article_id", "operator": "in_list", "type": "String", "value": wanted[i : i + LOOKUP]}]
+        for i in range(0, len(wanted), LOOKUP)]
     with conn.errors(f"reading the annotated tasks of project {project_id}"):
-        for filters in ([*changed, submitted], [*changed, *only_skipped]):
-            yield from pages(conn, project_id, include=_PULL_FIELDS, fields="all", filters=filters, page_size=page_size)
+        for match in chunks:
+            for filters in ([*changed, *match, submitted], [*changed, *match, *only_skipped]):
+                yield from pages(conn, project_id, include=_PULL_FIELDS, fields="all", filters=filters, page_size=page_size)
 
 
 def users_by_id(conn: Connection) -> dict[int, str]:
@@ -158,23 +165,28 @@ def iter_pull(
         since = _when(since).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     project, blind_project = project_and_blind(conn, title)
     users = users_by_id(conn)
-    # What story-wide reviews need at the end: (annotator, article) of every review (their own
-    # review wins over an applied one) and the story-wide reviews; pairs, not records, so that
-    # the memory a pull holds stays about a page (a Review is ~1 KB, a pair ~0.1 KB).
-    reviewed: set[tuple[str, str]] = set()
+    projects = [(p, blind) for p, blind in ((project, False), (blind_project, True)) if p is not None]
+    # Story-wide reviews are kept to the end (what they apply needs the whole story); nothing
+    # else is, so the memory a pull holds stays about a page whatever the project's size.
+    # Blind and skipped reviews apply nothing (`applied_reviews`).
     story_wide: list[Review] = []
-    for p, blind in ((project, False), (blind_project, True)):
-        if p is None:
-            continue
+    for p, blind in projects:
         for page in annotated_pages(conn, p.id, since, page_size):
             for r in reviews_from_export(tax, page, users, blind=blind, since=since, on_error=on_error):
-                reviewed.add((r.annotator, r.article_id))
-                if (r.model_extra or {}).get("story_apply"):
+                if (r.model_extra or {}).get("story_apply") and not (r.blind or r.skipped):
                     story_wide.append(r)
                 yield r
     if story_wide:
         story_of: dict[str, str] = {}
         task_of, _ = _list_tasks(conn, project.id, story_of)  # assisted tasks only: blind ones are labelled alone
+        stories = {story_of.get(r.article_id) for r in story_wide} - {None}
+        members = [aid for aid, sid in story_of.items() if sid in stories]
+        # A reviewer's own review of a story's article wins over one applied to it: read again
+        # the reviews of those articles only (a second, filtered pass over the same tasks).
+        reviewed = {(r.annotator, r.article_id)
+                    for p, blind in projects
+                    for page in annotated_pages(conn, p.id, since, page_size, articles=members)
+                    for r in reviews_from_export(tax, page, users, blind=blind, since=since)}
         yield from applied_reviews(story_wide, story_of, task_of, reviewed=reviewed)
 
 

@@ -58,6 +58,7 @@ class PushResult(BaseModel):
     auto_accepted: int = 0  # accepted by a calibrated policy: no task made
     accepted_in_review: int = 0  # accepted, but their task existed already (left as it is)
     duplicates_removed: int = 0  # copies another push made at the same moment, removed
+    predictions_resent: int = 0  # predictions Label Studio dropped from an import, sent again
     failed_drafts: int = 0
     problems: list[str] = Field(default_factory=list)
 
@@ -72,6 +73,7 @@ class PushResult(BaseModel):
             + f"), {self.predictions_added} predictions added, {self.unchanged} articles unchanged, "
             f"{self.failed_drafts} drafts failed (no prediction, flagged), "
             + (f"{self.duplicates_removed} duplicate tasks removed (another push ran at the same moment), " if self.duplicates_removed else "")
+            + (f"{self.predictions_resent} predictions that Label Studio dropped sent again, " if self.predictions_resent else "")
             + f"{len(self.problems)} problems"
             + (f"; {self.auto_accepted} auto-accepted drafts left out of review" if self.auto_accepted else "")
             + (f", {self.accepted_in_review} accepted drafts already had a task" if self.accepted_in_review else "")
@@ -361,8 +363,10 @@ def _import(conn: Connection, project_id: int, batch: list[dict[str, Any]], time
 
     Label Studio answers with how many tasks and predictions it made. A task count that differs
     is an error (re-running reconciles). A prediction count that differs means the server
-    dropped predictions without saying so (1.23 on SQLite drops a whole batch's predictions when
-    the database is busy): the new tasks are listed to find which.
+    dropped predictions without saying so: the new tasks are listed to find which. Label Studio
+    1.23 on SQLite does this when its bulk create meets "database is locked": it retries the
+    create, but the first attempt has already taken the predictions out of the tasks, so the
+    retry makes the tasks without them and answers 201 (tests/test_labelstudio_faults.py).
     """
     with conn.errors(f"importing {len(batch)} tasks into project {where}"):
         answer = conn.post_json(
@@ -569,6 +573,7 @@ def push(
         if again:
             with conn.errors(f"adding {len(again)} dropped predictions again in project {where}"):
                 conn.post_json(f"api/projects/{project_id}/import/predictions", again, timeout=import_timeout)
+            result.predictions_resent += len(again)
             still = [r for r in task_refs(conn, project_id, after=lo, upto=hi) if r.id in bare and not r.predictions]
             if still:
                 problem(dropped_message(where, sorted(dropped[r.id] for r in still)))
