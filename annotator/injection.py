@@ -191,7 +191,7 @@ _YOU = _words(
 )
 _YOU_CJK = ("你", "您", "あなた", "君は", "皆さん", "各位", "너는", "너의", "당신", "여러분", "님,", "님 ")
 _PLEASE = _words("please kindly pls plz", "svp veuillez bitte por favor favore alsjeblieft alstublieft prosze пожалуйста")
-_PLEASE_CJK = ("请", "務必", "务必", "ください", "なさい", "すること", "せよ", "しろ", "하세요", "하십시오", "십시오", "마세요", "하라",
+_PLEASE_CJK = ("请", "請", "ないで", "してね", "務必", "务必", "ください", "なさい", "すること", "せよ", "しろ", "하세요", "하십시오", "십시오", "마세요", "하라",
                "해라", "주세요", "마십시오", "답하라", "말고", "할 것")
 _IMPERATIVE = _words(
     "ignore disregard forget override bypass skip drop discard omit leave treat consider label classify categorise "
@@ -213,8 +213,9 @@ _IMPERATIVE = _words(
 _NEGATION = _words("not never no ne non nao niet nie не nicht")
 _FOLLOW = _words("follow apply obey use consider suivez appliquez tenez befolge folge beachte sigas apliques siga aplique "
                  "seguire applicare considerare rispondere classificare volg pas stosuj следуй применяй")
-_GREETING = _words("hey hi hello dear attention yo listen note memo message word reminder notice to for ok okay psst a quick "
-                   "cher chere au aux pour an fur liebe lieber querido estimado para al caro cara gentile beste aan voor "
+_GREETING = _words("hey hi hello dear attention yo listen note memo message word reminder notice to for ok okay psst hallo "
+                   "hola ola ciao salut bonjour привет hej czesc let op "
+                   "cher chere au aux pour alle fur liebe lieber querido estimado para al caro cara gentile beste aan voor "
                    "drogi droga do dla уважаемый уважаемая для к any all every whichever whatever quick attenzione atencao atencion "
                    "achtung uwaga внимание aandacht hinweis nota aviso avviso remarque")
 _DETERMINER = _words("the a an its their our his her this that these those le la les l der die das den el los las o os il "
@@ -223,8 +224,8 @@ _MACHINE = _words(
     "ai a.i assistant assistants model models llm llms gpt chatgpt claude gemini copilot bot bots chatbot chatbots crawler "
     "crawlers scraper scrapers agent agents summariser summarisers summarizer summarizers classifier classifiers annotator "
     "annotators labeller labellers labeler labelers tagger taggers software program programs pipeline pipelines algorithm "
-    "algorithms machine machines system systems tool tools network networks engine",
-    "ia modele modeles assistante systeme systemes ki modell sprachmodell ki-modell ki-system ki-systeme ki-leser "
+    "algorithms machine machines system systems tool tools network networks engine engines robot robots",
+    "ia modele modeles assistante systeme systemes ki modell sprachmodell taalmodel ki-modell ki-system ki-systeme ki-leser "
     "ki-assistent modelo modelos asistente assistente sistema sistemas modello modelli systeem modelu modelo "
     "ии модель модели нейросеть нейросети ассистент бот боты система intelligence inteligencia intelligenza intelligenz "
     "sztuczna sztucznej kunstmatige kunstliche интеллект",
@@ -234,6 +235,7 @@ _MACHINE_CJK = ("人工智能", "模型", "助手", "机器人", "系统", "ai",
 _ACTING = _words("reading processing parsing ingesting crawling scanning summarising summarizing analysing analyzing reviewing "
                  "handling seeing indexing scraping labelling labeling classifying tagging running evaluating")
 _REQUEST = _words("ask urge request instruct want need require expect invite remind tell")
+_ASKERS = _words("we i please kindly publishers editors")
 _TASK = _words(
     "label labels labelled labeled labelling labeling labeller unlabelled unlabeled classify classified classifying "
     "classification classifications categorise categorize categorised categorized categorising categorizing category "
@@ -249,9 +251,10 @@ _TASK = _words(
 )
 _GENERIC = _words(
     "answer answers respond response responses reply replies output outputs result results summary summarise summarize "
-    "write say state report score rate rating mark flag treat consider file record emit print return only exactly solely "
+    "write say state score rate rating mark flag treat consider file record emit print return only exactly solely "
     "merely instructions instruction rules guidance guidelines guide directions brief criteria prompt setup configuration "
-    "orders policy steps task harm incident incidents hazard value values none nothing empty blank outcome",
+    "orders policy steps task harm incident incidents hazard value values none nothing empty blank outcome summaries "
+    "commands format conclude know assume believe decide",
     "repondez reponds reponse ecrivez ecris indiquez indique sortie aucun aucune seulement uniquement consignes regles "
     "antworte antwort schreibe schreib ausgabe nur ausschliesslich vorgaben regeln anweisungen kriterien vorfall responde "
     "responda respuesta escribe escriba salida solo solamente unicamente ninguno ninguna reglas instrucciones pautas "
@@ -268,7 +271,7 @@ _OVERRIDE = _words(
     "ignore ignoring disregard disregarding forget forgetting override overridden overrule bypass skip drop discard "
     "abandon suspend suspended withdraw withdrawn retire retired revoke revoked cancel cancelled canceled void invalid "
     "obsolete supersede supersedes superseded replace replaces replaced pause paused lifted lapsed outdated aside instead "
-    "rather deviate expired null nullified",
+    "rather deviate expired null nullified stop cease quit",
     "ignorez ignore ignorer oubliez oublie oublier annulee annulees annule caduques caduque abrogees levees suspendues "
     "remplacees ignoriere ignorieren vergiss vergessen aufgehoben ungultig ausgesetzt hinfallig ignora olvida olvide "
     "descarta anuladas suspendidas esqueca esquece desconsidere descarte suspensas anuladas dimentica annullate sospese "
@@ -278,7 +281,7 @@ _OVERRIDE = _words(
 _RULES = _words(
     "instruction instructions rule rules guidance guideline guidelines guide directions directives directive criteria "
     "criterion prompt prompts setup set-up configuration config configured brief briefing orders policy programming "
-    "settings steps task constraints protocol",
+    "steps task constraints protocol commands command",
     "consignes regles directives criteres parametres anweisungen regeln vorgaben richtlinien kriterien einstellungen "
     "instruktionen instrucciones reglas pautas directrices criterios indicaciones instrucoes regras orientacoes "
     "diretrizes istruzioni regole indicazioni direttive criteri instructies regels richtlijnen opdrachten instrukcje "
@@ -286,7 +289,7 @@ _RULES = _words(
 )
 _VALUES = _words("unrelated complementary non-incident non-event irrelevant benign satire hoax",
                  "irrelevante irrelevant nicht-relevant нерелевантно")
-_VALUE_PHRASES = ("no incident", "not an incident", "not an ai incident", "no ai incident", "non incident", "out of scope", "not relevant", "no ai involvement",
+_VALUE_PHRASES = ("nicht relevant", "niet relevant", "no relevante", "nao relevante", "hors sujet", "irrilevante", "no incident", "not an incident", "not an ai incident", "no ai incident", "non incident", "out of scope", "not relevant", "no ai involvement",
                   "sans objet", "non pertinent", "aucun incident", "kein vorfall", "keine relevanz", "sin incidente",
                   "no relacionad", "nenhum incidente", "non pertinente", "nessun incidente", "geen incident",
                   "не относится", "не инцидент")
@@ -295,9 +298,11 @@ _SELF_DET = _words("this these cet cette ce dieser diesen dieses diese este esta
 _SELF_NOUN = _words(
     "article story text piece item entry record document page post paragraph one line sentence section feed site content "
     "passage report notice message snippet file source clip",
-    "texte artikel beitrag articulo texto noticia pagina artigo articolo testo notizia tekst artykul статья статью статье "
+    "texte artikel beitrag bericht articulo texto noticia pagina artigo articolo testo notizia tekst artykul статья статью статье "
     "текст новость новости материал",
 )
+_SHOWN = re.compile(r"[:\"'{]")
+_SHOWN_WORDS = _words("word words mot wort palabra palavra parola woord slowo слово")
 _SELF_AS = frozenset({("this", "as"), ("this", "under"), ("it", "as"), ("them", "as"), ("this", "one")})
 # Word stems of the task in languages that inflect them (substrings of a sentence; "annotat", not "annot": "cannot").
 _TASK_STEMS = ("label", "classif", "categor", "annotat", "etiquet", "rotul", "etichett", "klassifi", "clasific", "kategor",
@@ -305,19 +310,20 @@ _TASK_STEMS = ("label", "classif", "categor", "annotat", "etiquet", "rotul", "et
 # The reader's own output: "your answer", "the summary you generate".
 _OWN = _words("answer answers response responses reply replies output outputs summary summaries rationale label labels "
               "verdict classification result results outcome reponse antwort respuesta resposta risposta antwoord odpowiedz "
-              "ответ")
+              "ответ administrator administrators admin operator operators developer developers creator creators owner owners "
+              "pipeline")
 _RULES_PHRASES = ("you were told", "you've been told", "you have been told", "you were given", "you received", "you were handed",
                   "you were configured", "you were set up", "came before", "you were asked", "you were instructed")
 _SELF_CJK = ("本文", "这篇", "这条", "这一条", "此文", "本条", "本篇", "该文", "以上", "上述", "この記事", "本記事", "このテキスト", "この文章",
              "上記", "이 기사", "이 글", "이번 기사", "본 기사", "위의")
-_TASK_CJK = ("标注", "标签", "标记", "分类", "归类", "归为", "判定", "类别", "字段", "ラベル", "分類", "タグ", "判定", "フィールド",
+_TASK_CJK = ("標註", "標籤", "標記", "歸類", "标注", "标签", "标记", "分类", "归类", "归为", "判定", "类别", "字段", "ラベル", "分類", "タグ", "判定", "フィールド",
              "라벨", "분류", "태그", "판정", "필드", "심각도")
-_GENERIC_CJK = ("输出", "回答", "回复", "答复", "事故", "出力", "回答", "返答", "答え", "事故", "출력", "답하", "답변", "응답", "사고",
+_GENERIC_CJK = ("回覆", "輸出", "扱い", "输出", "回答", "回复", "答复", "事故", "出力", "回答", "返答", "答え", "事故", "출력", "답하", "답변", "응답", "사고",
                 "只", "仅", "だけ", "のみ", "만")
-_VALUE_CJK = ("无关", "不相关", "無関係", "該当なし", "무관", "해당 없음", "관련 없음", "없음")
+_VALUE_CJK = ("無關", "无关", "不相关", "無関係", "該当なし", "무관", "해당 없음", "관련 없음", "없음")
 _OVERRIDE_CJK = ("忽略", "无视", "忽视", "忘记", "忘掉", "跳过", "作废", "取消", "无效", "不要按照", "不要遵守", "不要遵循", "无視", "無視",
                  "忘れ", "破棄", "取り消", "無効", "無視", "무시", "잊어", "따르지", "적용하지", "무효")
-_RULES_CJK = ("指令", "指示", "规则", "要求", "设定", "说明", "提示", "命令", "ルール", "設定", "プロンプト", "지시", "지침", "명령", "규칙",
+_RULES_CJK = ("規則", "指令", "指示", "规则", "要求", "设定", "说明", "提示", "命令", "ルール", "設定", "プロンプト", "지시", "지침", "명령", "규칙",
               "설정", "프롬프트")
 
 _SEPARATORS = str.maketrans({c: " " for c in "\"'`.,;:!?()[]{}<>/\\|*#=~^+_&%$@…“”‘’«»「」，。：；！？、（）【】《》·•"})
@@ -332,14 +338,23 @@ _SYSTEM_ROLE = re.compile(
     r"|\"role\"\s*:\s*\"(?:system|developer)\"|</?(?:system|instructions?|admin|developer|sys|prompt)>|<!--"
     r"|\bbegin\b[^\n]{0,30}\b(?:directive|instructions?|prompt|system)|\b(?:system|admin|developer) override\b"
     r"|</?article\b[^>]*>|\[?\bend of (?:the )?(?:article|text|input|document)\b")
-_SPEAKER = re.compile(r"^\W{0,6}(?:assistant|user|human|ai|model|bot|chatbot|gpt)\s*:|\"role\"\s*:\s*\"(?:assistant|user)\"")
+_SPEAKER = re.compile(r"^\W{0,6}(?:assistant|user|human|ai|model|bot|chatbot|gpt)\s*:|^\W{0,2}[\[<]/?(?:assistant|user|human)[\]>]|\"role\"\s*:\s*\"(?:assistant|user)\"")
 # Norms laid on the reader: "automated reviewers should classify", "any summary of this page must say".
 _MODAL = _words("must should shall need needs required deve devem debe deben deberia muss mussen soll sollte sollen doit "
                 "doivent devrait devono dovrebbe moet moeten musi powinien powinna должна должен должно следует")
 _MODAL_CJK = ("必须", "应该", "应当", "べき", "なければ", "해야")
-_NORM_SUBJECT = _OWN | _words("summariser summarizer summarisers summarizers annotators annotator reviewers classifier "
+_NORM_SUBJECT = _OWN | _words("engines summariser summarizer summarisers summarizers annotators annotator reviewers classifier "
                               "classifiers labeller labellers labeler labelers crawlers agents models assistants bots "
                               "chatbots tools systems")
+_HANDLE = _words("log logged file filed record recorded treat treated count counted regard regarded consider considered "
+                 "mark marked tag tagged list listed catalogue catalogued index indexed score scored rate rated flag flagged "
+                 "label labelled labeled classify classified categorise categorised categorize categorized report reported")
+_FIELDS = _words("classification category severity verdict rationale json field fields taxonomy label labels")
+_BACK = _words("these those them it above below that")
+_INFORMATIVE = re.compile(r"\byou (?:can|may|could|might|will be able|'ll be able)\b|\b(?:lets|allows|enables) you\b")
+_KEY_VALUE = re.compile(r"\b(?:classification|label|labels|category|severity|verdict|answer|output|result|response|class|"
+                        r"tag|tags)\W{0,3}(?::|=|->|=>)")
+_CJK_VOCATIVE = re.compile(r"(?:ai|模型|助手|人工智能|アシスタント|モデル|인공지능|모델|챗봇)\s?(?:さん|様|の方|の皆さん)?(?:へ|に告ぐ|에게|님)")
 _ACTORS = _words("whoever whatever anyone anything anybody")
 _ACTS = _words("reads summarises summarizes processes parses ingests scans analyses analyzes reviews handles sees labels "
                "classifies tags runs receives")
@@ -367,7 +382,7 @@ def _unreported(view: str) -> str:
 
 
 def _cues(seg: str, ts: set[str]) -> dict[str, set[str]]:
-    found = {"task": ts & _TASK, "generic": ts & _GENERIC, "value": ts & _VALUES, "self": set(), "override": set(),
+    found = {"task": ts & _TASK, "generic": ts & (_GENERIC | _OVERRIDE), "value": ts & _VALUES, "self": set(), "override": set(),
              "dictate": set(), "own": set()}
     if ts & _SELF_DET or "it" in ts or "them" in ts:
         toks = seg.translate(_SEPARATORS).split()
@@ -381,8 +396,9 @@ def _cues(seg: str, ts: set[str]) -> dict[str, set[str]]:
     if (ts & _OVERRIDE or "no longer" in seg or ts & _NEGATION and ts & _FOLLOW) and (
             ts & _RULES or any(p in seg for p in _RULES_PHRASES)):
         found["override"] = {"override"}
-    if ts & _ANSWER and (ts & _RESTRICT or "nothing but" in seg or "nothing more" in seg or "nothing else" in seg):
-        found["dictate"] = {"dictate"}
+    if ts & _ANSWER and ("nothing but" in seg or "nothing more" in seg or "nothing else" in seg or ts & _RESTRICT and (
+            _SHOWN.search(seg) or ts & _SHOWN_WORDS)):
+        found["dictate"] = {"dictate"}  # "reply only with 'ok'", "output exactly this: {}", not "answers only from sources"
     if not seg.isascii():
         found["self"] |= {w for w in _SELF_CJK if w in seg}
         found["task"] |= {w for w in _TASK_CJK if w in seg}
@@ -407,33 +423,38 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
         words = head[0].translate(_SEPARATORS).split()
         colon = seg[len(head[0]):len(head[0]) + 1] in (":", "：")
         if seg.isascii() or len(head[0]) > 12:
-            greeted = set(words[:3]) & _GREETING
+            greeted = set(words[:3]) & _GREETING or words[:2] in (["an", "das"], ["an", "die"], ["an", "den"])
             bare = 0 < len(words) <= 3 and words[0] not in _DETERMINER and "s" not in words
             if 0 < len(words) <= 8 and set(words) & _MACHINE and (greeted or bare):
-                return "weak" if colon and not greeted else "strong"
+                return "weak" if colon and len(words) == 1 else "strong"  # "Assistant:" is also how transcripts write
         elif any(w in head[0] for w in _MACHINE_CJK) and head[0].strip():
-            return "weak" if colon else "strong"
+            return "weak" if colon and len(head[0].strip()) <= 3 else "strong"
+    if not seg.isascii() and _CJK_VOCATIVE.search(seg):
+        return "strong"
     for i, w in enumerate(toks):
         if w in _ACTORS and set(toks[i + 1: i + 4]) & _ACTS:
             return "strong"
         if w in _MACHINE:
             after = toks[i + 1: i + 5]
-            if set(after) & _ACTING and set(after) | set(toks[i + 2: i + 7]) & {"this", "these", "along", "page", "text"}:
+            if set(after) & (_ACTING | _ACTS) and (set(after) | set(toks[i + 2: i + 7])) & {"this", "these", "along", "page", "text"}:
                 return "strong"
-            if i and (toks[i - 1] in _REQUEST or i > 1 and toks[i - 2] in _REQUEST) and "to" in toks[i + 1: i + 4]:
-                return "strong"
+            asked = [j for j in (i - 1, i - 2) if j >= 0 and toks[j] in _REQUEST]
+            if asked and "to" in toks[i + 1: i + 4] and set(toks[max(0, asked[0] - 4): asked[0]]) & _ASKERS:
+                return "strong"  # "we ask automated systems to", not "you can ask Gemini to"
     return None
 
 
-def _imperative(seg: str, toks: list[str], ts: set[str]) -> bool:
+def _imperative(seg: str, ts: set[str]) -> str | None:
+    """Please, or the verb at the head of a clause that gives an order ("Label this", "no sigas"); the verb
+    is returned so that it does not count again as one of the task's words ("Answer at the bottom")."""
     if ts & _PLEASE:
-        return True
+        return "please"
     for clause in _CLAUSE_BREAK.split(seg):
         words = clause.translate(_SEPARATORS).split()
         if words and (words[0] in _IMPERATIVE or words[0] in _NEGATION and len(words) > 1 and
                       (words[1] in _IMPERATIVE or words[1] in _FOLLOW)):
-            return True
-    return not seg.isascii() and any(w in seg for w in _PLEASE_CJK)
+            return words[0] if words[0] in _IMPERATIVE else words[1]
+    return "please" if not seg.isascii() and any(w in seg for w in _PLEASE_CJK) else None
 
 
 def _normative(seg: str, ts: set[str], found: dict[str, set[str]]) -> bool:
@@ -447,38 +468,47 @@ def explain(text: str) -> str | None:
     for view in views(text):
         if m := _TEMPLATE.search(view):
             return f"chat template token: {m.group(0)}"
-        system_before, before = False, {}
+        carried, before = "", {}  # a role marker or a machine called by name addresses the next sentence too
         for seg in _SEGMENTS.split(_unreported(view)):
-            system = bool(_SYSTEM_ROLE.search(seg))
-            by_system, system_before = system or system_before, system
-            if len(seg.strip()) < 4:
-                continue
             toks = seg.translate(_SEPARATORS).split()
             ts = set(toks)
+            system = bool(_SYSTEM_ROLE.search(seg))
+            by_role, by_machine, by_speaker = system or carried == "system", carried == "machine", carried == "speaker"
+            carried = "system" if system else ""
+            if len(seg.strip()) < 4:
+                carried = carried or ("speaker" if _SPEAKER.search(seg) else "")
+                continue
             here = _cues(seg, ts)
             found, previous, before = here, before, here
-            if not any(here.values()) and not ts & (_MACHINE | _ACTORS) and seg.isascii():
-                continue
-            you = bool(ts & _YOU or not seg.isascii() and any(w in seg for w in _YOU_CJK))
-            imperative = _imperative(seg, toks, ts)
-            if imperative and any(here.values()):  # "Copy these values exactly": what the sentence before named counts
-                found = {k: v | previous.get(k, set()) for k, v in here.items()}
-            specific = sum(len(found[k]) for k in ("task", "self", "value", "dictate", "own")) + 2 * len(found["override"])
-            cues = specific + len(found["generic"])
             machine = _machine_addressed(seg, toks, ts)
             speaker = machine == "weak" or bool(_SPEAKER.search(seg))
+            carried = carried or ("machine" if machine == "strong" else "speaker" if speaker else "")
+            if not any(here.values()) and not (ts & (_MACHINE | _ACTORS) or by_machine or by_speaker) and seg.isascii():
+                continue
+            you = bool(ts & _YOU or not seg.isascii() and any(w in seg for w in _YOU_CJK))
+            head = _imperative(seg, ts)
+            if head and ts & _BACK and any(here.values()):  # "Copy these values exactly": the sentence before counts
+                found = {k: v | previous.get(k, set()) for k, v in here.items()}
+            found = {k: v - {head} for k, v in found.items()}  # "Answer at the bottom of this article": the verb is not a cue
+            specific = sum(len(found[k]) for k in ("task", "self", "value", "dictate", "own")) + 2 * len(found["override"])
+            cues = specific + len(found["generic"])
+            handled = bool(here["self"] and (here["task"] or ts & (_HANDLE | _RULES)) and (
+                here["value"] or ts & _ANSWER or "as" in ts and ts & _HANDLE or {"this as", "it as"} & here["self"]))
             why = None
-            if (you or imperative or _normative(seg, ts, here)) and specific and cues >= 2:
+            you = you and (specific >= 2 or not _INFORMATIVE.search(seg))  # "you can now ask it to summarise this page"
+            if (you or head or _normative(seg, ts, here)) and specific and cues >= 2:
                 why = "addresses its reader about the task"
-            elif by_system and (cues or imperative or you):
+            elif by_role and (cues or head or you):
                 why = "a role marker and what it asks"
-            elif speaker and (here["value"] or here["task"] and cues >= 2):
+            elif (speaker or by_speaker) and (here["value"] or here["task"] and cues >= 2):
                 why = "a speaker's turn with the task's words"
-            elif machine == "strong" and (cues or imperative or you):
+            elif (machine == "strong" or by_machine) and (cues or head or you):
                 why = "speaks to a machine"
             elif here["override"] and here["self"]:
                 why = "voids the instructions for this text"
-            elif here["value"] and len(here["task"]) + len(here["self"]) >= 2:
+            elif handled:
+                why = "says how this text is to be labelled"
+            elif here["value"] and (here["task"] and _KEY_VALUE.search(seg) or len(ts & _FIELDS) >= 2):
                 why = "dictates the answer"
             if why:
                 return f"{why}: {seg.strip()[:160]}"
