@@ -293,7 +293,7 @@ _VALUE_PHRASES = ("nicht relevant", "niet relevant", "no relevante", "nao releva
                   "sans objet", "non pertinent", "aucun incident", "kein vorfall", "keine relevanz", "sin incidente",
                   "no relacionad", "nenhum incidente", "non pertinente", "nessun incidente", "geen incident",
                   "не относится", "не инцидент")
-_SELF_DET = _words("this these cet cette ce dieser diesen dieses diese este esta esto questo questa deze dit ten ta to "
+_SELF_DET = _words("this these cet cette ce dieser diesen dieses diese este esta esto questo questa deze dit ten "
                    "эта эту этот этой этом данную данная данный")
 _SELF_NOUN = _words(
     "article story text piece item entry record document page post paragraph one line sentence section feed site content "
