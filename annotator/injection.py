@@ -128,6 +128,14 @@ _DOTTED = re.compile(r"\b(?:[^\W\d_]{2,}[._+]){3,}[^\W\d_]{2,}\b")
 _LEET_WORD = re.compile(r"\b\w*(?:[a-z][013457@$]+[a-z]|\b[013457@$]+[a-z]+[013457@$])\w*")
 _LEET = (str.maketrans("013457@$", "oieastas"), str.maketrans("013457@$", "oleastas"))  # 1 read as i, then as l
 _BLOB = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
+_SCRIPTS = re.compile("[\u0370-\u04ff]")
+_MIXED_AT = re.compile("[a-z][\u0370-\u04ff]|[\u0370-\u04ff][a-z]")
+_LETTERS, _DIGITS = b"abcdefghijklmnopqrstuvwxyz", b"0123456789"
+_SHAPE = bytes.maketrans(bytes(range(256)), bytes(
+    97 if c in _LETTERS else 48 if c in b"013457@$" else 57 if c in _DIGITS else 46 if c in b".-_*" else 32 if c in b" " else 35
+    for c in range(256)))
+_BLOB_SHAPE = bytes.maketrans(bytes(range(256)), bytes(
+    98 if c in _LETTERS or c in _LETTERS.upper() or c in _DIGITS or c in b"+/" else 32 for c in range(256)))
 
 
 def _unleet(m: re.Match[str]) -> str:
@@ -146,13 +154,26 @@ def views(text: str) -> list[str]:
     """The text lower-cased as its disguises would have it read: folded, letters joined again,
     look-alike letters replaced; then with digits read as letters, and base64 blobs decoded."""
     plain = text.lower() if text.isascii() else text.translate(_FOLD).lower()
-    if not plain.isascii() and _MIXED.search(plain):
+    if not plain.isascii() and _SCRIPTS.search(plain) and _MIXED_AT.search(plain):
         plain = _MIXED.sub(lambda m: m.group(0).translate(_CONFUSABLES), plain)
-    plain = _SPACED.sub(lambda m: _join(m.group(0)), plain)
-    plain = _DOTTED.sub(lambda m: re.sub(r"[._+]", " ", m.group(0)), plain)
+    # Each disguise's regex runs only where its shape shows: letters as a, digits read as letters as 0,
+    # separators as a dot (a byte translation costs next to nothing; a regex scan does not).
+    shape = plain.encode("utf-8", "ignore").translate(_SHAPE)
+    if b" a a a " in shape or b"a.a.a" in shape:
+        plain = _SPACED.sub(lambda m: _join(m.group(0)), plain)
+    if b"aa.aa" in shape:
+        plain = _DOTTED.sub(lambda m: re.sub(r"[._+]", " ", m.group(0)), plain)
     out = [plain]
-    if _LEET_WORD.search(plain):
+    if b"a0a" in shape and _LEET_WORD.search(plain):
         out.append(_LEET_WORD.sub(_unleet, plain))
+    if b"b" * 24 in text.encode("utf-8", "ignore").translate(_BLOB_SHAPE):
+        out += _decoded(text)
+    return out
+
+
+def _decoded(text: str) -> list[str]:
+    """Base64 blobs that decode to text."""
+    out = []
     for blob in _BLOB.findall(text):
         try:
             decoded = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True).decode("utf-8")
@@ -181,7 +202,8 @@ _REPORTING = _words(
 )
 _REPORTING_CJK = ("表示", "称", "说", "写道", "提醒", "指出", "によると", "と述べ", "と話", "呼びかけ", "と語", "밝혔", "말했", "당부",
                   "전했", "라고", "이라고")
-_QUOTED = re.compile(r"\"([^\"\n]{1,600})\"|(?<!\w)'([^'\n]{1,300})'(?!\w)")
+_QUOTED = re.compile(r"\"([^\"\n]{1,600})\"")
+_SINGLE_QUOTED = re.compile(r"(?<!\w)'([^'\n]{1,300})'(?!\w)")
 
 _YOU = _words(
     "you your yours yourself yourselves ur thee thy",
@@ -327,18 +349,39 @@ _RULES_CJK = ("規則", "指令", "指示", "规则", "要求", "设定", "说�
               "설정", "프롬프트")
 
 _SEPARATORS = str.maketrans({c: " " for c in "\"'`.,;:!?()[]{}<>/\\|*#=~^+_&%$@…“”‘’«»「」，。：；！？、（）【】《》·•"})
-_SEGMENTS = re.compile(r"(?<=[.!?])\s+|\n+|(?<=[。！？])")
+_ENDS = (". ", "! ", "? ", "。", "！", "？")
+
+
+def _segments(view: str) -> list[str]:
+    """Sentences and lines (a string replace and a split: a regex with look-behinds costs ten times more)."""
+    for end in _ENDS:
+        if end in view:
+            view = view.replace(end, end + "\n")
+    return view.split("\n")
+
+
+
 _CLAUSE_BREAK = re.compile(r"[,:;(]|\s-+\s|[，：；、]")
 # Role markers: a system-like one (SYSTEM:, ### Instruction:, <system>, a closed article delimiter, an HTML
 # comment) addresses its line and the next; a speaker's name (User:, Assistant:) is how transcripts
 # in news are written too, so it counts as address only with the task's words or an answer value.
-_SYSTEM_ROLE = re.compile(
-    r"^\W{0,6}(?:system|developer|admin|administrator|operator|instructions?|sys|root|prompt)(?:[\s_]+(?:message|prompt|"
-    r"override|note|notice|directive|instructions?|update|mode))?\s*(?::|\]|>|#|-{2,}|=|$)"
-    r"|\"role\"\s*:\s*\"(?:system|developer)\"|</?(?:system|instructions?|admin|developer|sys|prompt)>|<!--"
+_ROLE_HEAD = re.compile(
+    r"\W{0,6}(?:system|developer|admin|administrator|operator|instructions?|sys|root|prompt)(?:[\s_]+(?:message|prompt|"
+    r"override|note|notice|directive|instructions?|update|mode))?\s*(?::|\]|>|#|-{2,}|=|$)")
+_ROLE_ANYWHERE = re.compile(
+    r"\"role\"\s*:\s*\"(?:system|developer)\"|</?(?:system|instructions?|admin|developer|sys|prompt)>|<!--"
     r"|\bbegin\b[^\n]{0,30}\b(?:directive|instructions?|prompt|system)|\b(?:system|admin|developer) override\b"
     r"|</?article\b[^>]*>|\[?\bend of (?:the )?(?:article|text|input|document)\b")
-_SPEAKER = re.compile(r"^\W{0,6}(?:assistant|user|human|ai|model|bot|chatbot|gpt)\s*:|^\W{0,2}[\[<]/?(?:assistant|user|human)[\]>]|\"role\"\s*:\s*\"(?:assistant|user)\"")
+_ROLE_HINTS = ("<", "begin", "override", "end of", '"role"')
+_SPEAKER = re.compile(r"\W{0,6}(?:assistant|user|human|ai|model|bot|chatbot|gpt)\s*:|\W{0,2}[\[<]/?(?:assistant|user|human)[\]>]"
+                      r"|.*\"role\"\s*:\s*\"(?:assistant|user)\"")
+
+
+def _system_role(seg: str, hints: tuple[str, ...]) -> bool:
+    """A system-like role marker; `hints` are those of _ROLE_HINTS the whole text holds."""
+    return bool(_ROLE_HEAD.match(seg) or hints and any(h in seg for h in hints) and _ROLE_ANYWHERE.search(seg))
+
+
 # Norms laid on the reader: "automated reviewers should classify", "any summary of this page must say".
 _MODAL = _words("must should shall need needs required deve devem debe deben deberia muss mussen soll sollte sollen doit "
                 "doivent devrait devono dovrebbe moet moeten musi powinien powinna должна должен должно следует")
@@ -359,6 +402,15 @@ _ACTORS = _words("whoever whatever anyone anything anybody")
 _ACTS = _words("reads summarises summarizes processes parses ingests scans analyses analyzes reviews handles sees labels "
                "classifies tags runs receives")
 _KNOWN = _IMPERATIVE | _TASK | _GENERIC | _OVERRIDE | _RULES | _YOU | _ANSWER | _RESTRICT | _VALUES
+_MACHINE_OR_ACTORS = _MACHINE | _ACTORS
+_DOING = _ACTING | _ACTS | _REQUEST
+_GENERIC_OR_OVERRIDE = _GENERIC | _OVERRIDE
+_VALUE_WORDS = frozenset(w for p in _VALUE_PHRASES for w in p.split()[-1:])
+_TRIGGERS = (_TASK | _VALUES | _YOU | _OVERRIDE | _ACTORS | _PLEASE | _FIELDS | _RESTRICT | _VALUE_WORDS
+             | _words("longer nothing"))
+_SELF_START = _SELF_DET | _words("it them")
+_SELF_END = _SELF_NOUN | _words("as under one")
+_SPEAKERS = _words("assistant user human ai model bot chatbot gpt")
 _TEMPLATE = re.compile(r"<\|[a-z_]{2,20}\|>|\[/?inst\]|<</?sys>>|<(?:start|end)_of_turn>")
 
 
@@ -371,28 +423,34 @@ def _dictates_label(quote: str) -> bool:
 def _unreported(view: str) -> str:
     """Long quotations beside a reporting word (said, typed, the phrase, according to) emptied."""
     def keep(m: re.Match[str]) -> str:
-        inner = m.group(1) or m.group(2)
+        inner = m.group(1)
         if len(inner.split()) <= 3 and len(inner) <= 30:
             return m.group(0)
         around = view[max(0, m.start() - 80): m.start()] + " " + view[m.end(): m.end() + 80]
         reported = set(around.translate(_SEPARATORS).split()) & _REPORTING or (
             not around.isascii() and any(w in around for w in _REPORTING_CJK))
         return m.group(0) if not reported or _dictates_label(inner) else '""'
-    return _QUOTED.sub(keep, view) if '"' in view or "'" in view else view
+    if '"' in view:
+        view = _QUOTED.sub(keep, view)
+    if " '" in view or "\n'" in view:
+        view = _SINGLE_QUOTED.sub(keep, view)
+    return view
 
 
-def _cues(seg: str, ts: set[str]) -> dict[str, set[str]]:
-    found = {"task": ts & _TASK, "generic": ts & (_GENERIC | _OVERRIDE), "value": ts & _VALUES, "self": set(), "override": set(),
+def _cues(seg: str, ts: set[str], present: tuple[str, ...] = _TASK_STEMS) -> dict[str, set[str]]:
+    """The cues of one sentence; `present` are the task's word stems the whole text holds."""
+    found = {"task": ts & _TASK, "generic": ts & _GENERIC_OR_OVERRIDE, "value": ts & _VALUES, "self": set(), "override": set(),
              "dictate": set(), "own": set()}
     if ts & _SELF_DET or "it" in ts or "them" in ts:
         toks = seg.translate(_SEPARATORS).split()
         found["self"] = {f"{a} {b}" for a, b in pairwise(toks) if a in _SELF_DET and b in _SELF_NOUN or (a, b) in _SELF_AS}
-    stems = {w for w in _TASK_STEMS if w in seg}
+    stems = {w for w in present if w in seg}
     found["task"] = {w for w in found["task"] if not w.startswith(tuple(stems))} | stems  # one cue a word
     if ts & _YOU and ts & _OWN:
         toks = seg.translate(_SEPARATORS).split()
         found["own"] = {f"{a} {b}" for a, b in pairwise(toks) if a in _YOU and b in _OWN or a in _OWN and b in _YOU}
-    found["value"] |= {p for p in _VALUE_PHRASES if p in seg}
+    if ts & _VALUE_WORDS or not seg.isascii():
+        found["value"] |= {p for p in _VALUE_PHRASES if p in seg}
     if (ts & _OVERRIDE or "no longer" in seg or ts & _NEGATION and ts & _FOLLOW) and (
             ts & _RULES or any(p in seg for p in _RULES_PHRASES)):
         found["override"] = {"override"}
@@ -414,9 +472,9 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
     this site:"), a machine doing something to this text ("models reading this") or asked to ("we ask
     automated systems to"); "weak" for a bare name before a colon ("Assistant: ..."), which is also how
     transcripts mark who speaks."""
-    if not ts & (_MACHINE | _ACTORS) and (seg.isascii() or not any(w in seg for w in _MACHINE_CJK)):
+    if not ts & _MACHINE_OR_ACTORS and (seg.isascii() or not any(w in seg for w in _MACHINE_CJK)):
         return None
-    head = _CLAUSE_BREAK.split(seg, 2)
+    head = _CLAUSE_BREAK.split(seg, 2) if any(c in seg[:120] for c in ",:;(!-，：；、") else [seg]
     if len(head) > 2 and head[0].strip() and set(head[0].split()) <= _GREETING:
         head = [seg[: len(head[0]) + 1 + len(head[1])], head[2]]
     if len(head) > 1:
@@ -431,6 +489,8 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
             return "weak" if colon and len(head[0].strip()) <= 3 else "strong"
     if not seg.isascii() and _CJK_VOCATIVE.search(seg):
         return "strong"
+    if not ts & _DOING:
+        return None
     for i, w in enumerate(toks):
         if w in _ACTORS and set(toks[i + 1: i + 4]) & _ACTS:
             return "strong"
@@ -463,27 +523,37 @@ def _normative(seg: str, ts: set[str], found: dict[str, set[str]]) -> bool:
     return bool(modal and (ts & _NORM_SUBJECT or found["self"] or found["own"]))
 
 
+def _may_matter(seg: str, ts: set[str], stems: tuple[str, ...]) -> bool:
+    """A cheap test that some rule could use the sentence: a word of the task, an answer value, a machine
+    with a greeting or doing something, the text naming itself, an override, the reader spoken to."""
+    return bool(ts & _TRIGGERS or ts & _MACHINE and ts & (_GREETING | _DOING) or ts & _SELF_START and ts & _SELF_END
+                or stems and any(w in seg for w in stems) or ts & _MACHINE and len(seg.split(",", 1)[0]) < 40)
+
+
 def explain(text: str) -> str | None:
     """Why the text looks like an injection (the rule and the sentence), or None."""
     for view in views(text):
         if m := _TEMPLATE.search(view):
             return f"chat template token: {m.group(0)}"
         carried, before = "", {}  # a role marker or a machine called by name addresses the next sentence too
-        for seg in _SEGMENTS.split(_unreported(view)):
+        stems, hints = tuple(w for w in _TASK_STEMS if w in view), tuple(h for h in _ROLE_HINTS if h in view)
+        for seg in _segments(_unreported(view)):
             toks = seg.translate(_SEPARATORS).split()
             ts = set(toks)
-            system = bool(_SYSTEM_ROLE.search(seg))
+            system = _system_role(seg, hints)
             by_role, by_machine, by_speaker = system or carried == "system", carried == "machine", carried == "speaker"
-            carried = "system" if system else ""
-            if len(seg.strip()) < 4:
-                carried = carried or ("speaker" if _SPEAKER.search(seg) else "")
-                continue
-            here = _cues(seg, ts)
+            speaker = bool((seg[:1] in "[<" or toks and toks[0] in _SPEAKERS or '"role"' in seg) and _SPEAKER.match(seg))
+            carried = "system" if system else "speaker" if speaker else ""
+            carry = by_role or by_machine or by_speaker
+            if seg.isascii() and not (carry or speaker or _may_matter(seg, ts, stems)):
+                before = {}
+                continue  # nothing a rule could use: most sentences of most articles
+            here = _cues(seg, ts, stems)
             found, previous, before = here, before, here
             machine = _machine_addressed(seg, toks, ts)
-            speaker = machine == "weak" or bool(_SPEAKER.search(seg))
+            speaker = speaker or machine == "weak"
             carried = carried or ("machine" if machine == "strong" else "speaker" if speaker else "")
-            if not any(here.values()) and not (ts & (_MACHINE | _ACTORS) or by_machine or by_speaker) and seg.isascii():
+            if not (carry or machine or speaker or any(here.values())):
                 continue
             you = bool(ts & _YOU or not seg.isascii() and any(w in seg for w in _YOU_CJK))
             head = _imperative(seg, ts)
