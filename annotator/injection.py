@@ -128,7 +128,7 @@ _CONFUSABLES = str.maketrans({
 })  # fmt: skip
 _MIXED = re.compile(r"\w*(?:[a-z][\u0370-\u04ff]|[\u0370-\u04ff][a-z])\w*")
 # Letters set apart by single spaces, dots, dashes or underscores: "i g n o r e", "I.g.n.o.r.e".
-_SPACED = re.compile(r"\b(?:[^\W\d_][ .\-_*]){2,}[^\W\d_]\b\.?")
+_SPACED = re.compile(r"\b(?:[^\W\d_][ .\-_*]){2,}[^\W\d_]\b\.?|\b[^\W\d_][.\-_*][^\W\d_]\b\.?")
 # Words joined by dots or underscores instead of spaces: "forget.your.previous.instructions".
 _DOTTED = re.compile(r"\b(?:[^\W\d_]{2,}[._+]){3,}[^\W\d_]{2,}\b")
 _LEET_WORD = re.compile(r"\b(?=\w*[a-z])(?=\w*[013457])[a-z013457]*(?:[a-z][013457]|[013457][a-z])[a-z013457]*\b")
@@ -187,8 +187,11 @@ def _read(text: str) -> tuple[list[str], bool]:
     shape = plain.encode("utf-8", "ignore").translate(_SHAPE)
     if b" a a a " in shape or b"a.a.a" in shape:
         plain, runs = _SPACED_RUN.subn(lambda m: re.sub(r"\s{2,}", "\n", m.group(0)).replace(" ", "").replace("\n", " "), plain)
-        plain, spaced = _SPACED.subn(lambda m: _join(m.group(0)), plain)
-        disguised = disguised or runs + spaced > 0
+        joined = []
+        plain = _SPACED.sub(lambda m: joined.append(_join(m.group(0))) or joined[-1], plain)
+        disguised = disguised or runs > 0 or any(len(w) >= 4 for w in joined)  # not "u.s.a."
+        if runs or joined:
+            plain = re.sub(r"(?<=\S) {2,}(?=\S)", " ", plain)
     if b"aa.aa" in shape:
         plain = _DOTTED.sub(lambda m: re.sub(r"[._+]", " ", m.group(0)), plain)
     out = [plain]
@@ -246,7 +249,7 @@ _YOU = _words(
 )
 _YOU_CJK = ("你", "您", "あなた", "君は", "皆さん", "各位", "너는", "너의", "당신", "여러분", "님,", "님 ")
 _PLEASE = _words("please kindly pls plz", "svp veuillez bitte por favor favore alsjeblieft alstublieft prosze пожалуйста")
-_PLEASE_CJK = ("请", "請", "ないで", "してね", "務必", "务必", "ください", "なさい", "すること", "せよ", "しろ", "하세요", "하십시오", "십시오", "마세요", "하라",
+_PLEASE_CJK = ("请", "請", "ないで", "してね", "ないこと", "務必", "务必", "ください", "なさい", "すること", "せよ", "しろ", "하세요", "하십시오", "십시오", "마세요", "하라",
                "해라", "주세요", "마십시오", "답하라", "말고", "할 것")
 _IMPERATIVE = _words(
     "ignore disregard forget override bypass skip drop discard omit leave treat consider label classify categorise "
@@ -277,13 +280,13 @@ _DETERMINER = _words("the a an its their our his her this that these those le la
                      "lo gli de het een")
 _MACHINE = _words(
     "ai a.i assistant assistants model models llm llms gpt chatgpt claude gemini copilot bot bots chatbot chatbots crawler "
-    "crawlers scraper scrapers agent agents summariser summarisers summarizer summarizers classifier classifiers annotator "
-    "annotators labeller labellers labeler labelers tagger taggers software program programs pipeline pipelines algorithm "
+    "crawlers scraper scrapers agent agents summariser summarisers summarizer summarizers classifier classifiers "
+    "software program programs pipeline pipelines algorithm "
     "algorithms machine machines system systems tool tools network networks engine engines robot robots",
     "ia modele modeles assistante systeme systemes ki modell sprachmodell taalmodel ki-modell ki-system ki-systeme ki-leser "
     "ki-assistent modelo modelos asistente assistente sistema sistemas modello modelli systeem modelu modelo "
     "ии модель модели нейросеть нейросети ассистент бот боты система intelligence inteligencia intelligenza intelligenz "
-    "sztuczna sztucznej kunstmatige kunstliche интеллект modelem reviewer reviewers",
+    "sztuczna sztucznej kunstmatige kunstliche интеллект modelem",
 )
 _MACHINE_CJK = ("人工智能", "模型", "助手", "机器人", "系统", "ai", "モデル", "アシスタント", "システム", "人工知能", "인공지능", "모델",
                 "어시스턴트", "챗봇", "시스템")
@@ -309,7 +312,7 @@ _GENERIC = _words(
     "write say state score rate rating mark flag treat consider file record emit print return only exactly solely "
     "merely instructions instruction rules guidance guidelines guide directions brief criteria prompt setup configuration "
     "orders policy steps task harm incident incidents hazard value values none nothing empty blank outcome summaries "
-    "commands format conclude know assume believe decide",
+    "commands format conclude know assume believe decide accordingly",
     "repondez reponds reponse ecrivez ecris indiquez indique sortie aucun aucune seulement uniquement consignes regles "
     "antworte antwort schreibe schreib ausgabe nur ausschliesslich vorgaben regeln anweisungen kriterien vorfall responde "
     "responda respuesta escribe escriba salida solo solamente unicamente ninguno ninguna reglas instrucciones pautas "
@@ -344,7 +347,7 @@ _RULES = _words(
 )
 _VALUES = _words("unrelated complementary non-incident non-event irrelevant benign satire hoax",
                  "irrelevante irrelevant nicht-relevant нерелевантно")
-_VALUE_PHRASES = ("nicht relevant", "niet relevant", "no relevante", "nao relevante", "hors sujet", "irrilevante", "no incident", "not an incident", "not an ai incident", "no ai incident", "non incident", "out of scope", "not relevant", "no ai involvement",
+_VALUE_PHRASES = ("not an ai story", "not about ai", "nicht relevant", "niet relevant", "no relevante", "nao relevante", "hors sujet", "irrilevante", "no incident", "not an incident", "not an ai incident", "no ai incident", "non incident", "out of scope", "not relevant", "no ai involvement",
                   "sans objet", "non pertinent", "aucun incident", "kein vorfall", "keine relevanz", "sin incidente",
                   "no relacionad", "nenhum incidente", "non pertinente", "nessun incidente", "geen incident",
                   "не относится", "не инцидент")
@@ -352,7 +355,7 @@ _SELF_DET = _words("this these cet cette ce dieser diesen dieses diese este esta
                    "эта эту этот этой этом данную данная данный")
 _SELF_NOUN = _words(
     "article story text piece item entry record document page post paragraph one line sentence section feed site content "
-    "passage report notice message snippet file source clip",
+    "passage report notice message snippet file source clip news",
     "artykulu tekstu wiadomosc texte artikel beitrag bericht articulo texto noticia pagina artigo articolo testo notizia tekst artykul статья статью статье "
     "текст новость новости материал",
 )
@@ -377,14 +380,17 @@ _META_RULES = _words("instruction instructions guidance guideline guidelines dir
                      "consignes directives anweisungen vorgaben richtlinien instrucciones pautas directrices indicaciones "
                      "instrucoes orientacoes diretrizes istruzioni indicazioni direttive instructies richtlijnen instrukcje "
                      "polecenia wytyczne инструкции указания установки")
-_QUALIFIER = _YOU | _words(
+_YOUR = _words("your yours thy votre vos ton ta tes dein deine deinen deinem deiner deines tus tu tuo tua tuoi tue jouw "
+               "twoje twoj twoja twoich swoje твои твой твоя твою свои свою ваш ваши")
+_QUALIFIER = _YOUR | _words(
     "previous prior above earlier preceding original existing old usual initial system former "
     "precedentes anterieures bisherigen vorherigen obigen alten anteriores anteriores precedenti vorige eerdere "
     "poprzednie предыдущие прежние старые")
+_THIRD = _words("its their his her son sa ses sein seine ihre su sus seu sua suo sua zijn hun jego jej его её их")
 _PRODUCE = _words("generate produce write give return output create make draft send")
 _RULES_PHRASES = ("you were told", "you've been told", "you have been told", "you were given", "you received", "you were handed",
                   "you were configured", "you were set up", "came before", "you were asked", "you were instructed")
-_SELF_CJK = ("本新闻", "本則", "这则", "此新闻", "本文", "这篇", "这条", "这一条", "此文", "本条", "本篇", "该文", "以上", "上述", "この記事", "本記事", "このテキスト", "この文章",
+_SELF_CJK = ("このニュース", "本ニュース", "本新闻", "本則", "这则", "此新闻", "本文", "这篇", "这条", "这一条", "此文", "本条", "本篇", "该文", "以上", "上述", "この記事", "本記事", "このテキスト", "この文章",
              "上記", "이 기사", "이 글", "이번 기사", "본 기사", "위의")
 _TASK_CJK = ("標註", "標籤", "標記", "歸類", "标注", "标签", "标记", "分类", "归类", "归为", "判定", "类别", "字段", "ラベル", "分類", "タグ", "判定", "フィールド",
              "라벨", "분류", "태그", "판정", "필드", "심각도")
@@ -393,7 +399,9 @@ _GENERIC_CJK = ("回覆", "輸出", "扱い", "输出", "回答", "回复", "答
 _VALUE_CJK = ("無關", "无关", "不相关", "無関係", "該当なし", "무관", "해당 없음", "관련 없음", "없음")
 _OVERRIDE_CJK = ("忽略", "无视", "忽视", "忘记", "忘掉", "跳过", "作废", "取消", "无效", "不要按照", "不要遵守", "不要遵循", "无視", "無視",
                  "忘れ", "破棄", "取り消", "無効", "無視", "무시", "잊어", "따르지", "적용하지", "무효")
-_RULES_CJK = ("規則", "指令", "指示", "规则", "要求", "设定", "说明", "提示", "命令", "ルール", "設定", "プロンプト", "지시", "지침", "명령", "규칙",
+_QUALIFIER_CJK = ("之前", "以上", "上述", "原来", "先前", "原有", "你的", "您的", "所有", "全部", "前面", "以前", "此前", "これまで", "上記",
+                  "すべて", "前の", "기존", "이전", "위의", "모든", "당신의", "先前", "原來")
+_RULES_CJK = ("規則", "指令", "指示", "规则", "要求", "设定", "说明", "提示词", "命令", "ルール", "設定", "プロンプト", "지시", "지침", "명령", "규칙",
               "설정", "프롬프트")
 
 _SEPARATORS = str.maketrans({c: " " for c in "\"'`.,;:!?()[]{}<>/\\|*#=~^+_&%$@…“”‘’«»「」，。：；！？、（）【】《》·•"})
@@ -435,7 +443,7 @@ def _system_role(seg: str, hints: tuple[str, ...]) -> bool:
 _MODAL = _words("must should shall need needs required deve devem debe deben deberia muss mussen soll sollte sollen doit "
                 "doivent devrait devono dovrebbe moet moeten musi powinien powinna должна должен должно следует")
 _MODAL_CJK = ("必须", "应该", "应当", "べき", "なければ", "해야")
-_NORM_SUBJECT = (_OWN - _RULES) | _words("engines summariser summarizer summarisers summarizers annotators annotator reviewers classifier "
+_NORM_SUBJECT = (_OWN - _RULES) | _words("system model tool assistant engines summariser summarizer summarisers summarizers annotators annotator reviewers classifier "
                               "classifiers labeller labellers labeler labelers crawlers agents models assistants bots "
                               "chatbots tools systems")
 _HANDLE = _words("log logged file filed record recorded treat treated count counted regard regarded consider considered "
@@ -443,20 +451,30 @@ _HANDLE = _words("log logged file filed record recorded treat treated count coun
                  "label labelled labeled classify classified categorise categorised categorize categorized report reported")
 _STRONG_FIELDS = _words("classification severity verdict rationale json field fields taxonomy")
 _JSON_KEY = re.compile(r"[\"'](?:classification|labels?|severity|rationale|harm_types|ai_system|category)[\"']\s*:")
-_FIELDS = _words("classification category severity verdict rationale json field fields taxonomy label labels")
+_FIELDS = _words("principles industries stakeholders harm_types classification category severity verdict rationale json field fields taxonomy label labels")
+_SAID = _words("said says told according reported wrote warned explained added claimed recalled admitted",
+               "dit selon sagte sagt laut dijo segun disse segundo detto secondo zei volgens powiedzial wedlug заявил сказал")
 _BACK = _words("these those them it above below that")
-_INFORMATIVE = re.compile(r"\byou (?:can|may|could|might|will be able|'ll be able)\b|\b(?:lets|allows|enables) you\b")
+_INFORMATIVE = re.compile(r"\byou (?:can|may|could|might|will be able|'ll be able)\b|\b(?:lets|allows|enables) you\b|\bif you\b"
+                          r"|如果|もし|만약")
 _KEY_VALUE = re.compile(r"\b(?:classification|label|labels|category|severity|verdict|answer|output|result|response|class|"
                         r"tag|tags)\W{0,3}(?::|=|->|=>)")
 _CJK_VOCATIVE = re.compile(r"(?:ai|模型|助手|人工智能|アシスタント|モデル|인공지능|모델|챗봇)\s?(?:さん|様|の方|の皆さん)?(?:へ|に告ぐ|에게|님)")
+_CJK_ACTING = re.compile(r"(?:阅读|处理|分析|标注|要約|分類|処理|読んで|読む|要约|요약|분류|읽는|처리)\S{0,6}(?:ai|模型|助手|人工智能|モデル|"
+                         r"アシスタント|인공지능|모델)")
 _ACTORS = _words("whoever whatever anyone anything anybody")
 _ACTS = _words("reads summarises summarizes processes parses ingests scans analyses analyzes reviews handles sees labels "
                "classifies tags runs receives")
 _KNOWN = _IMPERATIVE | _TASK | _GENERIC | _OVERRIDE | _RULES | _YOU | _ANSWER | _RESTRICT | _VALUES
 _MACHINE_OR_ACTORS = _MACHINE | _ACTORS
 _DOING = _ACTING | _ACTS | _REQUEST
+# People who label; a machine only when automated: "the automated reviewer", not "we ask annotators to".
+_HUMAN_ROLES = _words("annotator annotators labeller labellers labeler labelers tagger taggers reviewer reviewers reader "
+                      "readers grader graders")
+_AUTOMATED = _words("automated automatic ai machine robot algorithmic llm bot")
+_BEING = _words("are re happen be were am eres es etes bist sind sei sia jestes e bent")
 _IF = _words("if in case whether si falls wenn se als jesli jezeli если")
-_FILLER = _DETERMINER | _MACHINE | _GREETING | _words(
+_FILLER = _DETERMINER | _MACHINE | _GREETING | _HUMAN_ROLES | _words(
     "cualquier qualquer qualsiasi jede jeden jedes tout toute tous toutes wszystkie любой любая elke "
     "any all every each automated automatic large language artificial intelligence machine learning content summarisation "
     "summarization text news virtual digital smart other and or of you dear fellow das die den des der du de la le les "
@@ -512,7 +530,9 @@ def _cues(seg: str, ts: set[str], present: tuple[str, ...] = _TASK_STEMS) -> dic
     if (ts & _OVERRIDE or "no longer" in seg or ts & _NEGATION and ts & _FOLLOW or any(p in seg for p in _OVERRIDE_PHRASES)
             ) and (ts & _RULES or any(p in seg for p in _RULES_PHRASES)):
         # "Forget the rules for a moment" is a figure of speech; "forget your rules", "the rules above" are not
-        found["override" if ts & (_META_RULES | _QUALIFIER) or any(p in seg for p in _RULES_PHRASES) else "generic"].add("override")
+        theirs = any(a in _THIRD and b in _RULES for a, b in pairwise(seg.translate(_SEPARATORS).split()))
+        reader = ts & _QUALIFIER or ts & _META_RULES and not theirs or any(p in seg for p in _RULES_PHRASES)
+        found["override" if reader else "generic"].add("override")  # "ignore its instructions" are another's
     if ts & _ANSWER and (ts & _BARE_VALUES or _SHORT_QUOTE.search(seg)) or not seg.isascii() and _CJK_DICTATE.search(seg):
         found["dictate"] = {"dictate"}  # "say none", "answer 'none'", "请回复“无”"
     if ts & _ANSWER and ("nothing but" in seg or "nothing more" in seg or "nothing else" in seg or ts & _RESTRICT and (
@@ -524,7 +544,7 @@ def _cues(seg: str, ts: set[str], present: tuple[str, ...] = _TASK_STEMS) -> dic
         found["generic"] |= {w for w in _GENERIC_CJK if w in seg}
         found["value"] |= {w for w in _VALUE_CJK if w in seg}
         if any(w in seg for w in _OVERRIDE_CJK) and any(w in seg for w in _RULES_CJK):
-            found["override"] = {"override"}
+            found["override" if any(w in seg for w in _QUALIFIER_CJK) else "generic"].add("override")
     return found
 
 
@@ -533,7 +553,7 @@ def _greeted(words: list[str]) -> bool:
     for j, w in enumerate(words[:3]):
         if w in _GREETING or words[j: j + 2] in (["an", "das"], ["an", "die"], ["an", "den"]):
             for k in range(j + 1, min(len(words), j + 6)):
-                if words[k] in _MACHINE:
+                if words[k] in _MACHINE or words[k] in _ACTORS or words[k] in _HUMAN_ROLES and words[k - 1] in _AUTOMATED:
                     return True
                 if words[k] not in _FILLER:
                     break
@@ -545,7 +565,8 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
     this site:"), a machine doing something to this text ("models reading this") or asked to ("we ask
     automated systems to"); "weak" for a bare name before a colon ("Assistant: ..."), which is also how
     transcripts mark who speaks."""
-    if not ts & _MACHINE_OR_ACTORS and (seg.isascii() or not any(w in seg for w in _MACHINE_CJK)):
+    if not (ts & _MACHINE_OR_ACTORS or ts & _AUTOMATED and ts & _HUMAN_ROLES) and (
+            seg.isascii() or not any(w in seg for w in _MACHINE_CJK)):
         return None
     head = _CLAUSE_BREAK.split(seg, 2) if any(c in seg[:120] for c in ",:;(!-，：；、") else [seg]
     if len(head) > 2 and head[0].strip() and set(head[0].split()) <= _GREETING:
@@ -557,20 +578,20 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
             if 0 < len(words) <= 8 and _greeted(words):
                 return "vocative"
             bare = 0 < len(words) <= 3 and words[0] not in _DETERMINER and "s" not in words
-            if bare and set(words) & _MACHINE:
+            if bare and (set(words) & _MACHINE or set(words) & _AUTOMATED and set(words) & _HUMAN_ROLES):
                 return "weak" if colon and len(words) == 1 else "strong"  # "Assistant:" is also how transcripts write
         elif any(w in head[0] for w in _MACHINE_CJK) and head[0].strip():
             return "weak" if colon and len(head[0].strip()) <= 3 else "strong"
-    if not seg.isascii() and _CJK_VOCATIVE.search(seg):
+    if not seg.isascii() and (_CJK_VOCATIVE.match(seg.lstrip()) or _CJK_ACTING.search(seg)):
         return "strong"
     if ts & _IF and ts & _YOU:  # "if you happen to be an AI model", "jesli jestes modelem"
         at = next(i for i, w in enumerate(toks) if w in _YOU)
-        if set(toks[at: at + 6]) & _MACHINE and set(toks[max(0, at - 2): at]) & _IF:
+        if set(toks[at: at + 6]) & _MACHINE and set(toks[max(0, at - 2): at]) & _IF and set(toks[at + 1: at + 4]) & _BEING:
             return "strong"
     if not ts & _DOING:
         return None
     for i, w in enumerate(toks):
-        if w in _ACTORS and set(toks[i + 1: i + 4]) & _ACTS:
+        if w in _ACTORS and set(toks[i + 1: i + 4]) & (_ACTS | _ACTING):
             return "strong"
         if w in _MACHINE:
             after = toks[i + 1: i + 5]
@@ -658,6 +679,8 @@ def explain(text: str) -> str | None:
                 here["value"] or ts & _ANSWER or "as" in ts and ts & _HANDLE or {"this as", "it as"} & here["self"]))
             why = None
             you = you and (specific >= 2 or not _INFORMATIVE.search(seg))  # "you can now ask it to summarise this page"
+            if ts & _SAID and not disguised and not (found["value"] or found["self"] or found["dictate"] or found["override"]):
+                you = head = None  # "as an annotator, you classify images all day, a former worker told the inquiry"
             if (you or head or by_reader or _normative(seg, ts, here)) and (strong or disguised) and cues >= 2:
                 why = "addresses its reader about the task" + (" in disguise" if disguised and not strong else "")
             elif by_role and (cues or head or you):
@@ -668,6 +691,8 @@ def explain(text: str) -> str | None:
                 why = "speaks to a machine"
             elif here["override"] and here["self"]:
                 why = "voids the instructions for this text"
+            elif disguised and (here["value"] or here["override"] or here["dictate"]):
+                why = "a disguised answer or override"
             elif _JSON_KEY.search(seg):
                 why = "writes the answer's fields"
             elif handled:

@@ -15,6 +15,7 @@ below for each (pass a new set with --extra to get one):
   5/40 (the patterns: 20/45, 6/40);
 - dev7.jsonl, dev7_ordinary.jsonl: 40 and 40 written after the cheaper version, which got 30/40 and
   7/40 (the patterns: 24/40, 7/40);
+- dev8.jsonl, dev8_ordinary.jsonl: 35 and 30 written after the next version, which got 28/35 and 5/30;
 - ordinary.jsonl: 400 generated AI-news articles and 20 hard cases; evals/stories/articles.jsonl:
   60 incident reports; and the bundled samples (only marketplace_reviews.html quotes an injection).
 
@@ -64,10 +65,12 @@ SETS = [  # (file, role, story)
     ("dev5.jsonl", "injection", "patterns 20/60; written for the feature check, tuned on"),
     ("dev6.jsonl", "injection", "feature check v1 unseen 29/45; tuned on"),
     ("dev7.jsonl", "injection", "feature check v2 unseen 30/40; tuned on"),
+    ("dev8.jsonl", "injection", "feature check v3 unseen 28/35; tuned on"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
     ("dev6_ordinary.jsonl", "ordinary", "hard negatives; feature check v1 unseen 5/40; tuned on"),
     ("dev7_ordinary.jsonl", "ordinary", "hard negatives; feature check v2 unseen 7/40; tuned on"),
+    ("dev8_ordinary.jsonl", "ordinary", "hard negatives; feature check v3 unseen 5/30; tuned on"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]
 
