@@ -255,7 +255,7 @@ _IMPERATIVE = _words(
     "ignore disregard forget override bypass skip drop discard omit leave treat consider label classify categorise "
     "categorize tag mark flag annotate rate score file record set put make keep answer respond reply output return print "
     "write say state describe call emit produce generate give use follow obey apply stop begin start end copy include "
-    "remember go do don dont never always pretend act assume suppress remove delete change switch replace list "
+    "remember go do don dont never always let pretend act assume suppress remove delete change switch replace list "
     "summarise summarize decode execute run be just hide exclude fill enter select choose insert add",
     "ignorez oubliez oublie classez classe etiquetez marquez repondez reponds ecrivez ecris indiquez indique considerez "
     "considere suivez traitez traite mettez mets donnez renvoyez affichez ignoriere ignorieren vergiss klassifiziere "
@@ -312,7 +312,7 @@ _GENERIC = _words(
     "write say state score rate rating mark flag treat consider file record emit print return only exactly solely "
     "merely instructions instruction rules guidance guidelines guide directions brief criteria prompt setup configuration "
     "orders policy steps task harm incident incidents hazard value values none nothing empty blank outcome summaries "
-    "commands format conclude know assume believe decide accordingly",
+    "commands format conclude know assume believe decide accordingly assign assigned downgrade upgrade",
     "repondez reponds reponse ecrivez ecris indiquez indique sortie aucun aucune seulement uniquement consignes regles "
     "antworte antwort schreibe schreib ausgabe nur ausschliesslich vorgaben regeln anweisungen kriterien vorfall responde "
     "responda respuesta escribe escriba salida solo solamente unicamente ninguno ninguna reglas instrucciones pautas "
@@ -347,7 +347,7 @@ _RULES = _words(
 )
 _VALUES = _words("unrelated complementary non-incident non-event irrelevant benign satire hoax",
                  "irrelevante irrelevant nicht-relevant нерелевантно")
-_VALUE_PHRASES = ("not an ai story", "not about ai", "nicht relevant", "niet relevant", "no relevante", "nao relevante", "hors sujet", "irrilevante", "no incident", "not an incident", "not an ai incident", "no ai incident", "non incident", "out of scope", "not relevant", "no ai involvement",
+_VALUE_PHRASES = ("no ai system", "not an ai story", "not about ai", "nicht relevant", "niet relevant", "no relevante", "nao relevante", "hors sujet", "irrilevante", "no incident", "not an incident", "not an ai incident", "no ai incident", "non incident", "out of scope", "not relevant", "no ai involvement",
                   "sans objet", "non pertinent", "aucun incident", "kein vorfall", "keine relevanz", "sin incidente",
                   "no relacionad", "nenhum incidente", "non pertinente", "nessun incidente", "geen incident",
                   "не относится", "не инцидент")
@@ -361,7 +361,7 @@ _SELF_NOUN = _words(
 )
 _BARE_VALUES = _words("none nothing unrelated ok okay zero null empty benign safe irrelevant aucun nichts keiner ninguno "
                       "nenhum nessuno geen brak нет ничего")
-_SHORT_QUOTE = re.compile(r"(?:^|\W)[\"'][^\"'\n]{1,24}[\"']")
+_DICTATED = re.compile(rf"\b(?:{'|'.join(sorted(_ANSWER))})\b[^\"'\n;]{{0,24}}(?<!\w)[\"'][^\"'\n]{{1,24}}[\"']")
 _CJK_DICTATE = re.compile(r"(?:回复|回答|输出|回覆|答え|出力|回答|답하|응답|출력)\S{0,4}[\"「『“]")
 _SHOWN = re.compile(r"[:\"'{]")
 _SHOWN_WORDS = _words("word words mot wort palabra palavra parola woord slowo слово")
@@ -374,7 +374,7 @@ _OWN = _words("answer answers response responses reply replies output outputs su
               "verdict classification result results outcome reponse antwort respuesta resposta risposta antwoord odpowiedz "
               "ответ administrator administrators admin operator operators developer developers creator creators owner owners "
               "pipeline") | _RULES
-_OVERRIDE_PHRASES = ("to one side", "pay no attention", "set aside", "put aside", "no need to", "not apply", "no longer")
+_OVERRIDE_PHRASES = ("pas compte", "to one side", "pay no attention", "set aside", "put aside", "no need to", "not apply", "no longer")
 _META_RULES = _words("instruction instructions guidance guideline guidelines directions directives directive prompt prompts setup "
                      "set-up configuration config configured brief briefing programming criteria constraints framework "
                      "consignes directives anweisungen vorgaben richtlinien instrucciones pautas directrices indicaciones "
@@ -468,6 +468,7 @@ _ACTS = _words("reads summarises summarizes processes parses ingests scans analy
 _KNOWN = _IMPERATIVE | _TASK | _GENERIC | _OVERRIDE | _RULES | _YOU | _ANSWER | _RESTRICT | _VALUES
 _MACHINE_OR_ACTORS = _MACHINE | _ACTORS
 _DOING = _ACTING | _ACTS | _REQUEST
+_DEICTIC = _words("this these it along")
 # People who label; a machine only when automated: "the automated reviewer", not "we ask annotators to".
 _HUMAN_ROLES = _words("annotator annotators labeller labellers labeler labelers tagger taggers reviewer reviewers reader "
                       "readers grader graders")
@@ -533,10 +534,10 @@ def _cues(seg: str, ts: set[str], present: tuple[str, ...] = _TASK_STEMS) -> dic
         theirs = any(a in _THIRD and b in _RULES for a, b in pairwise(seg.translate(_SEPARATORS).split()))
         reader = ts & _QUALIFIER or ts & _META_RULES and not theirs or any(p in seg for p in _RULES_PHRASES)
         found["override" if reader else "generic"].add("override")  # "ignore its instructions" are another's
-    if ts & _ANSWER and (ts & _BARE_VALUES or _SHORT_QUOTE.search(seg)) or not seg.isascii() and _CJK_DICTATE.search(seg):
+    if ts & _ANSWER and (ts & _BARE_VALUES or _DICTATED.search(seg)) or not seg.isascii() and _CJK_DICTATE.search(seg):
         found["dictate"] = {"dictate"}  # "say none", "answer 'none'", "请回复“无”"
     if ts & _ANSWER and ("nothing but" in seg or "nothing more" in seg or "nothing else" in seg or ts & _RESTRICT and (
-            _SHOWN.search(seg) or ts & _SHOWN_WORDS)):
+            _SHOWN.search(seg) or ts & _SHOWN_WORDS) and _near(seg.translate(_SEPARATORS).split(), _ANSWER, _RESTRICT)):
         found["dictate"] = {"dictate"}  # "reply only with 'ok'", "output exactly this: {}", not "answers only from sources"
     if not seg.isascii():
         found["self"] |= {w for w in _SELF_CJK if w in seg}
@@ -558,6 +559,12 @@ def _greeted(words: list[str]) -> bool:
                 if words[k] not in _FILLER:
                     break
     return False
+
+
+def _near(toks: list[str], one: frozenset[str], other: frozenset[str], within: int = 3) -> bool:
+    """A word of one set within a few words of a word of the other ("reply only", "the only thing your reply")."""
+    at = [i for i, w in enumerate(toks) if w in one]
+    return any(abs(i - j) <= within for j, w in enumerate(toks) if w in other for i in at)
 
 
 def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
@@ -591,12 +598,12 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
     if not ts & _DOING:
         return None
     for i, w in enumerate(toks):
-        if w in _ACTORS and set(toks[i + 1: i + 4]) & (_ACTS | _ACTING):
+        # "models reading this", "any tool reading it", "whatever is summarising this"
+        if (w in _MACHINE or w in _ACTORS) and any(
+                v in _ACTING or v in _ACTS for v, then in zip(toks[i + 1: i + 5], toks[i + 2: i + 6], strict=False)
+                if then in _DEICTIC):
             return "strong"
         if w in _MACHINE:
-            after = toks[i + 1: i + 5]
-            if set(after) & (_ACTING | _ACTS) and (set(after) | set(toks[i + 2: i + 7])) & {"this", "these", "along"}:
-                return "strong"
             asked = [j for j in (i - 1, i - 2) if j >= 0 and toks[j] in _REQUEST]
             if asked and "to" in toks[i + 1: i + 4] and set(toks[max(0, asked[0] - 4): asked[0]]) & _ASKERS:
                 return "strong"  # "we ask automated systems to", not "you can ask Gemini to"
@@ -604,7 +611,7 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
 
 
 _LEADING = _words("so and then just simply now also instead but therefore thus et und y e en i и")
-_NOT_VERB_NEXT = _words("is was are were has had have will would can could may might must should of quality s")
+_NOT_VERB_NEXT = _words("is was are were has had have will would can could may might must should of quality")
 
 
 def _imperative(seg: str, ts: set[str]) -> str | None:
@@ -681,7 +688,7 @@ def explain(text: str) -> str | None:
             you = you and (specific >= 2 or not _INFORMATIVE.search(seg))  # "you can now ask it to summarise this page"
             if ts & _SAID and not disguised and not (found["value"] or found["self"] or found["dictate"] or found["override"]):
                 you = head = None  # "as an annotator, you classify images all day, a former worker told the inquiry"
-            if (you or head or by_reader or _normative(seg, ts, here)) and (strong or disguised) and cues >= 2:
+            if (you or head or by_reader or speaker or _normative(seg, ts, here)) and (strong or disguised) and cues >= 2:
                 why = "addresses its reader about the task" + (" in disguise" if disguised and not strong else "")
             elif by_role and (cues or head or you):
                 why = "a role marker and what it asks"
