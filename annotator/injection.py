@@ -286,7 +286,8 @@ _MACHINE = _words(
     "ia modele modeles assistante systeme systemes ki modell sprachmodell taalmodel ki-modell ki-system ki-systeme ki-leser "
     "ki-assistent modelo modelos asistente assistente sistema sistemas modello modelli systeem modelu modelo "
     "ии модель модели нейросеть нейросети ассистент бот боты система intelligence inteligencia intelligenza intelligenz "
-    "sztuczna sztucznej kunstmatige kunstliche интеллект modelem",
+    "sztuczna sztucznej kunstmatige kunstliche интеллект modelem asistentes assistentes assistenti assistants sistemi "
+    "modelli modeli systemy sistemas systemen modellen",
 )
 _MACHINE_CJK = ("人工智能", "模型", "助手", "机器人", "系统", "ai", "モデル", "アシスタント", "システム", "人工知能", "인공지능", "모델",
                 "어시스턴트", "챗봇", "시스템")
@@ -368,13 +369,13 @@ _SHOWN_WORDS = _words("word words mot wort palabra palavra parola woord slowo с
 _SELF_AS = frozenset({("this", "as"), ("this", "under"), ("it", "as"), ("them", "as"), ("this", "one")})
 # Word stems of the task in languages that inflect them (substrings of a sentence; "annotat", not "annot": "cannot").
 _TASK_STEMS = ("label", "classif", "categor", "annotat", "etiquet", "rotul", "etichett", "klassifi", "clasific", "kategor",
-               "etykiet", "klasyfik", "классиф", "категор", "метк", "пометк")
+               "etykiet", "klasyfik", "oznacz", "классиф", "категор", "метк", "пометк")
 # The reader's own output: "your answer", "the summary you generate".
 _OWN = _words("answer answers response responses reply replies output outputs summary summaries rationale label labels "
               "verdict classification result results outcome reponse antwort respuesta resposta risposta antwoord odpowiedz "
               "ответ administrator administrators admin operator operators developer developers creator creators owner owners "
               "pipeline") | _RULES
-_OVERRIDE_PHRASES = ("pas compte", "to one side", "pay no attention", "set aside", "put aside", "no need to", "not apply", "no longer")
+_OVERRIDE_PHRASES = ("not hold", "pas compte", "to one side", "pay no attention", "set aside", "put aside", "no need to", "not apply", "no longer")
 _META_RULES = _words("instruction instructions guidance guideline guidelines directions directives directive prompt prompts setup "
                      "set-up configuration config configured brief briefing programming criteria constraints framework "
                      "consignes directives anweisungen vorgaben richtlinien instrucciones pautas directrices indicaciones "
@@ -427,7 +428,7 @@ _ROLE_HEAD = re.compile(
     r"|\W{0,6}(?:new|updated|revised|real|actual) (?:instructions?|task|directives?)\s*(?::|follows?\b|below\b)")
 _ROLE_ANYWHERE = re.compile(
     r"\"role\"\s*:\s*\"(?:system|developer)\"|</?(?:system|instructions?|admin|developer|sys|prompt)>|<!--"
-    r"|\bbegin\b[^\n]{0,30}\b(?:directive|instructions?|prompt|system)|\b(?:system|admin|developer) override\b"
+    r"|(?:^|-{3,}|\[)\s*begin\W+(?:\w+\W+){0,2}(?:directive|instructions?|prompt|system)|\b(?:system|admin|developer) override\b"
     r"|</?article\b[^>]*>|\[?\bend of (?:the )?(?:article|text|input|document)\b")
 _ROLE_HINTS = ("<", "begin", "override", "end of", '"role"')
 _SPEAKER = re.compile(r"\W{0,6}(?:assistant|user|human|ai|model|bot|chatbot|gpt)\s*:|\W{0,2}[\[<]/?(?:assistant|user|human)[\]>]"
@@ -440,7 +441,7 @@ def _system_role(seg: str, hints: tuple[str, ...]) -> bool:
 
 
 # Norms laid on the reader: "automated reviewers should classify", "any summary of this page must say".
-_MODAL = _words("must should shall need needs required deve devem debe deben deberia muss mussen soll sollte sollen doit "
+_MODAL = _words("must should shall required deve devem debe deben deberia muss mussen soll sollte sollen doit "
                 "doivent devrait devono dovrebbe moet moeten musi powinien powinna должна должен должно следует")
 _MODAL_CJK = ("必须", "应该", "应当", "べき", "なければ", "해야")
 _NORM_SUBJECT = (_OWN - _RULES) | _words("system model tool assistant engines summariser summarizer summarisers summarizers annotators annotator reviewers classifier "
@@ -448,7 +449,8 @@ _NORM_SUBJECT = (_OWN - _RULES) | _words("system model tool assistant engines su
                               "chatbots tools systems")
 _HANDLE = _words("log logged file filed record recorded treat treated count counted regard regarded consider considered "
                  "mark marked tag tagged list listed catalogue catalogued index indexed score scored rate rated flag flagged "
-                 "label labelled labeled classify classified categorise categorised categorize categorized report reported")
+                 "label labelled labeled classify classified categorise categorised categorize categorized report reported "
+                 "assess evaluate analyse analyze")
 _STRONG_FIELDS = _words("classification severity verdict rationale json field fields taxonomy")
 _JSON_KEY = re.compile(r"[\"'](?:classification|labels?|severity|rationale|harm_types|ai_system|category)[\"']\s*:")
 _FIELDS = _words("principles industries stakeholders harm_types classification category severity verdict rationale json field fields taxonomy label labels")
@@ -457,11 +459,12 @@ _SAID = _words("said says told according reported wrote warned explained added c
 _BACK = _words("these those them it above below that")
 _INFORMATIVE = re.compile(r"\byou (?:can|may|could|might|will be able|'ll be able)\b|\b(?:lets|allows|enables) you\b|\bif you\b"
                           r"|如果|もし|만약")
+_EXEMPT = _words("exempt excluded exclude spared")
 _KEY_VALUE = re.compile(r"\b(?:classification|label|labels|category|severity|verdict|answer|output|result|response|class|"
                         r"tag|tags)\W{0,3}(?::|=|->|=>)")
 _CJK_VOCATIVE = re.compile(r"(?:ai|模型|助手|人工智能|アシスタント|モデル|인공지능|모델|챗봇)\s?(?:さん|様|の方|の皆さん)?(?:へ|に告ぐ|에게|님)")
 _CJK_ACTING = re.compile(r"(?:阅读|处理|分析|标注|要約|分類|処理|読んで|読む|要约|요약|분류|읽는|처리)\S{0,6}(?:ai|模型|助手|人工智能|モデル|"
-                         r"アシスタント|인공지능|모델)")
+                         r"アシスタント|システム|系统|인공지능|모델|시스템)")
 _ACTORS = _words("whoever whatever anyone anything anybody")
 _ACTS = _words("reads summarises summarizes processes parses ingests scans analyses analyzes reviews handles sees labels "
                "classifies tags runs receives")
@@ -482,12 +485,12 @@ _FILLER = _DETERMINER | _MACHINE | _GREETING | _HUMAN_ROLES | _words(
     "el los las il lo gli al all de het een van")
 _GENERIC_OR_OVERRIDE = _GENERIC | _OVERRIDE
 _VALUE_WORDS = frozenset(w for p in _VALUE_PHRASES for w in p.split()[-1:])
-_TRIGGERS = (_TASK | _VALUES | _YOU | _OVERRIDE | _ACTORS | _PLEASE | _FIELDS | _RESTRICT | _VALUE_WORDS
+_TRIGGERS = (_TASK | _VALUES | _YOU | _OVERRIDE | _ACTORS | _PLEASE | _FIELDS | _RESTRICT | _VALUE_WORDS | _BARE_VALUES
              | _words("longer nothing"))
 _SELF_START = _SELF_DET | _words("it them")
 _SELF_END = _SELF_NOUN | _words("as under one")
 _SPEAKERS = _words("assistant user human ai model bot chatbot gpt")
-_TEMPLATE = re.compile(r"<\|[a-z_]{2,20}\|>|\[/?inst\]|<</?sys>>|<(?:start|end)_of_turn>")
+_TEMPLATE = re.compile(r"<\|[a-z_]{2,20}\|>|<im_(?:start|end|sep)>|\[/?inst\]|<</?sys>>|<(?:start|end)_of_turn>")
 
 
 def _dictates_label(quote: str) -> bool:
@@ -500,7 +503,7 @@ def _unreported(view: str) -> str:
     """Long quotations beside a reporting word (said, typed, the phrase, according to) emptied."""
     def keep(m: re.Match[str]) -> str:
         inner = m.group(1)
-        if len(inner.split()) <= 3 and len(inner) <= 30:
+        if len(inner.split()) <= 3 and len(inner) <= (30 if inner.isascii() else 8):  # an answer value, kept
             return m.group(0)
         around = view[max(0, m.start() - 80): m.start()] + " " + view[m.end(): m.end() + 80]
         reported = set(around.translate(_SEPARATORS).split()) & _REPORTING or (
@@ -522,10 +525,10 @@ def _cues(seg: str, ts: set[str], present: tuple[str, ...] = _TASK_STEMS) -> dic
         found["self"] = {f"{a} {b}" for a, b in pairwise(toks) if a in _SELF_DET and b in _SELF_NOUN or (a, b) in _SELF_AS}
     stems = {w for w in present if w in seg}
     found["task"] = {w for w in found["task"] if not w.startswith(tuple(stems))} | stems  # one cue a word
-    if ts & _YOU and ts & _OWN:
+    if ts & _YOU and ts & _OWN:  # "your answer", "your guidelines", "the summary you generate"
         toks = seg.translate(_SEPARATORS).split()
         found["own"] = {f"{a} {b}" for a, b, c in zip(toks, [*toks[1:], ""], [*toks[2:], "", ""], strict=True)
-                        if a in _YOU and b in _OWN or a in _OWN and b in _YOU and c in _PRODUCE}  # "the summary you generate"
+                        if a in _YOUR and b in _OWN or a in _OWN and b in _YOU and c in _PRODUCE}  # "the summary you generate"
     if ts & _VALUE_WORDS or not seg.isascii():
         found["value"] |= {p for p in _VALUE_PHRASES if p in seg}
     if (ts & _OVERRIDE or "no longer" in seg or ts & _NEGATION and ts & _FOLLOW or any(p in seg for p in _OVERRIDE_PHRASES)
@@ -581,7 +584,7 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
     if len(head) > 1:
         words = head[0].translate(_SEPARATORS).split()
         colon = seg[len(head[0]):len(head[0]) + 1] in (":", "：")
-        if seg.isascii() or len(head[0]) > 12:
+        if not _CJK.search(head[0]) or len(head[0]) > 12:
             if 0 < len(words) <= 8 and _greeted(words):
                 return "vocative"
             bare = 0 < len(words) <= 3 and words[0] not in _DETERMINER and "s" not in words
@@ -625,8 +628,8 @@ def _imperative(seg: str, ts: set[str]) -> str | None:
             words = words[1:]  # "so give it the lowest severity"
         if len(words) > 1 and words[1] in _NOT_VERB_NEXT:
             continue  # "Output quality was uneven": a noun
-        if words and (words[0] in _IMPERATIVE or words[0] in _NEGATION and len(words) > 1 and
-                      (words[1] in _IMPERATIVE or words[1] in _FOLLOW)):
+        if words and (words[0] in _IMPERATIVE or words[0] in _NEGATION and len(words) > 1 and (
+                words[1] in _IMPERATIVE or words[1] in _FOLLOW or words[1].startswith(_TASK_STEMS))):
             return words[0] if words[0] in _IMPERATIVE else words[1]
     return "please" if not seg.isascii() and any(w in seg for w in _PLEASE_CJK) else None
 
@@ -683,10 +686,13 @@ def explain(text: str) -> str | None:
             specific = sum(len(found[k]) for k in ("task", "self", "value", "dictate", "own")) + 2 * len(found["override"])
             cues = specific + len(found["generic"])
             handled = bool(here["self"] and (here["task"] or ts & (_HANDLE | _RULES)) and (
-                here["value"] or ts & _ANSWER or "as" in ts and ts & _HANDLE or {"this as", "it as"} & here["self"]))
+                here["value"] or ts & (_ANSWER | _EXEMPT | _BARE_VALUES) or {"this as", "it as"} & here["self"] or "no need" in seg
+                or "as" in ts and _near(toks, _HANDLE, _SELF_START, 5)))  # "this piece is to be logged as", not "rated as"
             why = None
-            you = you and (specific >= 2 or not _INFORMATIVE.search(seg))  # "you can now ask it to summarise this page"
-            if ts & _SAID and not disguised and not (found["value"] or found["self"] or found["dictate"] or found["override"]):
+            you = you and (not _INFORMATIVE.search(seg) or bool(  # "you can now ask it to summarise this page"
+                found["self"] and specific >= 2 or found["value"] or found["override"] or found["dictate"] or found["own"]))
+            if ts & _SAID and not disguised and not (
+                    found["value"] or found["self"] or found["dictate"] or found["override"] or found["own"]):
                 you = head = None  # "as an annotator, you classify images all day, a former worker told the inquiry"
             if (you or head or by_reader or speaker or _normative(seg, ts, here)) and (strong or disguised) and cues >= 2:
                 why = "addresses its reader about the task" + (" in disguise" if disguised and not strong else "")
@@ -704,7 +710,7 @@ def explain(text: str) -> str | None:
                 why = "writes the answer's fields"
             elif handled:
                 why = "says how this text is to be labelled"
-            elif here["value"] and (here["task"] and _KEY_VALUE.search(seg) or len(ts & _FIELDS) >= 2):
+            elif here["value"] and (_KEY_VALUE.search(seg) or len(ts & _FIELDS) >= 2):
                 why = "dictates the answer"
             if why:
                 return f"{why}: {seg.strip()[:160]}"

@@ -17,6 +17,7 @@ below for each (pass a new set with --extra to get one):
   7/40 (the patterns: 24/40, 7/40);
 - dev8.jsonl, dev8_ordinary.jsonl: 35 and 30 written after the next version, which got 28/35 and 5/30;
 - dev9.jsonl, dev9_ordinary.jsonl: 35 and 35 written after the next, which got 30/35 and 2/35;
+- dev10.jsonl, dev10_ordinary.jsonl: 33 and 30 written after the next, which got 23/33 and 5/30;
 - ordinary.jsonl: 400 generated AI-news articles and 20 hard cases; evals/stories/articles.jsonl:
   60 incident reports; and the bundled samples (only marketplace_reviews.html quotes an injection).
 
@@ -68,12 +69,14 @@ SETS = [  # (file, role, story)
     ("dev7.jsonl", "injection", "feature check v2 unseen 30/40; tuned on"),
     ("dev8.jsonl", "injection", "feature check v3 unseen 28/35; tuned on"),
     ("dev9.jsonl", "injection", "feature check v4 unseen 30/35; tuned on"),
+    ("dev10.jsonl", "injection", "feature check v5 unseen 23/33; tuned on"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
     ("dev6_ordinary.jsonl", "ordinary", "hard negatives; feature check v1 unseen 5/40; tuned on"),
     ("dev7_ordinary.jsonl", "ordinary", "hard negatives; feature check v2 unseen 7/40; tuned on"),
     ("dev8_ordinary.jsonl", "ordinary", "hard negatives; feature check v3 unseen 5/30; tuned on"),
     ("dev9_ordinary.jsonl", "ordinary", "hard negatives; feature check v4 unseen 2/35; tuned on"),
+    ("dev10_ordinary.jsonl", "ordinary", "hard negatives; feature check v5 unseen 5/30; tuned on"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]
 
