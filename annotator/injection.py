@@ -484,7 +484,9 @@ _FILLER = _DETERMINER | _MACHINE | _GREETING | _HUMAN_ROLES | _words(
     "summarization text news virtual digital smart other and or of you dear fellow das die den des der du de la le les "
     "el los las il lo gli al all de het een van")
 _GENERIC_OR_OVERRIDE = _GENERIC | _OVERRIDE
-_VALUE_WORDS = frozenset(w for p in _VALUE_PHRASES for w in p.split()[-1:])
+# The words that make an answer-value phrase worth looking for (not "ai" or "system", in most sentences).
+_VALUE_WORDS = frozenset(w for p in _VALUE_PHRASES for w in p.split() if len(w) > 3) - _words("system story about") | _words(
+    "involved story")
 _TRIGGERS = (_TASK | _VALUES | _YOU | _OVERRIDE | _ACTORS | _PLEASE | _FIELDS | _RESTRICT | _VALUE_WORDS | _BARE_VALUES
              | _words("longer nothing"))
 _SELF_START = _SELF_DET | _words("it them")
