@@ -470,6 +470,7 @@ _ACTS = _words("reads summarises summarizes processes parses ingests scans analy
                "classifies tags runs receives")
 _KNOWN = _IMPERATIVE | _TASK | _GENERIC | _OVERRIDE | _RULES | _YOU | _ANSWER | _RESTRICT | _VALUES
 _MACHINE_OR_ACTORS = _MACHINE | _ACTORS
+_ORDERS = _YOU | _OVERRIDE | _IMPERATIVE
 _DOING = _ACTING | _ACTS | _REQUEST
 _DEICTIC = _words("this these it along")
 # People who label; a machine only when automated: "the automated reviewer", not "we ask annotators to".
@@ -505,7 +506,8 @@ def _unreported(view: str) -> str:
     """Long quotations beside a reporting word (said, typed, the phrase, according to) emptied."""
     def keep(m: re.Match[str]) -> str:
         inner = m.group(1)
-        if len(inner.split()) <= 3 and len(inner) <= (30 if inner.isascii() else 8):  # an answer value, kept
+        short = len(inner.split()) <= 3 and len(inner) <= (30 if inner.isascii() else 8)
+        if short and not set(inner.translate(_SEPARATORS).split()) & _ORDERS:  # "none", not "disregard your guidelines"
             return m.group(0)
         around = view[max(0, m.start() - 80): m.start()] + " " + view[m.end(): m.end() + 80]
         reported = set(around.translate(_SEPARATORS).split()) & _REPORTING or (
