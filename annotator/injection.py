@@ -151,6 +151,13 @@ _BLOB_SHAPE = bytes.maketrans(bytes(range(256)), bytes(
     98 if c in _LETTERS or c in _LETTERS.upper() or c in _DIGITS or c in b"+/" else 32 for c in range(256)))
 
 
+def _unspace(m: re.Match[str]) -> str:
+    """Letters set apart joined again; the gaps wider than the narrowest are the word breaks ("d o  n o t")."""
+    run = m.group(0)
+    narrow = min(len(g) for g in re.findall(r" +", run))
+    return " ".join(w.replace(" ", "") for w in re.split(f" {{{narrow + 1},}}", run))
+
+
 def _unleet_all(plain: str, numbers: bool) -> str:
     """Words with digits for letters read as words; with many of them, short numbers too ("45 4n" as "as an")."""
     plain = _LEET_WORD.sub(_unleet, plain)
@@ -185,8 +192,8 @@ def _read(text: str) -> tuple[list[str], bool]:
     # Each disguise's regex runs only where its shape shows: letters as a, digits read as letters as 0,
     # separators as a dot (a byte translation costs next to nothing; a regex scan does not).
     shape = plain.encode("utf-8", "ignore").translate(_SHAPE)
-    if b" a a a " in shape or b"a.a.a" in shape:
-        plain, runs = _SPACED_RUN.subn(lambda m: re.sub(r"\s{2,}", "\n", m.group(0)).replace(" ", "").replace("\n", " "), plain)
+    if b" a a a " in shape or b"a.a.a" in shape or b"a  a  a" in shape:
+        plain, runs = _SPACED_RUN.subn(_unspace, plain)
         joined = []
         plain = _SPACED.sub(lambda m: joined.append(_join(m.group(0))) or joined[-1], plain)
         disguised = disguised or runs > 0 or any(len(w) >= 4 for w in joined)  # not "u.s.a."
@@ -238,6 +245,7 @@ _REPORTING = _words(
 )
 _REPORTING_CJK = ("表示", "称", "说", "写道", "提醒", "指出", "によると", "と述べ", "と話", "呼びかけ", "と語", "밝혔", "말했", "당부",
                   "전했", "라고", "이라고")
+_JSON_VALUE = re.compile(r"[{,]\s*\"\w+\"\s*:\s*$")
 _QUOTED = re.compile(r"\"([^\"\n]{1,600})\"")
 _SINGLE_QUOTED = re.compile(r"(?<!\w)'([^'\n]{1,300})'(?!\w)")
 
@@ -275,7 +283,7 @@ _GREETING = _words("hey hi hello dear attention yo listen note memo message word
                    "hola ola ciao salut bonjour привет hej czesc let op "
                    "cher chere au aux pour alle fur liebe lieber querido estimado para al caro cara gentile beste aan voor "
                    "drogi droga do dla уважаемый уважаемая для к any all every whichever whatever quick attenzione atencao atencion "
-                   "achtung uwaga внимание aandacht hinweis nota aviso avviso remarque")
+                   "achtung uwaga внимание aandacht hinweis nota aviso avviso remarque wichtig important importante wazne важно")
 _DETERMINER = _words("the a an its their our his her this that these those le la les l der die das den el los las o os il "
                      "lo gli de het een")
 _MACHINE = _words(
@@ -287,12 +295,13 @@ _MACHINE = _words(
     "ki-assistent modelo modelos asistente assistente sistema sistemas modello modelli systeem modelu modelo "
     "ии модель модели нейросеть нейросети ассистент бот боты система intelligence inteligencia intelligenza intelligenz "
     "sztuczna sztucznej kunstmatige kunstliche интеллект modelem asistentes assistentes assistenti assistants sistemi "
-    "modelli modeli systemy sistemas systemen modellen",
+    "modelli modeli systemy sistemas systemen modellen agenten",
 )
 _MACHINE_CJK = ("人工智能", "模型", "助手", "机器人", "系统", "ai", "モデル", "アシスタント", "システム", "人工知能", "인공지능", "모델",
                 "어시스턴트", "챗봇", "시스템")
 _ACTING = _words("reading processing parsing ingesting crawling scanning summarising summarizing analysing analyzing reviewing "
-                 "handling seeing indexing scraping labelling labeling classifying tagging running evaluating")
+                 "handling seeing indexing scraping labelling labeling classifying tagging running evaluating visiting "
+                 "browsing accessing viewing")
 _REQUEST = _words("ask urge request instruct want need require expect invite remind tell")
 _ASKERS = _words("we i please kindly publishers editors")
 _TASK = _words(
@@ -313,7 +322,8 @@ _GENERIC = _words(
     "write say state score rate rating mark flag treat consider file record emit print return only exactly solely "
     "merely instructions instruction rules guidance guidelines guide directions brief criteria prompt setup configuration "
     "orders policy steps task harm incident incidents hazard value values none nothing empty blank outcome summaries "
-    "commands format conclude know assume believe decide accordingly assign assigned downgrade upgrade",
+    "commands format conclude know assume believe decide accordingly assign assigned downgrade upgrade summarising "
+    "summarizing include mention describe",
     "repondez reponds reponse ecrivez ecris indiquez indique sortie aucun aucune seulement uniquement consignes regles "
     "antworte antwort schreibe schreib ausgabe nur ausschliesslich vorgaben regeln anweisungen kriterien vorfall responde "
     "responda respuesta escribe escriba salida solo solamente unicamente ninguno ninguna reglas instrucciones pautas "
@@ -357,9 +367,11 @@ _SELF_DET = _words("this these cet cette ce dieser diesen dieses diese este esta
 _SELF_NOUN = _words(
     "article story text piece item entry record document page post paragraph one line sentence section feed site content "
     "passage report notice message snippet file source clip news",
-    "artykulu tekstu wiadomosc texte artikel beitrag bericht articulo texto noticia pagina artigo articolo testo notizia tekst artykul статья статью статье "
+    "artykulu tekstu wiadomosc artikels textes beitrags texte artikel beitrag bericht articulo texto noticia pagina artigo articolo testo notizia tekst artykul статья статью статье "
     "текст новость новости материал",
 )
+_RIGHT_ANSWER = re.compile(r"\b(?:right|correct|only|expected|proper|appropriate|acceptable|final) (?:\w+ )?(?:output|answer|"
+                           r"label|classification|response|verdict|assessment|result)\b")
 _BARE_VALUES = _words("none nothing unrelated ok okay zero null empty benign safe irrelevant aucun nichts keiner ninguno "
                       "nenhum nessuno geen brak нет ничего")
 _DICTATED = re.compile(rf"\b(?:{'|'.join(sorted(_ANSWER))})\b[^\"'\n;]{{0,24}}(?<!\w)[\"'][^\"'\n]{{1,24}}[\"']")
@@ -425,12 +437,14 @@ _CLAUSE_BREAK = re.compile(r"[,:;(]|\s-+\s|[，：；、]")
 _ROLE_HEAD = re.compile(
     r"\W{0,6}(?:system|developer|admin|administrator|operator|instructions?|sys|root|prompt|response|output|input)(?:[\s_]+(?:message|prompt|"
     r"override|note|notice|directive|instructions?|update|mode))?\s*(?::|\]|>|#|-{2,}|=|$)"
-    r"|\W{0,6}(?:new|updated|revised|real|actual) (?:instructions?|task|directives?)\s*(?::|follows?\b|below\b)")
+    r"|\W{0,6}(?:new|updated|revised|real|actual) (?:instructions?|task|directives?)\s*(?::|follows?\b|below\b)"
+    r"|\W{0,3}(?:以下为|以下是|以下は)?(?:系统|系統|システム|시스템|管理员|管理者|관리자|開発者|开发者)\s?(?:通知|提示|消息|指令|公告|"
+    r"メッセージ|指示|공지|지시|알림|메시지)?\s?[:：]")
 _ROLE_ANYWHERE = re.compile(
-    r"\"role\"\s*:\s*\"(?:system|developer)\"|</?(?:system|instructions?|admin|developer|sys|prompt)>|<!--"
+    r"\"role\"\s*:\s*\"(?:system|developer)\"|\"(?:system|developer|instructions?)\"\s*:|</?(?:system|instructions?|admin|developer|sys|prompt)>|<!--"
     r"|(?:^|-{3,}|\[)\s*begin\W+(?:\w+\W+){0,2}(?:directive|instructions?|prompt|system)|\b(?:system|admin|developer) override\b"
     r"|</?article\b[^>]*>|\[?\bend of (?:the )?(?:article|text|input|document)\b")
-_ROLE_HINTS = ("<", "begin", "override", "end of", '"role"')
+_ROLE_HINTS = ("<", "begin", "override", "end of", '"role"', '"system"', '"developer"', '"instruction')
 _SPEAKER = re.compile(r"\W{0,6}(?:assistant|user|human|ai|model|bot|chatbot|gpt)\s*:|\W{0,2}[\[<]/?(?:assistant|user|human)[\]>]"
                       r"|.*\"role\"\s*:\s*\"(?:assistant|user)\"")
 
@@ -459,11 +473,15 @@ _SAID = _words("said says told according reported wrote warned explained added c
 _BACK = _words("these those them it above below that")
 _INFORMATIVE = re.compile(r"\byou (?:can|may|could|might|will be able|'ll be able)\b|\b(?:lets|allows|enables) you\b|\bif you\b"
                           r"|如果|もし|만약")
+_RIGHTS = _words("training train licence license licensed reproduction reproduce copyright prohibited permitted permission "
+                 "reuse rights")
 _EXEMPT = _words("exempt excluded exclude spared")
 _KEY_VALUE = re.compile(r"\b(?:classification|label|labels|category|severity|verdict|answer|output|result|response|class|"
                         r"tag|tags)\W{0,3}(?::|=|->|=>)")
 _CJK_VOCATIVE = re.compile(r"(?:ai|模型|助手|人工智能|アシスタント|モデル|인공지능|모델|챗봇)\s?(?:さん|様|の方|の皆さん)?(?:へ|に告ぐ|에게|님)")
-_CJK_ACTING = re.compile(r"(?:阅读|处理|分析|标注|要約|分類|処理|読んで|読む|要约|요약|분류|읽는|처리)\S{0,6}(?:ai|模型|助手|人工智能|モデル|"
+_CJK_HEAD = re.compile(r"(?:ai|模型|助手|人工智能|机器人|系统|アシスタント|モデル|システム|人工知能|인공지능|모델|어시스턴트|챗봇|시스템)"
+                       r"(?:さん|様|の方|の皆さん|へ|님|에게|야|아|们|們|各位|请注意|請注意|注意)?$")
+_CJK_ACTING = re.compile(r"(?:阅读|处理|分析|标注|总结|评估|浏览|要約|分類|処理|読んで|読む|評価|閲覧|要约|요약|분류|읽는|처리|평가)\S{0,6}(?:ai|模型|助手|人工智能|モデル|"
                          r"アシスタント|システム|系统|인공지능|모델|시스템)")
 _ACTORS = _words("whoever whatever anyone anything anybody")
 _ACTS = _words("reads summarises summarizes processes parses ingests scans analyses analyzes reviews handles sees labels "
@@ -478,6 +496,15 @@ _HUMAN_ROLES = _words("annotator annotators labeller labellers labeler labelers 
                       "readers grader graders")
 _AUTOMATED = _words("automated automatic ai machine robot algorithmic llm bot")
 _BEING = _words("are re happen be were am eres es etes bist sind sei sia jestes e bent")
+_FOLLOWS_MACHINE = _MACHINE | _HUMAN_ROLES | _words(
+    "reading processing parsing ingesting crawling scanning summarising summarizing analysing analyzing reviewing handling "
+    "seeing indexing scraping labelling labeling classifying tagging running evaluating visiting browsing that who which "
+    "and or reads processes please you is are que qui che die der который которая")
+_SHORT_NAMES = _words("ai ia ki ии a.i")
+_NOT_MACHINE_HEADS = _words(
+    "researcher researchers developer developers engineer engineers expert experts scientist scientists company companies "
+    "firm firms startup startups lab labs act law laws policy policies ethics safety regulation regulations industry "
+    "sector office minister ministry chief team teams week summit boom bubble race")
 _IF = _words("if in case whether si falls wenn se als jesli jezeli если")
 _FILLER = _DETERMINER | _MACHINE | _GREETING | _HUMAN_ROLES | _words(
     "cualquier qualquer qualsiasi jede jeden jedes tout toute tous toutes wszystkie любой любая elke "
@@ -493,6 +520,7 @@ _TRIGGERS = (_TASK | _VALUES | _YOU | _OVERRIDE | _ACTORS | _PLEASE | _FIELDS | 
 _SELF_START = _SELF_DET | _words("it them")
 _SELF_END = _SELF_NOUN | _words("as under one")
 _SPEAKERS = _words("assistant user human ai model bot chatbot gpt")
+_MENTIONS = _words("such like markers marker tokens token tags tag formats format called using used fake as")
 _TEMPLATE = re.compile(r"<\|[a-z_]{2,20}\|>|<im_(?:start|end|sep)>|\[/?inst\]|<</?sys>>|<(?:start|end)_of_turn>")
 
 
@@ -509,6 +537,8 @@ def _unreported(view: str) -> str:
         short = len(inner.split()) <= 3 and len(inner) <= (30 if inner.isascii() else 8)
         if short and not set(inner.translate(_SEPARATORS).split()) & _ORDERS:  # "none", not "disregard your guidelines"
             return m.group(0)
+        if _JSON_VALUE.search(view, max(0, m.start() - 40), m.start()):
+            return m.group(0)  # a value in a JSON object: '{"system": "..."}' is not reported speech
         around = view[max(0, m.start() - 80): m.start()] + " " + view[m.end(): m.end() + 80]
         reported = set(around.translate(_SEPARATORS).split()) & _REPORTING or (
             not around.isascii() and any(w in around for w in _REPORTING_CJK))
@@ -541,6 +571,8 @@ def _cues(seg: str, ts: set[str], present: tuple[str, ...] = _TASK_STEMS) -> dic
         theirs = any(a in _THIRD and b in _RULES for a, b in pairwise(seg.translate(_SEPARATORS).split()))
         reader = ts & _QUALIFIER or ts & _META_RULES and not theirs or any(p in seg for p in _RULES_PHRASES)
         found["override" if reader else "generic"].add("override")  # "ignore its instructions" are another's
+    if _RIGHT_ANSWER.search(seg) and (ts & _BARE_VALUES or found["value"] or "here" in ts):
+        found["dictate"] = {"dictate"}  # "the right output here is an empty list"
     if ts & _ANSWER and (ts & _BARE_VALUES or _DICTATED.search(seg)) or not seg.isascii() and _CJK_DICTATE.search(seg):
         found["dictate"] = {"dictate"}  # "say none", "answer 'none'", "请回复“无”"
     if ts & _ANSWER and ("nothing but" in seg or "nothing more" in seg or "nothing else" in seg or ts & _RESTRICT and (
@@ -556,12 +588,25 @@ def _cues(seg: str, ts: set[str], present: tuple[str, ...] = _TASK_STEMS) -> dic
     return found
 
 
+def _machine_at(words: list[str], k: int) -> bool:
+    """words[k] names a machine and ends its phrase or leads on to what it does: "AI agents crawling",
+    "the automated reviewer", "KI-Agenten"; not "AI researchers", nor Italian "ai lettori" (to the readers)."""
+    w = words[k]
+    machine = (w in _MACHINE or w in _ACTORS or w in _HUMAN_ROLES and k and words[k - 1] in _AUTOMATED
+               or "-" in w and any(p in _MACHINE for p in w.split("-")))
+    after = words[k + 1] if k + 1 < len(words) else ""
+    if not machine or after in _NOT_MACHINE_HEADS:
+        return False
+    # a short name ("ai", Italian for "to the") needs what follows to say it is a machine
+    return w not in _SHORT_NAMES or not after or after in _FOLLOWS_MACHINE or _machine_at(words, k + 1)
+
+
 def _greeted(words: list[str]) -> bool:
     """A greeting, then a machine: "Dear summariser", "To the automated reviewer", "Attention, any language model"."""
     for j, w in enumerate(words[:3]):
         if w in _GREETING or words[j: j + 2] in (["an", "das"], ["an", "die"], ["an", "den"]):
             for k in range(j + 1, min(len(words), j + 6)):
-                if words[k] in _MACHINE or words[k] in _ACTORS or words[k] in _HUMAN_ROLES and words[k - 1] in _AUTOMATED:
+                if _machine_at(words, k):
                     return True
                 if words[k] not in _FILLER:
                     break
@@ -592,15 +637,16 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
             if 0 < len(words) <= 8 and _greeted(words):
                 return "vocative"
             bare = 0 < len(words) <= 3 and words[0] not in _DETERMINER and "s" not in words
-            if bare and (set(words) & _MACHINE or set(words) & _AUTOMATED and set(words) & _HUMAN_ROLES):
+            if bare and any(_machine_at(words, k) for k in range(len(words))):
                 return "weak" if colon and len(words) == 1 else "strong"  # "Assistant:" is also how transcripts write
-        elif any(w in head[0] for w in _MACHINE_CJK) and head[0].strip():
+        elif _CJK_HEAD.search(head[0].strip()):  # the head ends with the machine: "人工智能助手：", "言語モデルの皆さん、"
             return "weak" if colon and len(head[0].strip()) <= 3 else "strong"
     if not seg.isascii() and (_CJK_VOCATIVE.match(seg.lstrip()) or _CJK_ACTING.search(seg)):
         return "strong"
     if ts & _IF and ts & _YOU:  # "if you happen to be an AI model", "jesli jestes modelem"
         at = next(i for i, w in enumerate(toks) if w in _YOU)
-        if set(toks[at: at + 6]) & _MACHINE and set(toks[max(0, at - 2): at]) & _IF and set(toks[at + 1: at + 4]) & _BEING:
+        if (any(_machine_at(toks, k) for k in range(at, min(len(toks), at + 6))) and set(toks[max(0, at - 2): at]) & _IF
+                and set(toks[at + 1: at + 4]) & _BEING):
             return "strong"
     if not ts & _DOING:
         return None
@@ -655,8 +701,10 @@ def explain(text: str) -> str | None:
     """Why the text looks like an injection (the rule and the sentence), or None."""
     seen, disguised = _read(text)
     for view in seen:
-        if m := _TEMPLATE.search(view):
-            return f"chat template token: {m.group(0)}"
+        for m in _TEMPLATE.finditer(view):
+            if not set(view[max(0, m.start() - 40): m.start()].translate(_SEPARATORS).split()) & _MENTIONS:
+                # not "fake markers such as <<SYS>> and [INST]"
+                return f"chat template token: {m.group(0)}"
         carried, before = "", {}  # a role marker or a machine called by name addresses the next sentence too
         stems, hints = tuple(w for w in _TASK_STEMS if w in view), tuple(h for h in _ROLE_HINTS if h in view)
         for seg in _segments(_unreported(view)):
@@ -698,18 +746,23 @@ def explain(text: str) -> str | None:
             if ts & _SAID and not disguised and not (
                     found["value"] or found["self"] or found["dictate"] or found["override"] or found["own"]):
                 you = head = None  # "as an annotator, you classify images all day, a former worker told the inquiry"
-            if (you or head or by_reader or speaker or _normative(seg, ts, here)) and (strong or disguised) and cues >= 2:
+            norm = _normative(seg, ts, here) and not (ts & _SAID and not disguised and not (found["value"] or found["self"]))
+            if (you or head or by_reader or speaker or norm) and (strong or disguised) and cues >= 2:
                 why = "addresses its reader about the task" + (" in disguise" if disguised and not strong else "")
             elif by_role and (cues or head or you):
                 why = "a role marker and what it asks"
             elif (speaker or by_speaker) and (here["value"] or here["task"] and cues >= 2):
                 why = "a speaker's turn with the task's words"
-            elif machine == "vocative" or (machine == "strong" or by_machine) and (cues or head or you):
-                why = "speaks to a machine"
+            elif (machine == "vocative" or (machine == "strong" or by_machine) and (cues or head or you)) and not (
+                    ts & _RIGHTS and not (here["task"] or here["value"] or here["dictate"] or here["override"])):
+                # not a notice to AI crawlers that the article may not be used for training
+                why = "speaks to a machine"  # a greeting, or anything of the task
             elif here["override"] and here["self"]:
                 why = "voids the instructions for this text"
             elif disguised and (here["value"] or here["override"] or here["dictate"]):
                 why = "a disguised answer or override"
+            elif here["dictate"] and _RIGHT_ANSWER.search(seg):
+                why = "states the right answer"
             elif _JSON_KEY.search(seg):
                 why = "writes the answer's fields"
             elif handled:
