@@ -257,7 +257,7 @@ _YOU = _words(
 )
 _YOU_CJK = ("你", "您", "あなた", "君は", "皆さん", "各位", "너는", "너의", "당신", "여러분", "님,", "님 ")
 _PLEASE = _words("please kindly pls plz", "svp veuillez bitte por favor favore alsjeblieft alstublieft prosze пожалуйста")
-_PLEASE_CJK = ("请", "請", "ないで", "してね", "ないこと", "務必", "务必", "ください", "なさい", "すること", "せよ", "しろ", "하세요", "하십시오", "십시오", "마세요", "하라",
+_PLEASE_CJK = ("请", "請", "ないで", "てね", "ないこと", "務必", "务必", "ください", "なさい", "すること", "せよ", "しろ", "하세요", "하십시오", "십시오", "마세요", "하라",
                "해라", "주세요", "마십시오", "답하라", "말고", "할 것")
 _IMPERATIVE = _words(
     "ignore disregard forget override bypass skip drop discard omit leave treat consider label classify categorise "
@@ -280,7 +280,7 @@ _NEGATION = _words("not never no ne non nao niet nie не nicht")
 _FOLLOW = _words("follow apply obey use consider suivez appliquez tenez befolge folge beachte sigas apliques siga aplique "
                  "seguire applicare considerare rispondere classificare volg pas stosuj следуй применяй")
 _GREETING = _words("hey hi hello dear attention yo listen note memo message word reminder notice to for ok okay psst hallo "
-                   "hola ola ciao salut bonjour привет hej czesc let op "
+                   "hola ola ciao salut bonjour привет hej czesc let op there "
                    "cher chere au aux pour alle fur liebe lieber querido estimado para al caro cara gentile beste aan voor "
                    "drogi droga do dla уважаемый уважаемая для к any all every whichever whatever quick attenzione atencao atencion "
                    "achtung uwaga внимание aandacht hinweis nota aviso avviso remarque wichtig important importante wazne важно")
@@ -303,6 +303,9 @@ _ACTING = _words("reading processing parsing ingesting crawling scanning summari
                  "handling seeing indexing scraping labelling labeling classifying tagging running evaluating visiting "
                  "browsing accessing viewing")
 _REQUEST = _words("ask urge request instruct want need require expect invite remind tell")
+_QUESTION = _words("can could may how should do would")
+_ASKED = _words("asked requested instructed required expected invited told reminded")
+_DEICTIC_HERE = _words("this these here it")
 _ASKERS = _words("we i please kindly publishers editors")
 _TASK = _words(
     "label labels labelled labeled labelling labeling labeller unlabelled unlabeled classify classified classifying "
@@ -323,7 +326,8 @@ _GENERIC = _words(
     "merely instructions instruction rules guidance guidelines guide directions brief criteria prompt setup configuration "
     "orders policy steps task harm incident incidents hazard value values none nothing empty blank outcome summaries "
     "commands format conclude know assume believe decide accordingly assign assigned downgrade upgrade summarising "
-    "summarizing include mention describe",
+    "summarizing include mention describe fiction fictional satire parody hoax fake invented advertisement marketing "
+    "sponsored",
     "repondez reponds reponse ecrivez ecris indiquez indique sortie aucun aucune seulement uniquement consignes regles "
     "antworte antwort schreibe schreib ausgabe nur ausschliesslich vorgaben regeln anweisungen kriterien vorfall responde "
     "responda respuesta escribe escriba salida solo solamente unicamente ninguno ninguna reglas instrucciones pautas "
@@ -371,21 +375,22 @@ _SELF_NOUN = _words(
     "текст новость новости материал",
 )
 _RIGHT_ANSWER = re.compile(r"\b(?:right|correct|only|expected|proper|appropriate|acceptable|final) (?:\w+ )?(?:output|answer|"
-                           r"label|classification|response|verdict|assessment|result)\b")
+                           r"labels?|classification|response|verdict|assessment|result|severity|rationale|category|tags?)\b")
 _BARE_VALUES = _words("none nothing unrelated ok okay zero null empty benign safe irrelevant aucun nichts keiner ninguno "
                       "nenhum nessuno geen brak нет ничего")
 _DICTATED = re.compile(rf"\b(?:{'|'.join(sorted(_ANSWER))})\b[^\"'\n;]{{0,24}}(?<!\w)[\"'][^\"'\n]{{1,24}}[\"']")
 _CJK_DICTATE = re.compile(r"(?:回复|回答|输出|回覆|答え|出力|回答|답하|응답|출력)\S{0,4}[\"「『“]")
 _SHOWN = re.compile(r"[:\"'{]")
 _SHOWN_WORDS = _words("word words mot wort palabra palavra parola woord slowo слово")
-_SELF_AS = frozenset({("this", "as"), ("this", "under"), ("it", "as"), ("them", "as"), ("this", "one")})
+_SELF_AS = frozenset({("this", "as"), ("this", "under"), ("it", "as"), ("them", "as"), ("this", "one"), ("above", "as"),
+                      ("below", "as")})
 # Word stems of the task in languages that inflect them (substrings of a sentence; "annotat", not "annot": "cannot").
 _TASK_STEMS = ("label", "classif", "categor", "annotat", "etiquet", "rotul", "etichett", "klassifi", "clasific", "kategor",
-               "etykiet", "klasyfik", "oznacz", "классиф", "категор", "метк", "пометк")
+               "etykiet", "klasyfik", "oznacz", "классиф", "размеч", "разметк", "категор", "метк", "пометк")
 # The reader's own output: "your answer", "the summary you generate".
 _OWN = _words("answer answers response responses reply replies output outputs summary summaries rationale label labels "
               "verdict classification result results outcome reponse antwort respuesta resposta risposta antwoord odpowiedz "
-              "ответ administrator administrators admin operator operators developer developers creator creators owner owners "
+              "ответ assessment evaluation judgement judgment decision analysis administrator administrators admin operator operators developer developers creator creators owner owners "
               "pipeline") | _RULES
 _OVERRIDE_PHRASES = ("not hold", "pas compte", "to one side", "pay no attention", "set aside", "put aside", "no need to", "not apply", "no longer")
 _META_RULES = _words("instruction instructions guidance guideline guidelines directions directives directive prompt prompts setup "
@@ -396,10 +401,11 @@ _META_RULES = _words("instruction instructions guidance guideline guidelines dir
 _YOUR = _words("your yours thy votre vos ton ta tes dein deine deinen deinem deiner deines tus tu tuo tua tuoi tue jouw "
                "twoje twoj twoja twoich swoje твои твой твоя твою свои свою ваш ваши")
 _QUALIFIER = _YOUR | _words(
-    "previous prior above earlier preceding original existing old usual initial system former "
+    "previous prior above earlier preceding original existing old usual initial system former first second next following "
     "precedentes anterieures bisherigen vorherigen obigen alten anteriores anteriores precedenti vorige eerdere "
     "poprzednie предыдущие прежние старые")
 _THIRD = _words("its their his her son sa ses sein seine ihre su sus seu sua suo sua zijn hun jego jej его её их")
+_TEXT_PARTS = _words("paragraph paragraphs sentence sentences section sections part parts passage passages lines quotes")
 _PRODUCE = _words("generate produce write give return output create make draft send")
 _RULES_PHRASES = ("you were told", "you've been told", "you have been told", "you were given", "you received", "you were handed",
                   "you were configured", "you were set up", "came before", "you were asked", "you were instructed")
@@ -451,7 +457,10 @@ _SPEAKER = re.compile(r"\W{0,6}(?:assistant|user|human|ai|model|bot|chatbot|gpt)
 
 def _system_role(seg: str, hints: tuple[str, ...]) -> bool:
     """A system-like role marker; `hints` are those of _ROLE_HINTS the whole text holds."""
-    return bool(_ROLE_HEAD.match(seg) or hints and any(h in seg for h in hints) and _ROLE_ANYWHERE.search(seg))
+    if _ROLE_HEAD.match(seg):
+        return True
+    m = hints and any(h in seg for h in hints) and _ROLE_ANYWHERE.search(seg)
+    return bool(m) and not set(seg[max(0, m.start() - 40): m.start()].translate(_SEPARATORS).split()) & _MENTIONS
 
 
 # Norms laid on the reader: "automated reviewers should classify", "any summary of this page must say".
@@ -480,16 +489,19 @@ _KEY_VALUE = re.compile(r"\b(?:classification|label|labels|category|severity|ver
                         r"tag|tags)\W{0,3}(?::|=|->|=>)")
 _CJK_VOCATIVE = re.compile(r"(?:ai|模型|助手|人工智能|アシスタント|モデル|인공지능|모델|챗봇)\s?(?:さん|様|の方|の皆さん)?(?:へ|に告ぐ|에게|님)")
 _CJK_HEAD = re.compile(r"(?:ai|模型|助手|人工智能|机器人|系统|アシスタント|モデル|システム|人工知能|인공지능|모델|어시스턴트|챗봇|시스템)"
-                       r"(?:さん|様|の方|の皆さん|へ|님|에게|야|아|们|們|各位|请注意|請注意|注意)?$")
+                       r"(?:さん|くん|ちゃん|様|の方|の皆さん|へ|님|에게|야|아|们|們|各位|请注意|請注意|注意)?$")
 _CJK_ACTING = re.compile(r"(?:阅读|处理|分析|标注|总结|评估|浏览|要約|分類|処理|読んで|読む|評価|閲覧|要约|요약|분류|읽는|처리|평가)\S{0,6}(?:ai|模型|助手|人工智能|モデル|"
                          r"アシスタント|システム|系统|인공지능|모델|시스템)")
 _ACTORS = _words("whoever whatever anyone anything anybody")
+# A verb's plain form acts only after a relative pronoun: "models that ingest this page", not "ask it to summarise this".
+_ACTS_PLAIN = _words("read process parse ingest scan summarise summarize analyse analyze review handle see index scrape crawl visit")
+_RELATIVE = _words("that which who")
 _ACTS = _words("reads summarises summarizes processes parses ingests scans analyses analyzes reviews handles sees labels "
                "classifies tags runs receives")
 _KNOWN = _IMPERATIVE | _TASK | _GENERIC | _OVERRIDE | _RULES | _YOU | _ANSWER | _RESTRICT | _VALUES
 _MACHINE_OR_ACTORS = _MACHINE | _ACTORS
 _ORDERS = _YOU | _OVERRIDE | _IMPERATIVE
-_DOING = _ACTING | _ACTS | _REQUEST
+_DOING = _ACTING | _ACTS | _ACTS_PLAIN | _REQUEST
 _DEICTIC = _words("this these it along")
 # People who label; a machine only when automated: "the automated reviewer", not "we ask annotators to".
 _HUMAN_ROLES = _words("annotator annotators labeller labellers labeler labelers tagger taggers reviewer reviewers reader "
@@ -517,7 +529,7 @@ _VALUE_WORDS = frozenset(w for p in _VALUE_PHRASES for w in p.split() if len(w) 
     "involved story")
 _TRIGGERS = (_TASK | _VALUES | _YOU | _OVERRIDE | _ACTORS | _PLEASE | _FIELDS | _RESTRICT | _VALUE_WORDS | _BARE_VALUES
              | _words("longer nothing"))
-_SELF_START = _SELF_DET | _words("it them")
+_SELF_START = _SELF_DET | _words("it them above below")
 _SELF_END = _SELF_NOUN | _words("as under one")
 _SPEAKERS = _words("assistant user human ai model bot chatbot gpt")
 _MENTIONS = _words("such like markers marker tokens token tags tag formats format called using used fake as")
@@ -554,7 +566,7 @@ def _cues(seg: str, ts: set[str], present: tuple[str, ...] = _TASK_STEMS) -> dic
     """The cues of one sentence; `present` are the task's word stems the whole text holds."""
     found = {"task": ts & _TASK, "generic": ts & _GENERIC_OR_OVERRIDE, "value": ts & _VALUES, "self": set(), "override": set(),
              "dictate": set(), "own": set()}
-    if ts & _SELF_DET or "it" in ts or "them" in ts:
+    if ts & _SELF_START:
         toks = seg.translate(_SEPARATORS).split()
         found["self"] = {f"{a} {b}" for a, b in pairwise(toks) if a in _SELF_DET and b in _SELF_NOUN or (a, b) in _SELF_AS}
     stems = {w for w in present if w in seg}
@@ -565,6 +577,8 @@ def _cues(seg: str, ts: set[str], present: tuple[str, ...] = _TASK_STEMS) -> dic
                         if a in _YOUR and b in _OWN or a in _OWN and b in _YOU and c in _PRODUCE}  # "the summary you generate"
     if ts & _VALUE_WORDS or not seg.isascii():
         found["value"] |= {p for p in _VALUE_PHRASES if p in seg}
+    if ts & _OVERRIDE and ts & _TEXT_PARTS and ts & _QUALIFIER:
+        found["override"].add("parts")  # "disregard the preceding paragraphs"
     if (ts & _OVERRIDE or "no longer" in seg or ts & _NEGATION and ts & _FOLLOW or any(p in seg for p in _OVERRIDE_PHRASES)
             ) and (ts & _RULES or any(p in seg for p in _RULES_PHRASES)):
         # "Forget the rules for a moment" is a figure of speech; "forget your rules", "the rules above" are not
@@ -628,8 +642,10 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
             seg.isascii() or not any(w in seg for w in _MACHINE_CJK)):
         return None
     head = _CLAUSE_BREAK.split(seg, 2) if any(c in seg[:120] for c in ",:;(!-，：；、") else [seg]
-    if len(head) > 2 and head[0].strip() and set(head[0].split()) <= _GREETING:
-        head = [seg[: len(head[0]) + 1 + len(head[1])], head[2]]
+    if len(head) > 1 and head[0].strip() and set(head[0].split()) <= _GREETING:  # "Attenzione, assistente:", "Привет, ИИ!"
+        head = [seg[: len(head[0]) + 1 + len(head[1])], *head[2:]]
+    if len(head) == 1 and seg.rstrip().endswith(("!", "！")) and len(seg) < 60:
+        head = [seg.rstrip().rstrip("!！"), ""]  # a greeting on its own: "Hallo KI!"
     if len(head) > 1:
         words = head[0].translate(_SEPARATORS).split()
         colon = seg[len(head[0]):len(head[0]) + 1] in (":", "：")
@@ -653,13 +669,17 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
     for i, w in enumerate(toks):
         # "models reading this", "any tool reading it", "whatever is summarising this"
         if (w in _MACHINE or w in _ACTORS) and any(
-                v in _ACTING or v in _ACTS for v, then in zip(toks[i + 1: i + 5], toks[i + 2: i + 6], strict=False)
+                v in _ACTING or v in _ACTS or v in _ACTS_PLAIN and toks[j - 1] in _RELATIVE
+                for j, v, then in zip(range(i + 1, i + 5), toks[i + 1: i + 5], toks[i + 2: i + 6], strict=False)
                 if then in _DEICTIC):
             return "strong"
         if w in _MACHINE:
             asked = [j for j in (i - 1, i - 2) if j >= 0 and toks[j] in _REQUEST]
-            if asked and "to" in toks[i + 1: i + 4] and set(toks[max(0, asked[0] - 4): asked[0]]) & _ASKERS:
-                return "strong"  # "we ask automated systems to", not "you can ask Gemini to"
+            before = set(toks[max(0, asked[0] - 4): asked[0]]) if asked else set()
+            if asked and "to" in toks[i + 1: i + 4] and before & _ASKERS and not before & _QUESTION and ts & _DEICTIC_HERE:
+                return "strong"  # "we ask automated systems to leave this story", not "can I ask the assistant to"
+            if i < 3 and set(toks[i + 1: i + 5]) & _ASKED and "to" in toks[i + 2: i + 7]:
+                return "strong"  # "Automated reviewers are kindly asked to"
     return None
 
 
@@ -739,6 +759,7 @@ def explain(text: str) -> str | None:
             cues = specific + len(found["generic"])
             handled = bool(here["self"] and (here["task"] or ts & (_HANDLE | _RULES)) and (
                 here["value"] or ts & (_ANSWER | _EXEMPT | _BARE_VALUES) or {"this as", "it as"} & here["self"] or "no need" in seg
+                or any(w in _NEGATION and set(toks[k + 1: k + 4]) & _HANDLE for k, w in enumerate(toks))
                 or "as" in ts and _near(toks, _HANDLE, _SELF_START, 5)))  # "this piece is to be logged as", not "rated as"
             why = None
             you = you and (not _INFORMATIVE.search(seg) or bool(  # "you can now ask it to summarise this page"

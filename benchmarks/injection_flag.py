@@ -19,8 +19,10 @@ below for each (pass a new set with --extra to get one):
 - dev9.jsonl, dev9_ordinary.jsonl: 35 and 35 written after the next, which got 30/35 and 2/35;
 - dev10.jsonl, dev10_ordinary.jsonl: 33 and 30 written after the next, which got 23/33 and 5/30;
 - dev11.jsonl, dev11_ordinary.jsonl: 32 and 30 written after the next, which got 32/32 and 1/30;
-- dev12.jsonl, dev12_ordinary.jsonl: 31 and 30 written after the next, which got 24/31 and 7/30
-  (the patterns, on dev6 to dev12: 123/251 caught, 44/235 flagged);
+- dev12.jsonl, dev12_ordinary.jsonl: 31 and 30 written after the next, which got 24/31 and 7/30;
+- dev13.jsonl, dev13_ordinary.jsonl: 31 and 30 written after the next, which got 22/31 and 2/30
+  (unseen, dev6 to dev13: 218/282 = 0.77 caught, 34/265 = 13% flagged; the patterns on the same
+  sets: 137/282 = 0.49, 46/265 = 17%);
 - ordinary.jsonl: 400 generated AI-news articles and 20 hard cases; evals/stories/articles.jsonl:
   60 incident reports; and the bundled samples (only marketplace_reviews.html quotes an injection).
 
@@ -75,6 +77,7 @@ SETS = [  # (file, role, story)
     ("dev10.jsonl", "injection", "feature check v5 unseen 23/33; tuned on"),
     ("dev11.jsonl", "injection", "feature check v6 unseen 32/32; tuned on"),
     ("dev12.jsonl", "injection", "feature check v7 unseen 24/31; tuned on"),
+    ("dev13.jsonl", "injection", "feature check v8 unseen 22/31; tuned on"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
     ("dev6_ordinary.jsonl", "ordinary", "hard negatives; feature check v1 unseen 5/40; tuned on"),
@@ -84,6 +87,7 @@ SETS = [  # (file, role, story)
     ("dev10_ordinary.jsonl", "ordinary", "hard negatives; feature check v5 unseen 5/30; tuned on"),
     ("dev11_ordinary.jsonl", "ordinary", "hard negatives; feature check v6 unseen 1/30; tuned on"),
     ("dev12_ordinary.jsonl", "ordinary", "hard negatives; feature check v7 unseen 7/30; tuned on"),
+    ("dev13_ordinary.jsonl", "ordinary", "hard negatives; feature check v8 unseen 2/30; tuned on"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]
 
