@@ -140,7 +140,7 @@ _STYLED = re.compile("[\U0001d400-\U0001d7ff\u24b6-\u24e9\U0001f130-\U0001f189\u
 _WIDE = re.compile("[\uff21-\uff3a\uff41-\uff5a]{3}")
 _CJK = re.compile("[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
 # Single letters spaced apart, words set apart by two spaces or more: "D O  N O T  L A B E L".
-_SPACED_RUN = re.compile(r"(?<![^\W\d_])[^\W\d_](?: {1,4}[^\W\d_]){5,}(?![^\W\d_])")
+_SPACED_RUN = re.compile(r"(?<![^\W\d_])[^\W\d_](?:[ .\-_*]{1,5}[^\W\d_]){5,}(?![^\W\d_])")
 _SCRIPTS = re.compile("[\u0370-\u04ff]")
 _MIXED_AT = re.compile("[a-z][\u0370-\u04ff]|[\u0370-\u04ff][a-z]")
 _LETTERS, _DIGITS = b"abcdefghijklmnopqrstuvwxyz", b"0123456789"
@@ -154,8 +154,11 @@ _BLOB_SHAPE = bytes.maketrans(bytes(range(256)), bytes(
 def _unspace(m: re.Match[str]) -> str:
     """Letters set apart joined again; the gaps wider than the narrowest are the word breaks ("d o  n o t")."""
     run = m.group(0)
-    narrow = min(len(g) for g in re.findall(r" +", run))
-    return " ".join(w.replace(" ", "") for w in re.split(f" {{{narrow + 1},}}", run))
+    gaps = re.findall(r"[ .\-_*]+", run)
+    if sum(" " not in g for g in gaps) * 2 > len(gaps):  # "i_g_n_o_r_e y_o_u_r": letters by marks, words by spaces
+        return " ".join(re.sub(r"[.\-_*]", "", w) for w in run.split())
+    narrow = min(g.count(" ") for g in gaps)  # "d o  n o t", "L . A . B . E . L   N . O . N . E"
+    return " ".join(re.sub(r"[ .\-_*]", "", w) for w in re.split(rf"(?:[.\-_*]* ){{{narrow + 1},}}[.\-_*]*", run))
 
 
 def _unleet_all(plain: str, numbers: bool) -> str:
@@ -192,7 +195,7 @@ def _read(text: str) -> tuple[list[str], bool]:
     # Each disguise's regex runs only where its shape shows: letters as a, digits read as letters as 0,
     # separators as a dot (a byte translation costs next to nothing; a regex scan does not).
     shape = plain.encode("utf-8", "ignore").translate(_SHAPE)
-    if b" a a a " in shape or b"a.a.a" in shape or b"a  a  a" in shape:
+    if b" a a a " in shape or b"a.a.a" in shape or b"a  a  a" in shape or b"a . a . a" in shape:
         plain, runs = _SPACED_RUN.subn(_unspace, plain)
         joined = []
         plain = _SPACED.sub(lambda m: joined.append(_join(m.group(0))) or joined[-1], plain)
@@ -274,13 +277,13 @@ _IMPERATIVE = _words(
     "negeer vergeet classificeer markeer antwoord schrijf geef beschouw behandel volg zet zignoruj ignoruj zapomnij pomin "
     "oznacz klasyfikuj sklasyfikuj odpowiedz napisz podaj traktuj uznaj ustaw игнорируй игнорируйте забудь забудьте "
     "отбрось отбросьте классифицируй пометь отметь ответь ответьте напиши напишите укажи укажите считай считайте поставь "
-    "ставь применяй следуй выведи",
+    "ставь применяй следуй выведи отвечайте",
 )
 _NEGATION = _words("not never no ne non nao niet nie не nicht")
 _FOLLOW = _words("follow apply obey use consider suivez appliquez tenez befolge folge beachte sigas apliques siga aplique "
                  "seguire applicare considerare rispondere classificare volg pas stosuj следуй применяй")
 _GREETING = _words("hey hi hello dear attention yo listen note memo message word reminder notice to for ok okay psst hallo "
-                   "hola ola ciao salut bonjour привет hej czesc let op there "
+                   "hola ola ciao salut bonjour привет hej czesc let op there attn fao "
                    "cher chere au aux pour alle fur liebe lieber querido estimado para al caro cara gentile beste aan voor "
                    "drogi droga do dla уважаемый уважаемая для к any all every whichever whatever quick attenzione atencao atencion "
                    "achtung uwaga внимание aandacht hinweis nota aviso avviso remarque wichtig important importante wazne важно")
@@ -295,7 +298,7 @@ _MACHINE = _words(
     "ki-assistent modelo modelos asistente assistente sistema sistemas modello modelli systeem modelu modelo "
     "ии модель модели нейросеть нейросети ассистент бот боты система intelligence inteligencia intelligenza intelligenz "
     "sztuczna sztucznej kunstmatige kunstliche интеллект modelem asistentes assistentes assistenti assistants sistemi "
-    "modelli modeli systemy sistemas systemen modellen agenten",
+    "modelli modeli systemy sistemas systemen modellen agenten моделям моделей нейросетям ассистентам",
 )
 _MACHINE_CJK = ("人工智能", "模型", "助手", "机器人", "系统", "ai", "モデル", "アシスタント", "システム", "人工知能", "인공지능", "모델",
                 "어시스턴트", "챗봇", "시스템")
@@ -327,7 +330,7 @@ _GENERIC = _words(
     "orders policy steps task harm incident incidents hazard value values none nothing empty blank outcome summaries "
     "commands format conclude know assume believe decide accordingly assign assigned downgrade upgrade summarising "
     "summarizing include mention describe fiction fictional satire parody hoax fake invented advertisement marketing "
-    "sponsored",
+    "sponsored satira satyra сатира ficcion ficcao finzione",
     "repondez reponds reponse ecrivez ecris indiquez indique sortie aucun aucune seulement uniquement consignes regles "
     "antworte antwort schreibe schreib ausgabe nur ausschliesslich vorgaben regeln anweisungen kriterien vorfall responde "
     "responda respuesta escribe escriba salida solo solamente unicamente ninguno ninguna reglas instrucciones pautas "
@@ -362,7 +365,7 @@ _RULES = _words(
 )
 _VALUES = _words("unrelated complementary non-incident non-event irrelevant benign satire hoax",
                  "irrelevante irrelevant nicht-relevant нерелевантно")
-_VALUE_PHRASES = ("no ai system", "not an ai story", "not about ai", "nicht relevant", "niet relevant", "no relevante", "nao relevante", "hors sujet", "irrilevante", "no incident", "not an incident", "not an ai incident", "no ai incident", "non incident", "out of scope", "not relevant", "no ai involvement",
+_VALUE_PHRASES = ("no ai was involved", "no ai involved", "no ai system", "not an ai story", "not about ai", "nicht relevant", "niet relevant", "no relevante", "nao relevante", "hors sujet", "irrilevante", "no incident", "not an incident", "not an ai incident", "no ai incident", "non incident", "out of scope", "not relevant", "no ai involvement",
                   "sans objet", "non pertinent", "aucun incident", "kein vorfall", "keine relevanz", "sin incidente",
                   "no relacionad", "nenhum incidente", "non pertinente", "nessun incidente", "geen incident",
                   "не относится", "не инцидент")
@@ -441,7 +444,7 @@ _CLAUSE_BREAK = re.compile(r"[,:;(]|\s-+\s|[，：；、]")
 # comment) addresses its line and the next; a speaker's name (User:, Assistant:) is how transcripts
 # in news are written too, so it counts as address only with the task's words or an answer value.
 _ROLE_HEAD = re.compile(
-    r"\W{0,6}(?:system|developer|admin|administrator|operator|instructions?|sys|root|prompt|response|output|input)(?:[\s_]+(?:message|prompt|"
+    r"\W{0,6}(?:system|developer|admin|administrator|operator|instructions?|sys|root|prompt|response|output|input|override)(?:[\s_]+(?:message|prompt|"
     r"override|note|notice|directive|instructions?|update|mode))?\s*(?::|\]|>|#|-{2,}|=|$)"
     r"|\W{0,6}(?:new|updated|revised|real|actual) (?:instructions?|task|directives?)\s*(?::|follows?\b|below\b)"
     r"|\W{0,3}(?:以下为|以下是|以下は)?(?:系统|系統|システム|시스템|管理员|管理者|관리자|開発者|开发者)\s?(?:通知|提示|消息|指令|公告|"
@@ -451,7 +454,7 @@ _ROLE_ANYWHERE = re.compile(
     r"|(?:^|-{3,}|\[)\s*begin\W+(?:\w+\W+){0,2}(?:directive|instructions?|prompt|system)|\b(?:system|admin|developer) override\b"
     r"|</?article\b[^>]*>|\[?\bend of (?:the )?(?:article|text|input|document)\b")
 _ROLE_HINTS = ("<", "begin", "override", "end of", '"role"', '"system"', '"developer"', '"instruction')
-_SPEAKER = re.compile(r"\W{0,6}(?:assistant|user|human|ai|model|bot|chatbot|gpt)\s*:|\W{0,2}[\[<]/?(?:assistant|user|human)[\]>]"
+_SPEAKER = re.compile(r"\W{0,6}(?:assistant|user|human|ai|model|bot|chatbot|gpt)\s*(?::|$)|\W{0,2}[\[<]/?(?:assistant|user|human)[\]>]"
                       r"|.*\"role\"\s*:\s*\"(?:assistant|user)\"")
 
 
@@ -490,8 +493,9 @@ _KEY_VALUE = re.compile(r"\b(?:classification|label|labels|category|severity|ver
 _CJK_VOCATIVE = re.compile(r"(?:ai|模型|助手|人工智能|アシスタント|モデル|인공지능|모델|챗봇)\s?(?:さん|様|の方|の皆さん)?(?:へ|に告ぐ|에게|님)")
 _CJK_HEAD = re.compile(r"(?:ai|模型|助手|人工智能|机器人|系统|アシスタント|モデル|システム|人工知能|인공지능|모델|어시스턴트|챗봇|시스템)"
                        r"(?:さん|くん|ちゃん|様|の方|の皆さん|へ|님|에게|야|아|们|們|各位|请注意|請注意|注意)?$")
-_CJK_ACTING = re.compile(r"(?:阅读|处理|分析|标注|总结|评估|浏览|要約|分類|処理|読んで|読む|評価|閲覧|要约|요약|분류|읽는|처리|평가)\S{0,6}(?:ai|模型|助手|人工智能|モデル|"
-                         r"アシスタント|システム|系统|인공지능|모델|시스템)")
+# A machine doing something to this text: "阅读本文的AI", "このページを評価するAI", "이 글을 읽는 AI" (a verb, a relativiser, the machine).
+_CJK_ACTING = re.compile(r"(?:阅读|处理|分析|标注|总结|评估|浏览|要約|分類|処理|読んで|読む|評価|閲覧|要约|요약|분류|읽|처리|평가)\S{0,6}?"
+                         r"(?:的|する|している|하는|는)\s?\S{0,2}?(?:ai|模型|助手|人工智能|モデル|アシスタント|システム|系统|인공지능|모델|시스템)")
 _ACTORS = _words("whoever whatever anyone anything anybody")
 # A verb's plain form acts only after a relative pronoun: "models that ingest this page", not "ask it to summarise this".
 _ACTS_PLAIN = _words("read process parse ingest scan summarise summarize analyse analyze review handle see index scrape crawl visit")
@@ -643,7 +647,7 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
         return None
     head = _CLAUSE_BREAK.split(seg, 2) if any(c in seg[:120] for c in ",:;(!-，：；、") else [seg]
     if len(head) > 1 and head[0].strip() and set(head[0].split()) <= _GREETING:  # "Attenzione, assistente:", "Привет, ИИ!"
-        head = [seg[: len(head[0]) + 1 + len(head[1])], *head[2:]]
+        head = [seg[: len(head[0]) + 1 + len(head[1])], *head[2:]] if len(head) > 2 else [seg, ""]
     if len(head) == 1 and seg.rstrip().endswith(("!", "！")) and len(seg) < 60:
         head = [seg.rstrip().rstrip("!！"), ""]  # a greeting on its own: "Hallo KI!"
     if len(head) > 1:
@@ -757,7 +761,8 @@ def explain(text: str) -> str | None:
                           or len(found["task"]) >= 2 or ts & _STRONG_FIELDS)  # "how to label AI images: add a caption" names no text nor answer
             specific = sum(len(found[k]) for k in ("task", "self", "value", "dictate", "own")) + 2 * len(found["override"])
             cues = specific + len(found["generic"])
-            handled = bool(here["self"] and (here["task"] or ts & (_HANDLE | _RULES)) and (
+            named = here["self"] - {"it as", "them as"} or "here" in ts and here["value"]  # "labelled it as" is news
+            handled = bool(named and (here["task"] or ts & (_HANDLE | _RULES)) and (
                 here["value"] or ts & (_ANSWER | _EXEMPT | _BARE_VALUES) or {"this as", "it as"} & here["self"] or "no need" in seg
                 or any(w in _NEGATION and set(toks[k + 1: k + 4]) & _HANDLE for k, w in enumerate(toks))
                 or "as" in ts and _near(toks, _HANDLE, _SELF_START, 5)))  # "this piece is to be logged as", not "rated as"

@@ -147,7 +147,7 @@ def test_among_the_bundled_samples_only_the_planted_injection_is_flagged():
 
 def test_the_eval_sets_meet_their_targets():
     """The sets written for the flag: recall >= 0.9 on each; false positives <= 1% on ordinary AI news."""
-    for name in ("injections.jsonl", "heldout4.jsonl", "dev5.jsonl", "dev6.jsonl", "dev7.jsonl", "dev8.jsonl", "dev9.jsonl", "dev10.jsonl", "dev11.jsonl", "dev12.jsonl", "dev13.jsonl"):
+    for name in ("injections.jsonl", "heldout4.jsonl", "dev5.jsonl", "dev6.jsonl", "dev7.jsonl", "dev8.jsonl", "dev9.jsonl", "dev10.jsonl", "dev11.jsonl", "dev12.jsonl", "dev13.jsonl", "dev14.jsonl"):
         rows = _rows(name)
         recall = sum(looks_like_injection(f"{r['title']}\n{r['text']}") for r in rows) / len(rows)
         assert recall >= 0.9, name
