@@ -298,7 +298,7 @@ _MACHINE = _words(
     "ki-assistent modelo modelos asistente assistente sistema sistemas modello modelli systeem modelu modelo "
     "ии модель модели нейросеть нейросети ассистент бот боты система intelligence inteligencia intelligenza intelligenz "
     "sztuczna sztucznej kunstmatige kunstliche интеллект modelem asistentes assistentes assistenti assistants sistemi "
-    "modelli modeli systemy sistemas systemen modellen agenten моделям моделей нейросетям ассистентам",
+    "modelli modeli systemy sistemas systemen modellen agenten моделям моделей нейросетям ассистентам robos ias robots",
 )
 _MACHINE_CJK = ("人工智能", "模型", "助手", "机器人", "系统", "ai", "モデル", "アシスタント", "システム", "人工知能", "인공지능", "모델",
                 "어시스턴트", "챗봇", "시스템")
@@ -328,6 +328,7 @@ _GENERIC = _words(
     "write say state score rate rating mark flag treat consider file record emit print return only exactly solely "
     "merely instructions instruction rules guidance guidelines guide directions brief criteria prompt setup configuration "
     "orders policy steps task harm incident incidents hazard value values none nothing empty blank outcome summaries "
+    "инцидентом инцидента "
     "commands format conclude know assume believe decide accordingly assign assigned downgrade upgrade summarising "
     "summarizing include mention describe fiction fictional satire parody hoax fake invented advertisement marketing "
     "sponsored satira satyra сатира ficcion ficcao finzione",
@@ -347,7 +348,7 @@ _OVERRIDE = _words(
     "ignore ignoring disregard disregarding forget forgetting override overridden overrule bypass skip drop discard "
     "abandon suspend suspended withdraw withdrawn retire retired revoke revoked cancel cancelled canceled void invalid "
     "obsolete supersede supersedes superseded replace replaces replaced pause paused lifted lapsed outdated aside instead "
-    "rather deviate expired null nullified stop cease quit",
+    "rather deviate expired null nullified stop cease quit pretend ignoren ignorad ignorem ignorate ignorujcie zignorujcie",
     "ignorez ignore ignorer oubliez oublie oublier annulee annulees annule caduques caduque abrogees levees suspendues "
     "remplacees ignoriere ignorieren vergiss vergessen aufgehoben ungultig ausgesetzt hinfallig ignora olvida olvide "
     "descarta anuladas suspendidas esqueca esquece desconsidere descarte suspensas anuladas dimentica annullate sospese "
@@ -405,6 +406,7 @@ _YOUR = _words("your yours thy votre vos ton ta tes dein deine deinen deinem dei
                "twoje twoj twoja twoich swoje твои твой твоя твою свои свою ваш ваши")
 _QUALIFIER = _YOUR | _words(
     "previous prior above earlier preceding original existing old usual initial system former first second next following "
+    "previas previos previa "
     "precedentes anterieures bisherigen vorherigen obigen alten anteriores anteriores precedenti vorige eerdere "
     "poprzednie предыдущие прежние старые")
 _THIRD = _words("its their his her son sa ses sein seine ihre su sus seu sua suo sua zijn hun jego jej его её их")
@@ -418,7 +420,7 @@ _TASK_CJK = ("標註", "標籤", "標記", "歸類", "标注", "标签", "标记
              "라벨", "분류", "태그", "판정", "필드", "심각도")
 _GENERIC_CJK = ("回覆", "輸出", "扱い", "输出", "回答", "回复", "答复", "事故", "出力", "回答", "返答", "答え", "事故", "출력", "답하", "답변", "응답", "사고",
                 "只", "仅", "だけ", "のみ", "만")
-_VALUE_CJK = ("無關", "无关", "不相关", "無関係", "該当なし", "무관", "해당 없음", "관련 없음", "없음")
+_VALUE_CJK = ("対象外", "不适用", "無關", "无关", "不相关", "無関係", "該当なし", "무관", "해당 없음", "관련 없음", "없음")
 _OVERRIDE_CJK = ("忽略", "无视", "忽视", "忘记", "忘掉", "跳过", "作废", "取消", "无效", "不要按照", "不要遵守", "不要遵循", "无視", "無視",
                  "忘れ", "破棄", "取り消", "無効", "無視", "무시", "잊어", "따르지", "적용하지", "무효")
 _QUALIFIER_CJK = ("之前", "以上", "上述", "原来", "先前", "原有", "你的", "您的", "所有", "全部", "前面", "以前", "此前", "これまで", "上記",
@@ -445,7 +447,7 @@ _CLAUSE_BREAK = re.compile(r"[,:;(]|\s-+\s|[，：；、]")
 # in news are written too, so it counts as address only with the task's words or an answer value.
 _ROLE_HEAD = re.compile(
     r"\W{0,6}(?:system|developer|admin|administrator|operator|instructions?|sys|root|prompt|response|output|input|override)(?:[\s_]+(?:message|prompt|"
-    r"override|note|notice|directive|instructions?|update|mode))?\s*(?::|\]|>|#|-{2,}|=|$)"
+    r"override|note|notice|directive|instructions?|update|mode))?\s*(?::|\]|>|#|-{2,}|=|\(|$)"
     r"|\W{0,6}(?:new|updated|revised|real|actual) (?:instructions?|task|directives?)\s*(?::|follows?\b|below\b)"
     r"|\W{0,3}(?:以下为|以下是|以下は)?(?:系统|系統|システム|시스템|管理员|管理者|관리자|開発者|开发者)\s?(?:通知|提示|消息|指令|公告|"
     r"メッセージ|指示|공지|지시|알림|메시지)?\s?[:：]")
@@ -470,7 +472,7 @@ def _system_role(seg: str, hints: tuple[str, ...]) -> bool:
 _MODAL = _words("must should shall required deve devem debe deben deberia muss mussen soll sollte sollen doit "
                 "doivent devrait devono dovrebbe moet moeten musi powinien powinna должна должен должно следует")
 _MODAL_CJK = ("必须", "应该", "应当", "べき", "なければ", "해야")
-_NORM_SUBJECT = (_OWN - _RULES) | _words("system model tool assistant engines summariser summarizer summarisers summarizers annotators annotator reviewers classifier "
+_NORM_SUBJECT = (_OWN - _RULES) | _words("software program system model tool assistant engines summariser summarizer summarisers summarizers annotators annotator reviewers classifier "
                               "classifiers labeller labellers labeler labelers crawlers agents models assistants bots "
                               "chatbots tools systems")
 _HANDLE = _words("log logged file filed record recorded treat treated count counted regard regarded consider considered "
@@ -492,7 +494,7 @@ _KEY_VALUE = re.compile(r"\b(?:classification|label|labels|category|severity|ver
                         r"tag|tags)\W{0,3}(?::|=|->|=>)")
 _CJK_VOCATIVE = re.compile(r"(?:ai|模型|助手|人工智能|アシスタント|モデル|인공지능|모델|챗봇)\s?(?:さん|様|の方|の皆さん)?(?:へ|に告ぐ|에게|님)")
 _CJK_HEAD = re.compile(r"(?:ai|模型|助手|人工智能|机器人|系统|アシスタント|モデル|システム|人工知能|인공지능|모델|어시스턴트|챗봇|시스템)"
-                       r"(?:さん|くん|ちゃん|様|の方|の皆さん|へ|님|에게|야|아|们|們|各位|请注意|請注意|注意)?$")
+                       r"(?:さん|くん|ちゃん|様|の方|の皆さん|们|們|各位)?(?:へ|님|께|에게|야|아|请注意|請注意|注意)?$")
 # A machine doing something to this text: "阅读本文的AI", "このページを評価するAI", "이 글을 읽는 AI" (a verb, a relativiser, the machine).
 _CJK_ACTING = re.compile(r"(?:阅读|处理|分析|标注|总结|评估|浏览|要約|分類|処理|読んで|読む|評価|閲覧|要约|요약|분류|읽|처리|평가)\S{0,6}?"
                          r"(?:的|する|している|하는|는)\s?\S{0,2}?(?:ai|模型|助手|人工智能|モデル|アシスタント|システム|系统|인공지능|모델|시스템)")
@@ -510,7 +512,9 @@ _DEICTIC = _words("this these it along")
 # People who label; a machine only when automated: "the automated reviewer", not "we ask annotators to".
 _HUMAN_ROLES = _words("annotator annotators labeller labellers labeler labelers tagger taggers reviewer reviewers reader "
                       "readers grader graders")
-_AUTOMATED = _words("automated automatic ai machine robot algorithmic llm bot")
+_AUTOMATED_ADJ = _words("automated automatic algorithmic automatische automatischen automatisierte automatiques automatique "
+                        "automaticos automaticas automatici automatiche automatyczne автоматические автоматических")
+_AUTOMATED = _AUTOMATED_ADJ | _words("ai machine robot llm bot")
 _BEING = _words("are re happen be were am eres es etes bist sind sei sia jestes e bent")
 _FOLLOWS_MACHINE = _MACHINE | _HUMAN_ROLES | _words(
     "reading processing parsing ingesting crawling scanning summarising summarizing analysing analyzing reviewing handling "
@@ -521,16 +525,20 @@ _NOT_MACHINE_HEADS = _words(
     "researcher researchers developer developers engineer engineers expert experts scientist scientists company companies "
     "firm firms startup startups lab labs act law laws policy policies ethics safety regulation regulations industry "
     "sector office minister ministry chief team teams week summit boom bubble race")
+_CONNECTORS = _words("and or et und y e en i и of d de des di du del")
+_APPOSITION = _words("the a an its which who whose")
 _IF = _words("if in case whether si falls wenn se als jesli jezeli если")
 _FILLER = _DETERMINER | _MACHINE | _GREETING | _HUMAN_ROLES | _words(
     "cualquier qualquer qualsiasi jede jeden jedes tout toute tous toutes wszystkie любой любая elke "
+    "automatische automatischen automatiques automaticos automatici automatyczne "
+    "lenguaje linguaggio linguistico linguistici langage jezykowe jezykowych языковые языковым языковой "
     "any all every each automated automatic large language artificial intelligence machine learning content summarisation "
     "summarization text news virtual digital smart other and or of you dear fellow das die den des der du de la le les "
     "el los las il lo gli al all de het een van")
 _GENERIC_OR_OVERRIDE = _GENERIC | _OVERRIDE
 # The words that make an answer-value phrase worth looking for (not "ai" or "system", in most sentences).
 _VALUE_WORDS = frozenset(w for p in _VALUE_PHRASES for w in p.split() if len(w) > 3) - _words("system story about") | _words(
-    "involved story")
+    "involved story relacionado relacionada")
 _TRIGGERS = (_TASK | _VALUES | _YOU | _OVERRIDE | _ACTORS | _PLEASE | _FIELDS | _RESTRICT | _VALUE_WORDS | _BARE_VALUES
              | _words("longer nothing"))
 _SELF_START = _SELF_DET | _words("it them above below")
@@ -611,6 +619,7 @@ def _machine_at(words: list[str], k: int) -> bool:
     "the automated reviewer", "KI-Agenten"; not "AI researchers", nor Italian "ai lettori" (to the readers)."""
     w = words[k]
     machine = (w in _MACHINE or w in _ACTORS or w in _HUMAN_ROLES and k and words[k - 1] in _AUTOMATED
+               or len(w) > 3 and k and words[k - 1] in _AUTOMATED_ADJ
                or "-" in w and any(p in _MACHINE for p in w.split("-")))
     after = words[k + 1] if k + 1 < len(words) else ""
     if not machine or after in _NOT_MACHINE_HEADS:
@@ -642,11 +651,11 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
     this site:"), a machine doing something to this text ("models reading this") or asked to ("we ask
     automated systems to"); "weak" for a bare name before a colon ("Assistant: ..."), which is also how
     transcripts mark who speaks."""
-    if not (ts & _MACHINE_OR_ACTORS or ts & _AUTOMATED and ts & _HUMAN_ROLES) and (
+    if not (ts & _MACHINE_OR_ACTORS or ts & _AUTOMATED_ADJ or ts & _AUTOMATED and ts & _HUMAN_ROLES) and (
             seg.isascii() or not any(w in seg for w in _MACHINE_CJK)):
         return None
     head = _CLAUSE_BREAK.split(seg, 2) if any(c in seg[:120] for c in ",:;(!-，：；、") else [seg]
-    if len(head) > 1 and head[0].strip() and set(head[0].split()) <= _GREETING:  # "Attenzione, assistente:", "Привет, ИИ!"
+    if len(head) > 1 and head[0].strip() and set(head[0].split()) <= _GREETING | {"you"}:  # "Attenzione, assistente:", "Привет, ИИ!"
         head = [seg[: len(head[0]) + 1 + len(head[1])], *head[2:]] if len(head) > 2 else [seg, ""]
     if len(head) == 1 and seg.rstrip().endswith(("!", "！")) and len(seg) < 60:
         head = [seg.rstrip().rstrip("!！"), ""]  # a greeting on its own: "Hallo KI!"
@@ -656,8 +665,12 @@ def _machine_addressed(seg: str, toks: list[str], ts: set[str]) -> str | None:
         if not _CJK.search(head[0]) or len(head[0]) > 12:
             if 0 < len(words) <= 8 and _greeted(words):
                 return "vocative"
-            bare = 0 < len(words) <= 3 and words[0] not in _DETERMINER and "s" not in words
-            if bare and any(_machine_at(words, k) for k in range(len(words))):
+            machines = sum(_machine_at(words, k) for k in range(len(words)))
+            others = [w for w in words if w not in _FILLER and w not in _CONNECTORS and w not in _MACHINE]
+            bare = (0 < len(words) <= 6 and words[0] not in _DETERMINER and "s" not in words and machines
+                    and (not others or len(others) == 1 and (len(words) <= 2 or machines >= 2)))  # "Robots d'indexation et IA :"
+            rest = seg[len(head[0]) + 1:].translate(_SEPARATORS).split()
+            if bare and not (rest and rest[0] in _APPOSITION):  # not "GPT-4, the model behind the service,"
                 return "weak" if colon and len(words) == 1 else "strong"  # "Assistant:" is also how transcripts write
         elif _CJK_HEAD.search(head[0].strip()):  # the head ends with the machine: "人工智能助手：", "言語モデルの皆さん、"
             return "weak" if colon and len(head[0].strip()) <= 3 else "strong"
@@ -718,7 +731,7 @@ def _may_matter(seg: str, ts: set[str], stems: tuple[str, ...]) -> bool:
     """A cheap test that some rule could use the sentence: a word of the task, an answer value, a machine
     with a greeting or doing something, the text naming itself, an override, the reader spoken to."""
     return bool(ts & _TRIGGERS or ts & _MACHINE and ts & (_GREETING | _DOING) or ts & _SELF_START and ts & _SELF_END
-                or stems and any(w in seg for w in stems) or ts & _MACHINE and len(seg.split(",", 1)[0]) < 40)
+                or stems and any(w in seg for w in stems) or ts & _MACHINE and len(seg.split(",", 1)[0].split(":", 1)[0]) < 40)
 
 
 def explain(text: str) -> str | None:
@@ -756,7 +769,8 @@ def explain(text: str) -> str | None:
             head = _imperative(seg, ts)
             if head and ts & _BACK and any(here.values()):  # "Copy these values exactly": the sentence before counts
                 found = {k: v | previous.get(k, set()) for k, v in here.items()}
-            found = {k: v - {head} for k, v in found.items()}  # "Answer at the bottom of this article": the verb is not a cue
+            if head not in _TASK:  # "Answer at the bottom of this article": the verb is not a cue; "Label this unrelated" is
+                found = {k: v - {head} for k, v in found.items()}
             strong = bool(found["self"] or found["value"] or found["dictate"] or found["own"] or found["override"]
                           or len(found["task"]) >= 2 or ts & _STRONG_FIELDS)  # "how to label AI images: add a caption" names no text nor answer
             specific = sum(len(found[k]) for k in ("task", "self", "value", "dictate", "own")) + 2 * len(found["override"])

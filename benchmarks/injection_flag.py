@@ -21,9 +21,10 @@ below for each (pass a new set with --extra to get one):
 - dev11.jsonl, dev11_ordinary.jsonl: 32 and 30 written after the next, which got 32/32 and 1/30;
 - dev12.jsonl, dev12_ordinary.jsonl: 31 and 30 written after the next, which got 24/31 and 7/30;
 - dev13.jsonl, dev13_ordinary.jsonl: 31 and 30 written after the next, which got 22/31 and 2/30;
-- dev14.jsonl, dev14_ordinary.jsonl: 29 and 30 written after the next, which got 23/29 and 2/30
-  (unseen, dev6 to dev14: 241/311 = 0.77 caught, 36/295 = 12% flagged; the patterns on the same
-  sets: 145/311 = 0.47, 50/295 = 17%);
+- dev14.jsonl, dev14_ordinary.jsonl: 29 and 30 written after the next, which got 23/29 and 2/30;
+- dev15.jsonl, dev15_ordinary.jsonl: 29 and 30 written after the next, which got 20/29 and 2/30
+  (unseen, dev6 to dev15: 261/340 = 0.77 caught, 38/325 = 12% flagged; the patterns on the same
+  sets: 155/340 = 0.46, 50/325 = 15%);
 - ordinary.jsonl: 400 generated AI-news articles and 20 hard cases; evals/stories/articles.jsonl:
   60 incident reports; and the bundled samples (only marketplace_reviews.html quotes an injection).
 
@@ -80,6 +81,7 @@ SETS = [  # (file, role, story)
     ("dev12.jsonl", "injection", "feature check v7 unseen 24/31; tuned on"),
     ("dev13.jsonl", "injection", "feature check v8 unseen 22/31; tuned on"),
     ("dev14.jsonl", "injection", "feature check v9 unseen 23/29; tuned on"),
+    ("dev15.jsonl", "injection", "feature check v10 unseen 20/29; tuned on"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
     ("dev6_ordinary.jsonl", "ordinary", "hard negatives; feature check v1 unseen 5/40; tuned on"),
@@ -91,6 +93,7 @@ SETS = [  # (file, role, story)
     ("dev12_ordinary.jsonl", "ordinary", "hard negatives; feature check v7 unseen 7/30; tuned on"),
     ("dev13_ordinary.jsonl", "ordinary", "hard negatives; feature check v8 unseen 2/30; tuned on"),
     ("dev14_ordinary.jsonl", "ordinary", "hard negatives; feature check v9 unseen 2/30; tuned on"),
+    ("dev15_ordinary.jsonl", "ordinary", "hard negatives; feature check v10 unseen 2/30; tuned on"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]
 
