@@ -1,32 +1,55 @@
-"""How good is the possible_injection flag: recall on written injections, false positives on ordinary AI news.
+"""How good is the possible_injection flag: recall on written injections, false positives on ordinary AI news, CPU per KB.
 
-The pattern check (`annotator.injection.looks_like_injection`), on sets written at different times,
-so that each figure says what it is worth:
+The check (`annotator.injection.looks_like_injection`) on sets written at different times, so that
+each figure says what it is worth. Every set in the repository has been tuned on by now; the figure
+to expect on wording nobody has seen is the one a set gets the first time it is measured, noted
+below for each (pass a new set with --extra to get one):
 
-- evals/injection/injections.jsonl: 48 injections written together with the first patterns;
-- heldout.jsonl: 16 written after the first patterns (round 1 measured on them: 11/16);
-- heldout2.jsonl: 44 written after round 1, before round 2 (round 1 measured on them: 17/44);
-  round 2 was then written from the misses of both, so both are tuned on now;
-- heldout3.jsonl: 30 written after round 2 (round 2 measured on them: 10/30); the sentence test
-  was then written seeing their misses;
-- heldout4.jsonl: 25 written before the sentence test and never tuned on (patterns alone: 7/25):
-  the figure to expect on wording nobody has seen;
-- ordinary.jsonl: 420 generated AI-news articles plus hard cases (chat transcripts, "ignored
-  previous warnings", news about prompt injection): the false positives; and the bundled samples.
+- evals/injection/injections.jsonl: 48 injections written with the first patterns;
+- heldout.jsonl .. heldout4.jsonl: 16, 44, 30, 25 written after successive pattern rounds (the
+  patterns got 11/16, 17/44, 10/30, 15/25 of them unseen); the feature check was written seeing
+  their misses;
+- dev5.jsonl, dev5_ordinary.jsonl: 60 injections and 71 hard negatives written for the feature
+  check before it existed (the patterns: 20/60 caught, 12/71 flagged);
+- dev6.jsonl, dev6_ordinary.jsonl: 45 and 40 written after its first version, which got 29/45 and
+  5/40 (the patterns: 20/45, 6/40);
+- dev7.jsonl, dev7_ordinary.jsonl: 40 and 40 written after the cheaper version, which got 30/40 and
+  7/40 (the patterns: 24/40, 7/40);
+- dev8.jsonl, dev8_ordinary.jsonl: 35 and 30 written after the next version, which got 28/35 and 5/30;
+- dev9.jsonl, dev9_ordinary.jsonl: 35 and 35 written after the next, which got 30/35 and 2/35;
+- dev10.jsonl, dev10_ordinary.jsonl: 33 and 30 written after the next, which got 23/33 and 5/30;
+- dev11.jsonl, dev11_ordinary.jsonl: 32 and 30 written after the next, which got 32/32 and 1/30;
+- dev12.jsonl, dev12_ordinary.jsonl: 31 and 30 written after the next, which got 24/31 and 7/30;
+- dev13.jsonl, dev13_ordinary.jsonl: 31 and 30 written after the next, which got 22/31 and 2/30;
+- dev14.jsonl, dev14_ordinary.jsonl: 29 and 30 written after the next, which got 23/29 and 2/30;
+- dev15.jsonl, dev15_ordinary.jsonl: 29 and 30 written after the next, which got 20/29 and 2/30
+  (unseen, dev6 to dev15: 261/340 = 0.77 caught, 38/325 = 12% flagged; the patterns on the same
+  sets: 155/340 = 0.46, 50/325 = 15%);
+- ordinary.jsonl: 400 generated AI-news articles and 20 hard cases; evals/stories/articles.jsonl:
+  60 incident reports; and the bundled samples (only marketplace_reviews.html quotes an injection).
+
+--extra FILE[:ROLE] adds a JSONL set (ROLE injection or ordinary; without it, rows with an
+`injection` or `technique` field are injections, others ordinary); each row needs `text`, and may
+have `id`, `title`, `technique`, `language`. A bad line is named and skipped.
+
+CPU per KB is process time of the check over every text read (titles and texts), several passes,
+divided by the kilobytes (UTF-8) checked; the machine's load average is printed before and after.
 
 With --model the eval articles are also drafted through the configured endpoint (OPENAI_BASE_URL,
 OPENAI_API_KEY, annotator.toml's [llm]), and the model's own report (the answer's
-`instructions_in_article`) is counted beside the patterns, and either of the two (the draft's
+`instructions_in_article`) is counted beside the check, and either of the two (the draft's
 `possible_injection` flag). That needs a real model: a test server's answer is whatever it was
 scripted to say.
 
-    .venv/bin/python benchmarks/injection_flag.py [--model] [--config annotator.toml]
+    .venv/bin/python benchmarks/injection_flag.py [--extra FILE[:ROLE]]... [--misses] [--model] [--config annotator.toml]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -36,31 +59,85 @@ from annotator.config import read_config
 from annotator.demo import samples_dir
 from annotator.draft import DraftOptions, draft
 from annotator.ingest import read_articles
-from annotator.injection import FLAG, REPORTED, looks_like_injection
+from annotator.injection import FLAG, REPORTED, explain
 from annotator.llm import load_settings
 from annotator.records import Draft, read_jsonl
 
-EVALS = Path(__file__).resolve().parent.parent / "evals" / "injection"
-SETS = [("injections.jsonl", "written with the patterns"), ("heldout.jsonl", "written after round 1; round 2 tuned on it"),
-        ("heldout2.jsonl", "written after round 1; round 2 tuned on it"),
-        ("heldout3.jsonl", "written after round 2; the sentence test was written seeing its misses"),
-        ("heldout4.jsonl", "written before the sentence test, never tuned on")]
+ROOT = Path(__file__).resolve().parent.parent
+EVALS = ROOT / "evals" / "injection"
+SETS = [  # (file, role, story)
+    ("injections.jsonl", "injection", "written with the first patterns"),
+    ("heldout.jsonl", "injection", "patterns unseen 11/16; tuned on"),
+    ("heldout2.jsonl", "injection", "patterns unseen 17/44; tuned on"),
+    ("heldout3.jsonl", "injection", "patterns unseen 10/30; tuned on"),
+    ("heldout4.jsonl", "injection", "patterns unseen 15/25; tuned on"),
+    ("dev5.jsonl", "injection", "patterns 20/60; written for the feature check, tuned on"),
+    ("dev6.jsonl", "injection", "feature check v1 unseen 29/45; tuned on"),
+    ("dev7.jsonl", "injection", "feature check v2 unseen 30/40; tuned on"),
+    ("dev8.jsonl", "injection", "feature check v3 unseen 28/35; tuned on"),
+    ("dev9.jsonl", "injection", "feature check v4 unseen 30/35; tuned on"),
+    ("dev10.jsonl", "injection", "feature check v5 unseen 23/33; tuned on"),
+    ("dev11.jsonl", "injection", "feature check v6 unseen 32/32; tuned on"),
+    ("dev12.jsonl", "injection", "feature check v7 unseen 24/31; tuned on"),
+    ("dev13.jsonl", "injection", "feature check v8 unseen 22/31; tuned on"),
+    ("dev14.jsonl", "injection", "feature check v9 unseen 23/29; tuned on"),
+    ("dev15.jsonl", "injection", "feature check v10 unseen 20/29; tuned on"),
+    ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
+    ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
+    ("dev6_ordinary.jsonl", "ordinary", "hard negatives; feature check v1 unseen 5/40; tuned on"),
+    ("dev7_ordinary.jsonl", "ordinary", "hard negatives; feature check v2 unseen 7/40; tuned on"),
+    ("dev8_ordinary.jsonl", "ordinary", "hard negatives; feature check v3 unseen 5/30; tuned on"),
+    ("dev9_ordinary.jsonl", "ordinary", "hard negatives; feature check v4 unseen 2/35; tuned on"),
+    ("dev10_ordinary.jsonl", "ordinary", "hard negatives; feature check v5 unseen 5/30; tuned on"),
+    ("dev11_ordinary.jsonl", "ordinary", "hard negatives; feature check v6 unseen 1/30; tuned on"),
+    ("dev12_ordinary.jsonl", "ordinary", "hard negatives; feature check v7 unseen 7/30; tuned on"),
+    ("dev13_ordinary.jsonl", "ordinary", "hard negatives; feature check v8 unseen 2/30; tuned on"),
+    ("dev14_ordinary.jsonl", "ordinary", "hard negatives; feature check v9 unseen 2/30; tuned on"),
+    ("dev15_ordinary.jsonl", "ordinary", "hard negatives; feature check v10 unseen 2/30; tuned on"),
+    (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
+]
 
 
-def rows(name: str) -> list[dict]:
-    return [json.loads(line) for line in (EVALS / name).read_text(encoding="utf-8").splitlines()]
+def read_set(path: Path, role: str | None) -> list[dict]:
+    """The rows of a JSONL set, each with its role; a bad line is named on stderr and skipped."""
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        sys.exit(f"{path}: cannot read: {e}")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            if not isinstance(r, dict) or not isinstance(r.get("text"), str):
+                raise ValueError("no text")
+        except ValueError as e:
+            print(f"{path}:{n}: skipped: {e}", file=sys.stderr)
+            continue
+        r.setdefault("id", f"{path.name}:{n}")
+        r["role"] = role or ("injection" if "injection" in r or "technique" in r else "ordinary")
+        rows.append(r)
+    return rows
 
 
-def flagged(r: dict) -> bool:
-    return looks_like_injection(f"{r['title']}\n{r['text']}")
+def text_of(r: dict) -> str:
+    return f"{r.get('title') or ''}\n{r['text']}"
+
+
+def load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def by_model(articles: list[dict], config: str | None) -> dict[str, Draft]:
     """Each article drafted through the configured endpoint (cached in .annotator/, so a re-run pays nothing)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "articles.jsonl"
-        path.write_text("".join(json.dumps({"id": r["id"], "title": r["title"], "text": r["text"]}, ensure_ascii=False) + "\n"
-                                for r in articles), encoding="utf-8")
+        path.write_text("".join(json.dumps({"id": r["id"], "title": r.get("title") or "", "text": r["text"]},
+                                           ensure_ascii=False) + "\n" for r in articles), encoding="utf-8")
         settings = load_settings(read_config(config))
         draft(path, Path(tmp) / "drafts.jsonl", settings, DraftOptions(confidence_samples=0), progress=False)
         return {d.article_id: d for d in read_jsonl(Path(tmp) / "drafts.jsonl", Draft)}
@@ -68,48 +145,82 @@ def by_model(articles: list[dict], config: str | None) -> dict[str, Draft]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--extra", action="append", default=[], metavar="FILE[:ROLE]",
+                   help="another JSONL set; ROLE is injection or ordinary (default: from the rows)")
+    p.add_argument("--misses", action="store_true", help="list every miss and false positive (default: up to 5 a set)")
+    p.add_argument("--passes", type=int, default=5, help="passes over all texts to time the check (default 5)")
     p.add_argument("--model", action="store_true", help="also count the model's own report, drafting through the endpoint")
     p.add_argument("--config", help="annotator.toml to read [llm] from")
     args = p.parse_args()
-    ordinary = rows("ordinary.jsonl")
+    sets = [(name, read_set(Path(name) if Path(name).is_absolute() else EVALS / name, role), story)
+            for name, role, story in SETS]
+    for spec in args.extra:
+        file, _, role = spec.rpartition(":") if spec.endswith((":injection", ":ordinary")) else (spec, "", "")
+        sets.append((file, read_set(Path(file), role or None), "extra"))
+    samples = [{"id": Path(str(a.origin)).name, "title": a.title, "text": a.text, "role": "ordinary"}
+               for a in read_articles([samples_dir()], on_error=lambda m: None)]
+    sets.append(("bundled samples", samples, "27 files; marketplace_reviews.html quotes an injection"))
+
+    everything = [r for _, rows, _ in sets for r in rows]
+    texts = [text_of(r) for r in everything]
+    kb = sum(len(t.encode("utf-8")) for t in texts) / 1024
+    print(f"load before: {load()}")
     cpu = time.process_time()
-    false = {r["id"]: flagged(r) for r in ordinary}
-    per_article = (time.process_time() - cpu) / len(ordinary) * 1000
-    fp = sum(false.values()) / len(false)
-    print(f"patterns: false positives {fp:.2%} ({sum(false.values())}/{len(false)} ordinary articles), "
-          f"{per_article:.3f} ms CPU per article")
-    for r in ordinary:
-        if false[r["id"]]:
-            print(f"  flagged {r['id']}: {r['text'][:110]}")
-    everything = []
-    for name, story in SETS:
-        injections = rows(name)
-        everything += injections
-        caught = {r["id"]: flagged(r) for r in injections}
-        print(f"patterns: recall {sum(caught.values()) / len(caught):.3f} ({sum(caught.values())}/{len(caught)}) on {name} ({story})")
-        by: dict[str, list[bool]] = defaultdict(list)
-        for r in injections:
-            by[f"technique {r['technique']}"].append(caught[r["id"]])
-            by[f"language {r['language']}"].append(caught[r["id"]])
-        print("  " + ", ".join(f"{k.split()[1]} {sum(v)}/{len(v)}" for k, v in sorted(by.items())))
-        for r in injections:
-            if not caught[r["id"]]:
-                print(f"  missed  {r['id']}: {r['injection'].strip()[:110]!r}")
-    samples = list(read_articles([samples_dir()], on_error=lambda m: None))
-    hits = [Path(str(a.origin)).name for a in samples if looks_like_injection(f"{a.title}\n{a.text}")]
-    print(f"patterns: bundled samples flagged: {len(hits)} of {len(samples)} ({', '.join(hits) or 'none'})")
+    for _ in range(args.passes):
+        for t in texts:
+            explain(t)
+    cpu = time.process_time() - cpu
+    print(f"CPU: {cpu / args.passes / kb * 1000:.3f} ms per KB, {cpu / args.passes / len(texts) * 1000:.3f} ms per text "
+          f"({len(texts)} texts, {kb:.0f} KB, {args.passes} passes); load after: {load()}")
+
+    for name, rows, story in sets:
+        why = {r["id"]: explain(text_of(r)) for r in rows}
+        for role in ("injection", "ordinary"):
+            part = [r for r in rows if r["role"] == role]
+            if not part:
+                continue
+            hits = sum(why[r["id"]] is not None for r in part)
+            label = Path(name).name if name != "bundled samples" else name
+            if role == "injection":
+                print(f"recall {hits / len(part):.3f} ({hits}/{len(part)}) on {label} ({story})")
+                by: dict[str, list[bool]] = defaultdict(list)
+                for r in part:
+                    for key in ("technique", "language"):
+                        if r.get(key):
+                            by[str(r[key])].append(why[r["id"]] is not None)
+                if by:
+                    print("  " + ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in sorted(by.items())))
+                shown = [r for r in part if why[r["id"]] is None]
+                for r in shown if args.misses else shown[:5]:
+                    print(f"  missed  {r['id']}: {str(r.get('injection') or r['text']).strip()[:110]!r}")
+            else:
+                print(f"false positives {hits / len(part):.2%} ({hits}/{len(part)}) on {label} ({story})")
+                shown = [r for r in part if why[r["id"]] is not None]
+                for r in shown if args.misses else shown[:5]:
+                    print(f"  flagged {r['id']}: {why[r['id']][:130]}")
+    total = {"injection": [0, 0], "ordinary": [0, 0]}
+    for name, rows, _ in sets:
+        for r in rows:
+            if name != "bundled samples":
+                total[r["role"]][0] += explain(text_of(r)) is not None
+                total[r["role"]][1] += 1
+    (caught, n), (flagged, m) = total["injection"], total["ordinary"]
+    print(f"all sets: recall {caught / max(n, 1):.3f} ({caught}/{n}), false positives {flagged / max(m, 1):.2%} ({flagged}/{m})")
     if not args.model:
         return
-    drafts = by_model(everything + ordinary, args.config)
-    for name, _ in [*SETS, ("ordinary.jsonl", "")]:
-        ids = [r["id"] for r in rows(name)]
-        got = [drafts[i] for i in ids if i in drafts and drafts[i].error is None]
-        reported = sum(REPORTED in d.flags for d in got)
-        either = sum(FLAG in d.flags for d in got)
-        what = "false positives" if name == "ordinary.jsonl" else "recall"
-        print(f"model {drafts[ids[0]].model if ids and ids[0] in drafts else '?'}: {name}: {what}: "
-              f"model's report {reported}/{len(got)}, patterns or model {either}/{len(got)} "
-              f"({len(ids) - len(got)} not drafted)")
+    evals = [r for name, rows, _ in sets if name != "bundled samples" for r in rows]
+    drafts = by_model(evals, args.config)
+    for name, rows, _ in sets:
+        for role in ("injection", "ordinary"):
+            ids = [r["id"] for r in rows if r["role"] == role]
+            got = [drafts[i] for i in ids if i in drafts and drafts[i].error is None]
+            if not ids or name == "bundled samples":
+                continue
+            reported = sum(REPORTED in d.flags for d in got)
+            either = sum(FLAG in d.flags for d in got)
+            what = "false positives" if role == "ordinary" else "recall"
+            print(f"model {got[0].model if got else '?'}: {Path(name).name}: {what}: model's report {reported}/{len(got)}, "
+                  f"check or model {either}/{len(got)} ({len(ids) - len(got)} not drafted)")
 
 
 if __name__ == "__main__":
