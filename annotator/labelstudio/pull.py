@@ -16,8 +16,7 @@ from pydantic import BaseModel, Field
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import Connection, project_and_blind
 from annotator.labelstudio.config import from_result, link_choice, spans_from_result, story_request
-from annotator.labelstudio.push import _list_tasks
-from annotator.labelstudio.tasks import LOOKUP, pages
+from annotator.labelstudio.tasks import LOOKUP, pages, task_index
 from annotator.records import Review
 from annotator.stories import applied_reviews
 from annotator.taxonomy import Taxonomy
@@ -178,7 +177,7 @@ def iter_pull(
                 yield r
     if story_wide:
         story_of: dict[str, str] = {}
-        task_of, _ = _list_tasks(conn, project.id, story_of)  # assisted tasks only: blind ones are labelled alone
+        task_of, _ = task_index(conn, project.id, story_of)  # assisted tasks only: blind ones are labelled alone
         stories = {story_of.get(r.article_id) for r in story_wide} - {None}
         members = [aid for aid, sid in story_of.items() if sid in stories]
         # A reviewer's own review of a story's article wins over one applied to it: read again

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from annotator.calibrate import Acceptance
 from annotator.errors import LabelStudioError
 from annotator.incidents import NONE, parse_candidates
-from annotator.labelstudio.client import BLIND_SUFFIX, Connection, find_project, project_and_blind, projects_titled
+from annotator.labelstudio.client import BLIND_SUFFIX, Connection, find_project, projects_titled
 from annotator.labelstudio.config import (
     LINK_OPTIONS,
     label_config,
@@ -270,17 +270,6 @@ def ensure_project(conn: Connection, title: str, config: str, update_config: boo
     return current
 
 
-def _list_tasks(conn: Connection, project_id: int, story_of: dict[str, str] | None = None) -> tuple[dict[str, int], int]:
-    """(article id -> its oldest task id, number of tasks) in one listing; fills `story_of`
-    (article id -> story id) from the tasks' meta when given."""
-    refs = task_refs(conn, project_id)
-    if story_of is not None:
-        for r in refs:
-            if r.article_id is not None and r.story:
-                story_of.setdefault(r.article_id, r.story)
-    return {aid: ts[0].id for aid, ts in by_article(refs).items()}, len(refs)
-
-
 LOOKUP_SHARE = 0.25  # look the articles up when they are at most this share of the project's tasks
 
 
@@ -289,7 +278,7 @@ class Holdings(NamedTuple):
     task count and highest task id, read first, so that a task another push makes meanwhile has a
     higher id (or shows in the count) and is looked for after the import."""
 
-    refs: list[TaskRef] = []
+    refs: Sequence[TaskRef] = ()
     count: int = 0
     last_id: int = 0
 
@@ -451,7 +440,7 @@ def push(
     )
     result = PushResult(project_id=project.id)
     blind_title = title + BLIND_SUFFIX
-    _, blind_project = project_and_blind(conn, title)
+    blind_project = find_project(conn, blind_title)
     if blind_project is not None:
         blind_project = ensure_project(conn, blind_title, config, update_config)
         result.blind_project_id = blind_project.id

@@ -188,3 +188,14 @@ def remove_unannotated(conn: Connection, project_id: int, ids: list[int]) -> tup
             )
         done += int(answer.get("processed_items") or 0) if isinstance(answer, dict) else 0
     return ids, done
+
+
+def task_index(conn: Connection, project_id: int, story_of: dict[str, str] | None = None) -> tuple[dict[str, int], int]:
+    """(article id -> its oldest task id, number of tasks) in one listing of the project; fills `story_of`
+    (article id -> story id) from the tasks' meta when given."""
+    refs = task_refs(conn, project_id)
+    if story_of is not None:
+        for r in refs:
+            if r.article_id is not None and r.story:
+                story_of.setdefault(r.article_id, r.story)
+    return {aid: ts[0].id for aid, ts in by_article(refs).items()}, len(refs)
