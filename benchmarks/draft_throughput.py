@@ -13,9 +13,10 @@ answered 500), then drafts N articles twice:
   (`chat.completions.create`) written by someone who knows R and L: every attempt starts on a fixed
   pace of 97% of R, up to 2 x pace x L + 4 in flight, 500s and 429s tried again on the same pace
   (10 attempts). It shows what this machine allows at that R and L; an unpaced loop with R/60 x L in
-  flight (the earlier reference) fell short of R by its own round-trip overhead (0.70-0.74 of R at
-  10,000 a minute, 0.2 s, with the machine half idle) and collapsed at 3,000 a minute, 2 s, where the
-  SDK's own retries kept the bucket in debt.
+  flight (the earlier reference) fell short of R by its own round trip, over L by the time to send,
+  read and retry (0.70-0.74 of R at 10,000 a minute, 0.2 s, while it and the server used 0.6 of the
+  two cores; 1.0 with 54 in flight), and collapsed at 3,000 a minute, 2 s, where the SDK's own
+  retries kept the bucket in debt.
 
 It prints, side by side, the sustained rate as a share of R (requests the endpoint admitted, 200s
 and 500s, per minute between the 10% and 90% marks of the run; in brackets, articles drafted per
