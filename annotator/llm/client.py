@@ -91,7 +91,8 @@ class RateGate:
     per round trip, so that a burst of 429s for requests sent together counts as one signal (as
     TCP cuts its window once per loss event, not per lost packet); answers raise it by about 5% a
     round trip, up to the stated limit (additive increase, multiplicative decrease), and by 0.1% an
-    answer once it is within 3% of the pace that drew the last 429: every 429 costs a request's
+    answer once it is within 3% of the pace that drew the last 429 (a 429 further below, from a bucket
+    still in debt after a burst, cuts the pace but moves no such mark): every 429 costs a request's
     token, which at a small limit is a whole second (at 60 a minute, 5% an answer drew a 429 every
     4-5 s and held 0.75 of R; probing gently, one every 30-odd answers). A 429 closes the
     gate for everyone for its Retry-After when no pace is known yet or when the server asks for a
@@ -227,7 +228,8 @@ class RateGate:
         if self.rate is None:
             self.rate = measured if measured > 0 else 1.0 / max(wait, 0.01)
         else:
-            self._refused_rate = self.rate
+            if self._refused_rate is None or self.rate >= self.MARGIN * self._refused_rate:
+                self._refused_rate = self.rate  # a 429 well below it is a bucket still in debt: not a new limit
             self.rate = max(self.rate * 0.5, min(self.rate * 0.9, measured or self.rate))
         self._fit_window()
 
