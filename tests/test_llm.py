@@ -156,28 +156,6 @@ def test_the_pace_is_the_stated_limit_and_the_window_the_endpoints_time_not_a_sl
     assert gate.rate == pytest.approx(3000 / 60 * 0.97)  # answers do not raise it past the stated limit
 
 
-def test_without_a_stated_limit_the_pace_creeps_back_to_where_a_429_came():
-    """An endpoint that states no limit is learnt from its 429s, and every 429 costs a request's
-    token: at 60 a minute, a whole second. After a cut the pace comes back quickly to within 3% of
-    the pace that drew the 429 and then slowly, so the next 429 is some 30 answers away, not 3 (at
-    5% an answer the run held 0.75 of R)."""
-    gate = RateGate(cap=512)
-    gate.slow_down(1.0, time.monotonic())  # the first 429, before any answer: the pace from its Retry-After
-    for _ in range(10):
-        gate.speed_up(0.2)
-    drew = gate.rate
-    gate.slow_down(1.0, time.monotonic())  # a 429 at that pace: cut by a tenth
-    assert gate.rate == pytest.approx(0.9 * drew)
-    answers = 0
-    while gate.rate < drew:
-        gate.speed_up(0.2)
-        answers += 1
-    assert 25 <= answers <= 60
-    for _ in range(3):
-        gate.speed_up(0.2)
-    assert gate.rate > drew  # it still probes: a limit that rose is found
-
-
 def test_an_answer_with_a_raw_line_break_in_a_string_still_parses():
     # What the embedded Gemma 3 270M wrote for 7 of the 26 samples (the string ends with a raw newline).
     text = '{"classification": "AI incident", "rationale": "damage to property.\n" ,"severity": "AI incident"}'

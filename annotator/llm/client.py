@@ -90,11 +90,7 @@ class RateGate:
     costs throughput). Later 429s cut it by a tenth, or to the measured rate if lower, at most once
     per round trip, so that a burst of 429s for requests sent together counts as one signal (as
     TCP cuts its window once per loss event, not per lost packet); answers raise it by about 5% a
-    round trip, up to the stated limit (additive increase, multiplicative decrease), and by 0.1% an
-    answer once it is within 3% of the pace that drew the last 429 (a 429 further below, from a bucket
-    still in debt after a burst, cuts the pace but moves no such mark): every 429 costs a request's
-    token, which at a small limit is a whole second (at 60 a minute, 5% an answer drew a 429 every
-    4-5 s and held 0.75 of R; probing gently, one every 30-odd answers). A 429 closes the
+    round trip, up to the stated limit (additive increase, multiplicative decrease). A 429 closes the
     gate for everyone for its Retry-After when no pace is known yet or when the server asks for a
     longer pause than the pace gives (a used-up quota window); otherwise only the refused request
     waits. Providers count refused requests against the limit, so a storm of 429s costs capacity.
@@ -110,7 +106,6 @@ class RateGate:
 
     MARGIN = 0.97  # share of a stated limit to pace at
     WINDOW = 1.0  # seconds over which the admitted rate is measured (providers enforce per-second buckets)
-    PROBE = 0.001  # rise per answer above 97% of the pace that drew the last 429 (about 30 answers to reach it)
 
     def __init__(self, requests_per_minute: float | None = None, cap: int = 8) -> None:
         self._configured = requests_per_minute / 60 if requests_per_minute else None
@@ -132,7 +127,6 @@ class RateGate:
         self._sent: collections.deque[float] = collections.deque()  # start times over the last window
         self._refused: collections.deque[float] = collections.deque()  # start times of those refused (429)
         self._last_cut = 0.0
-        self._refused_rate: float | None = None  # the pace at which the last 429 that cut it came
 
     @property
     def interval(self) -> float:
@@ -228,8 +222,6 @@ class RateGate:
         if self.rate is None:
             self.rate = measured if measured > 0 else 1.0 / max(wait, 0.01)
         else:
-            if self._refused_rate is None or self.rate >= self.MARGIN * self._refused_rate:
-                self._refused_rate = self.rate  # a 429 well below it is a bucket still in debt: not a new limit
             self.rate = max(self.rate * 0.5, min(self.rate * 0.9, measured or self.rate))
         self._fit_window()
 
@@ -246,12 +238,7 @@ class RateGate:
         rate = self.rate
         if rate is not None:
             if self.ceiling is None or rate < self.ceiling:  # about 5% more a round trip
-                step = 0.05 / max(1.0, rate * self._latency)
-                near = self.MARGIN * self._refused_rate if self._refused_rate else math.inf
-                if rate >= near:  # close to the pace that drew the last 429: probe gently
-                    rate *= 1 + min(step, self.PROBE)
-                else:
-                    rate = min(rate * (1 + step), near)
+                rate *= 1 + 0.05 / max(1.0, rate * self._latency)
                 self.rate = min(rate, self.ceiling) if self.ceiling else rate
             self._fit_window()
         elif latency is not None and latency > 2 * self._min_latency + 0.05:
