@@ -134,9 +134,11 @@ def test_a_hung_endpoint_gets_heartbeats_then_stops_the_run(llm_env, write_artic
 def test_a_hung_endpoint_with_default_settings_stops_within_three_minutes(llm_env, write_articles, capsys):
     llm_env.faults.hang = True
     t0 = time.monotonic()
-    assert main(["draft", str(write_articles(20)), "-q"]) == 2
+    assert main(["draft", str(write_articles(20))]) == 2
     assert time.monotonic() - t0 < 180
-    assert "is not answering" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is not answering" in err
+    assert f"draft: still waiting for {llm_env.url}: the oldest request was sent 3" in err  # the heartbeat at 30 s
 
 
 @pytest.mark.parametrize("kind,ctype,head", [("html", "text/html", "<!DOCTYPE html><html><head><title>Sign in"),
@@ -157,3 +159,18 @@ def test_a_huge_article_is_cut_by_default_and_flagged(llm_env, write_articles):
     assert "truncated" in by_id["huge"]["flags"] and "truncated" not in by_id["art-000"]["flags"]
     sent = llm_env.stats["last_by_article"]["huge"]["messages"][1]["content"]
     assert 30_000 < len(sent) < 40_000  # 8,000 tokens of about 4 characters
+
+
+@pytest.mark.slow
+def test_a_50_mb_text_file_costs_one_ordinary_request(llm_env, tmp_path):
+    """The fault as found: a 50 MB .txt file became one article and one 13-million-token request."""
+    line = "A recommender system pushed harmful videos to teenagers, the complaint filed on Monday says.\n"
+    big = tmp_path / "complaint.txt"
+    big.write_text("Big complaint\n" + line * (50_000_000 // len(line)))
+    assert main(["ingest", str(big), "-o", "articles.jsonl"]) == 0
+    assert main(["draft", "articles.jsonl", "-q"]) == 0
+    (d,) = [json.loads(line) for line in Path("drafts.jsonl").read_text().splitlines()]
+    assert "truncated" in d["flags"] and d["error"] is None
+    assert llm_env.stats["chat_requests"] == 1
+    (sent,) = llm_env.stats["last_by_article"].values()
+    assert 30_000 < len(sent["messages"][1]["content"]) < 40_000  # 8,000 tokens of about 4 characters

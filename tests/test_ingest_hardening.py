@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from annotator.ingest import ingest
@@ -55,3 +57,14 @@ def test_a_failing_reader_rejects_its_file_and_the_rest_is_ingested(tmp_path):
     assert f"{tmp_path / 'page.html'}: unreadable: the reader failed: ModuleNotFoundError" in proc.stderr
     assert f"{tmp_path / 'page.jsonl'}:1: unreadable: the reader failed: ModuleNotFoundError" in proc.stderr
     assert [a.text for a in read_jsonl(tmp_path / "out.jsonl", Article)] == ["A self-driving car hit a barrier."]
+
+
+def test_html_extraction_imports_and_the_cleaner_it_needs_is_declared():
+    """On one fresh install `import trafilatura` failed: lxml.html.clean now lives in the separate
+    lxml_html_clean package, which lxml's extra no longer always pulls in; ingest stopped mid-way."""
+    proc = subprocess.run([sys.executable, "-c", "import trafilatura, lxml.html.clean"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    root = Path(__file__).resolve().parent.parent
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(re.match(r"lxml[_-]html[_-]clean\b", d) for d in declared)  # a fresh install gets it too
