@@ -75,7 +75,7 @@ def test_5xx_and_dropped_connections_are_retried(fake_openai):
     fake_openai.faults.drop_first = 1
     (c,), client = ask(settings(fake_openai, backoff_cap=0.2))
     assert c.text
-    assert fake_openai.stats["chat_requests"] == 4 and client.retries == 3
+    assert fake_openai.stats["chat_requests"] == 4
 
 
 def test_timeouts_are_retried_then_given_up(fake_openai):

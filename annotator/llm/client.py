@@ -189,10 +189,9 @@ class RateGate:
             return
         if self._configured:
             top = min(top, self._configured)
-        first = self.ceiling is None or self.rate is None
-        self.ceiling = top
-        if first or self.rate is None or self.rate > top:
+        if self.ceiling is None or self.rate is None or self.rate > top:
             self.rate = top
+        self.ceiling = top
         self._fit_window()
 
     def _admitted(self, now: float) -> float:
@@ -377,7 +376,6 @@ class ChatClient:
         self.dropped_keywords: set[str] = set(settings.drop_schema_keywords)
         self.dropped_params: set[str] = set() if settings.logprobs else {"logprobs"}
         self._price = price_for(settings.model, settings.prices)
-        self.retries = 0
         self.health = Health(settings)
         self._tickets = itertools.count()
         self._schemas: collections.OrderedDict[tuple[int, str, frozenset[str]], tuple[Mapping[str, Any], dict[str, Any]]] = collections.OrderedDict()
@@ -621,9 +619,7 @@ class ChatClient:
             except _Retryable as exc:
                 failures += not (exc.adapting or exc.throttled)
                 if failures >= limit or attempts >= limit + 50:
-                    self.retries += attempts - 1
                     raise LLMUnavailable(f"gave up after {failures if failures >= limit else attempts} attempts: {exc}") from None
-                self.retries += 1
                 await asyncio.sleep(self._backoff(exc, failures))
 
     # ------------------------------------------------------------------ files and batches
