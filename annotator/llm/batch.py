@@ -20,11 +20,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from annotator.llm.client import ChatClient, Completion
+from annotator.llm.config import BATCH_MAX_BYTES, BATCH_MAX_REQUESTS
 
 ENDPOINT = "/v1/chat/completions"
 PENDING = ("validating", "in_progress", "finalizing", "cancelling")
-MAX_REQUESTS = 50_000  # requests per input file
-MAX_BYTES = 200 * 1000 * 1000  # bytes per input file (200 MB, read as the smaller of the two meanings of MB)
 TOKEN_KEY = "annotator_token"
 
 
@@ -45,8 +44,8 @@ def request_line(custom_id: str, body: dict[str, Any]) -> bytes:
             + "\n").encode()
 
 
-def split(lines: Sequence[tuple[str, bytes]], max_requests: int = MAX_REQUESTS,
-          max_bytes: int = MAX_BYTES) -> list[list[tuple[str, bytes]]]:
+def split(lines: Sequence[tuple[str, bytes]], max_requests: int = BATCH_MAX_REQUESTS,
+          max_bytes: int = BATCH_MAX_BYTES) -> list[list[tuple[str, bytes]]]:
     """(custom_id, line) pairs cut, in order, into files of at most `max_requests` lines and `max_bytes` bytes."""
     files: list[list[tuple[str, bytes]]] = []
     size = 0

@@ -19,6 +19,11 @@ OutputMode = Literal["json_schema", "json_object", "plain"]
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
+# OpenAI's documented limits on one Batch API input file (MB read as the smaller of its two meanings).
+BATCH_MAX_REQUESTS = 50_000
+BATCH_MAX_BYTES = 200_000_000
+
+
 class LLMSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -29,8 +34,8 @@ class LLMSettings(BaseModel):
     timeout: float = 50.0  # seconds without an answer before a request counts as failed (timeout)
     dead_after_failures: int = 3  # requests in a row with no answer at all (refused, reset, timeout) ...
     dead_after_seconds: float = 10.0  # ... spanning at least this long: the endpoint is down, stop the run
-    batch_max_requests: int = 50_000  # per Batch API input file (OpenAI's limit)
-    batch_max_bytes: int = 200_000_000  # per Batch API input file (OpenAI's limit: 200 MB)
+    batch_max_requests: int = BATCH_MAX_REQUESTS
+    batch_max_bytes: int = BATCH_MAX_BYTES
     heartbeat: float = 30.0  # say so when a request has waited this long, and every as long again
     max_attempts: int = 8  # per request, across 429s, 5xx, timeouts and dropped connections
     backoff_cap: float = 30.0  # seconds, the longest wait between two attempts
