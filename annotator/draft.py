@@ -846,11 +846,14 @@ def run_batch(articles_path: str | Path, output: str | Path, settings: LLMSettin
         raise ConfigError("--samples with --batch is not supported; draft live for agreement-based confidence")
     if options.incidents:
         raise ConfigError("--incidents with --batch is not supported yet; draft live to link articles to recorded incidents")
+    # A batch is one round of requests; a second step would need a second batch per article.
+    if options.two_step == "on":
+        raise ConfigError("--two-step on with --batch is not supported: a second step needs a second batch per article; "
+                          "draft live, or leave --two-step at auto (one step in a batch)")
+    options = options.model_copy(update={"two_step": "off"})
     report = on_error or (lambda m: print(m, file=sys.stderr))
     articles, bad = articles_to_draft(articles_path, report)
     summary = DraftSummary(rejected_inputs=bad)
-    # A batch is one round of requests; a second step would need a second batch per article.
-    options = options.model_copy(update={"two_step": "off"})
     with hold([output, options.cache], "draft --batch", report):
         asyncio.run(_batch_async(articles, Path(output), settings, options, summary))
     return summary

@@ -72,3 +72,13 @@ def test_a_batch_created_by_a_killed_run_is_found_not_submitted_again(llm_env, w
     assert main(["draft", articles, "--batch", "-q"]) == 0
     assert llm_env.stats["counts"]["batches_created"] == 1  # found, not submitted again
     assert _ids() == ["art-000", "art-001", "art-002"] and _batches() == []
+
+
+def test_two_step_on_with_batch_is_refused_in_one_line_before_anything_is_sent(llm_env, write_articles, capsys):
+    """A second step needs a second batch per article: asked for explicitly, it is refused rather
+    than silently dropped (auto quietly drafts in one step)."""
+    articles = str(write_articles(2))
+    assert main(["draft", articles, "--batch", "--two-step", "on", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--two-step on with --batch is not supported" in err and "\n" not in err
+    assert llm_env.stats["counts"].get("batches_created", 0) == 0 and not Path("drafts.jsonl").exists()
