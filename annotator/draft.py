@@ -34,7 +34,7 @@ from annotator.incidents import NONE, IncidentIndex, as_dicts, link_messages, li
 from annotator.injection import FLAG, REPORTED, looks_like_injection, take_report, with_report
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
 from annotator.locks import hold
-from annotator.prompt import Example, Prompt, load_prompt
+from annotator.prompt import Example, Prompt, load_prompt, truncate_to_tokens
 from annotator.records import Article, Draft, GoldRecord, JsonlWriter, iter_jsonl, write_text_atomic
 from annotator.taxonomy import (
     EVIDENCE,
@@ -332,6 +332,7 @@ class Drafter:
         self.large = large_fields(tax, options.two_step)
         self.step_one = first_step(tax, self.large) if self.large else tax
         self._step_schemas: dict[str, dict[str, Any]] = {}
+        self._second_steps: dict[tuple[str, frozenset[str]], tuple[Taxonomy, str]] = {}
         self._system = prompt.system_message(self.step_one)  # the same for every article without few-shot examples
         self.prompt_grams = prompt_ngrams(self._system)
 
@@ -427,24 +428,28 @@ class Drafter:
                 votes.append(data)
         return vote_confidence(self.tax, labels, votes) if votes else {f.name: None for f in self.tax.label_fields}
 
-    def request(self, article: Article, tax: Taxonomy | None = None) -> tuple[list[dict[str, str]], list[str]]:
-        """The messages for one article, and the flags its input earns (truncated, possible_injection).
-
-        `tax` is the taxonomy of a drafting step (default: the whole one, or step 1 of two); the
-        second step of two shows no examples (it asks about one field, with the article again).
-        """
-        tax = tax or self.step_one
-        examples = pick_examples(article, self.pool, self.options.shots) if self.pool and tax.primary == self.tax.primary else []
+    def request(self, article: Article) -> tuple[list[dict[str, str]], list[str]]:
+        """The messages for one article (step 1 of two when there are two), and the flags its input
+        earns (truncated, possible_injection)."""
+        examples = pick_examples(article, self.pool, self.options.shots) if self.pool else []
         if examples and self.large:  # step 1 asks for top-level values, so examples show theirs
             examples = [(a, {**answer, **{n: to_roots(self.tax.field(n), answer.get(n) or []) for n in self.large}})
                         for a, answer in examples]
-        system = self.prompt.system_message(tax, examples) if examples or tax is not self.step_one else self._system
+        system = self.prompt.system_message(self.step_one, examples) if examples else self._system
         user, truncated = self.prompt.user_message(article, self.options.max_article_tokens or None)
-        cap = self.options.max_article_tokens
-        sent = article.text[: cap * 4 + 1000] if cap else article.text  # what the model sees (about 4 characters a token)
+        sent, _ = truncate_to_tokens(article.text, self.options.max_article_tokens or None)  # what the model sees
         flags = (["truncated"] if truncated else []) + ([FLAG] if looks_like_injection(
             f"{article.title}\n{sent}") else [])
         return [{"role": "system", "content": system}, {"role": "user", "content": user}], flags
+
+    def _second_step(self, name: str, chosen: Sequence[str]) -> tuple[Taxonomy, str]:
+        """The second step's taxonomy and system message, built once per field and chosen values
+        (a few combinations cover a whole run)."""
+        key = (name, frozenset(chosen))
+        if key not in self._second_steps:
+            step = second_step(self.tax, name, chosen)
+            self._second_steps[key] = (step, self.prompt.system_message(step))
+        return self._second_steps[key]
 
     async def _answer_steps(self, article: Article, messages: list[dict[str, str]], temperature: float, seed: int | None,
                             used: dict[str, Any]) -> tuple[dict[str, Any] | None, Completion | None, str | None]:
@@ -459,8 +464,9 @@ class Drafter:
             chosen = answer.get(name) or []
             if not chosen or not applies(self.tax, name, answer):
                 continue
-            step = second_step(self.tax, name, chosen)
-            more, _, error = await self._answer(self.request(article, step)[0], temperature, seed, used, step)
+            step, system = self._second_step(name, chosen)
+            step_messages = [{"role": "system", "content": system}, messages[-1]]  # the same article, no examples
+            more, _, error = await self._answer(step_messages, temperature, seed, used, step)
             if more is None:
                 return None, None, f"{error} (second step, field {name})"
             answer[name] = more[name]
