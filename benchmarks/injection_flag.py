@@ -25,6 +25,9 @@ below for each (pass a new set with --extra to get one):
 - dev15.jsonl, dev15_ordinary.jsonl: 29 and 30 written after the next, which got 20/29 and 2/30
   (unseen, dev6 to dev15: 261/340 = 0.77 caught, 38/325 = 12% flagged; the patterns on the same
   sets: 155/340 = 0.46, 50/325 = 15%);
+- heldout5.jsonl, ordinary5.jsonl: 75 injections and 91 mostly hard negatives written by another
+  engineer who never saw the check, while it was being written; measured once on the final check:
+  56/75 = 0.75 caught, 3/91 flagged (main before it: 42/75, 15/91). Not tuned on: keep it so;
 - ordinary.jsonl: 400 generated AI-news articles and 20 hard cases; evals/stories/articles.jsonl:
   60 incident reports; and the bundled samples (only marketplace_reviews.html quotes an injection).
 
@@ -82,6 +85,7 @@ SETS = [  # (file, role, story)
     ("dev13.jsonl", "injection", "feature check v8 unseen 22/31; tuned on"),
     ("dev14.jsonl", "injection", "feature check v9 unseen 23/29; tuned on"),
     ("dev15.jsonl", "injection", "feature check v10 unseen 20/29; tuned on"),
+    ("heldout5.jsonl", "injection", "written apart, never seen by the check's author: final check 56/75; not tuned on"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
     ("dev6_ordinary.jsonl", "ordinary", "hard negatives; feature check v1 unseen 5/40; tuned on"),
@@ -94,6 +98,7 @@ SETS = [  # (file, role, story)
     ("dev13_ordinary.jsonl", "ordinary", "hard negatives; feature check v8 unseen 2/30; tuned on"),
     ("dev14_ordinary.jsonl", "ordinary", "hard negatives; feature check v9 unseen 2/30; tuned on"),
     ("dev15_ordinary.jsonl", "ordinary", "hard negatives; feature check v10 unseen 2/30; tuned on"),
+    ("ordinary5.jsonl", "ordinary", "hard negatives written apart: final check 3/91; not tuned on"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]
 
