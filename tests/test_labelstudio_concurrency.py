@@ -59,8 +59,9 @@ def _race(url, key, drafts, by_id, title, **options):
 
 
 def test_two_pushes_at_once_make_one_project_and_one_task_per_article(labelstudio_pg, project_title):
-    """On PostgreSQL, the team database: on SQLite a busy server may drop a batch's predictions,
-    which push names (exit 1) rather than repairs every time, so the race is not clean there."""
+    """On PostgreSQL, the team database: on SQLite two imports at once meet "database is locked",
+    Label Studio's retry drops the batch's predictions, and push has to send them again (see
+    test_labelstudio_faults), so the race measures that retry more than push there."""
     ls_any = connect(labelstudio_pg.url, labelstudio_pg.token)
     url, key = ls_any.url, ls_any.api_key
     articles = make_articles(60, prefix="race")
