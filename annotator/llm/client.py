@@ -90,7 +90,11 @@ class RateGate:
     costs throughput). Later 429s cut it by a tenth, or to the measured rate if lower, at most once
     per round trip, so that a burst of 429s for requests sent together counts as one signal (as
     TCP cuts its window once per loss event, not per lost packet); answers raise it by about 5% a
-    round trip, up to the stated limit (additive increase, multiplicative decrease). A 429 closes the
+    round trip, up to the stated limit (additive increase, multiplicative decrease). With fewer than
+    5 answers a round trip (60 a minute at 0.2 s), 5% a round trip is 5% an answer, and each 429 costs
+    a whole second's token: a 10% cut was undone in 2-3 answers and held 0.78 of R. There, answers
+    raise it quickly to 97% of the pace that drew the last cut and then by 0.1% an answer, one 429
+    in 30-odd answers. A 429 closes the
     gate for everyone for its Retry-After when no pace is known yet or when the server asks for a
     longer pause than the pace gives (a used-up quota window); otherwise only the refused request
     waits. Providers count refused requests against the limit, so a storm of 429s costs capacity.
@@ -106,6 +110,7 @@ class RateGate:
 
     MARGIN = 0.97  # share of a stated limit to pace at
     WINDOW = 1.0  # seconds over which the admitted rate is measured (providers enforce per-second buckets)
+    PROBE = 0.001  # rise per answer near the pace that drew the last cut, with fewer than 5 answers a round trip
 
     def __init__(self, requests_per_minute: float | None = None, cap: int = 8) -> None:
         self._configured = requests_per_minute / 60 if requests_per_minute else None
@@ -127,6 +132,7 @@ class RateGate:
         self._sent: collections.deque[float] = collections.deque()  # start times over the last window
         self._refused: collections.deque[float] = collections.deque()  # start times of those refused (429)
         self._last_cut = 0.0
+        self._cut_at: float | None = None  # the pace that drew the last cut
 
     @property
     def interval(self) -> float:
@@ -221,6 +227,7 @@ class RateGate:
         if self.rate is None:
             self.rate = measured if measured > 0 else 1.0 / max(wait, 0.01)
         else:
+            self._cut_at = self.rate
             self.rate = max(self.rate * 0.5, min(self.rate * 0.9, measured or self.rate))
         self._fit_window()
 
@@ -236,8 +243,11 @@ class RateGate:
             self._min_latency = min(self._min_latency, latency)
         rate = self.rate
         if rate is not None:
-            if self.ceiling is None or rate < self.ceiling:  # about 5% more a round trip
-                rate *= 1 + 0.05 / max(1.0, rate * self._latency)
+            if self.ceiling is None or rate < self.ceiling:
+                per_trip = rate * self._latency  # answers a round trip
+                step = 0.05 / max(1.0, per_trip)  # about 5% a round trip
+                near = self.MARGIN * self._cut_at if self._cut_at and per_trip < 5 else math.inf
+                rate = rate * (1 + self.PROBE) if rate >= near else min(rate * (1 + step), near)
                 self.rate = min(rate, self.ceiling) if self.ceiling else rate
             self._fit_window()
         elif latency is not None and latency > 2 * self._min_latency + 0.05:
