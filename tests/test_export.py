@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import itertools
 import json
 import random
@@ -559,3 +560,12 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert main(["export", str(r), "--articles", str(a), "-o", out, *args]) == 2
         assert capsys.readouterr().err.startswith("annotator: ")
     assert main(["export", str(tmp_path / "nope.jsonl"), "--articles", str(a), "-o", out]) == 2
+
+
+def test_a_notebook_sees_the_options_export_takes(tmp_path: Path) -> None:
+    # help(export) and a notebook's completion list them; a misspelt one fails at once, naming itself.
+    params = inspect.signature(export).parameters
+    assert [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY] == [
+        "taxonomy", "policy", "leads", "split", "seed", "formats", "prompt", "eval_path", "on_error", "include_auto"]
+    with pytest.raises(TypeError, match="polcy"):
+        export(tmp_path / "reviews.jsonl", tmp_path / "articles.jsonl", tmp_path / "gold", polcy="lead")  # type: ignore[call-arg]
