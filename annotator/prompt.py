@@ -29,6 +29,7 @@ from annotator.taxonomy import Taxonomy, json_schema, label_guide
 
 EXAMPLE_TOKENS = 400  # few-shot articles are cut to this, so K shots cost K x this at most
 _PARTS = re.compile(r"^<!--\s*(system|user)\s*-->\s*$", re.MULTILINE)
+_SLOT = re.compile(r"\{\{(\w+)\}\}")
 
 # An example is an article and the flat answer (every taxonomy field, rationale included).
 Example = tuple[Article, Mapping[str, Any]]
@@ -79,6 +80,21 @@ def article_data(article: Article, max_tokens: int | None) -> tuple[str, bool]:
     return delimited(_article_block(article, text), "article"), truncated
 
 
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """`template` with each `{{NAME}}` of `values` put in, in one pass: what goes in (an article) is
+    never searched for slots itself, so an article holding `</{{tag}}>` cannot close its own tag."""
+    return _SLOT.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def article_slots(article: Article, max_tokens: int | None) -> tuple[dict[str, str], bool]:
+    """A template's `{{article}}` (metadata, then the text cut to `max_tokens`) and `{{tag}}`, the
+    name of the delimiter to put around it, derived from it; and whether the text was cut."""
+    text, truncated = truncate_to_tokens(article.text, max_tokens)
+    block = _article_block(article, text)
+    tag = _tag(block)
+    return {"article": _enclose(tag, block), "tag": tag}, truncated
+
+
 def _article_block(article: Article, text: str) -> str:
     meta = [("id", article.id), ("title", article.title), ("source", article.source),
             ("published", article.published_at), ("url", article.url)]
@@ -123,11 +139,8 @@ class Prompt(BaseModel):
 
     def user_message(self, article: Article, max_article_tokens: int | None = None) -> tuple[str, bool]:
         """The user message for one article, and whether its text was cut to the token budget."""
-        text, truncated = truncate_to_tokens(article.text, max_article_tokens)
-        block = _article_block(article, text)
-        tag = _tag(block)
-        out = self.user_template.replace("{{article}}", _enclose(tag, block)).replace("{{tag}}", tag)
-        return out.strip() + "\n", truncated
+        slots, truncated = article_slots(article, max_article_tokens)
+        return fill(self.user_template, slots).strip() + "\n", truncated
 
 
 def prompt_dirs() -> list[Path]:
