@@ -30,7 +30,7 @@ from annotator.cache import AnswerCache, cache_key
 from annotator.checks import QUOTE_NOT_FOUND, locate_evidence, prompt_ngrams, rationale_flags
 from annotator.config import DEFAULT_PROMPT, DEFAULT_TAXONOMY
 from annotator.errors import ConfigError, LLMError, LLMRefused, LLMUnavailable, RecordError
-from annotator.incidents import NONE, IncidentIndex, as_dicts, link_messages, link_schema, load_incidents, read_link
+from annotator.incidents import LINK_PROMPT, NONE, IncidentIndex, as_dicts, link_messages, link_schema, load_incidents, read_link
 from annotator.injection import FLAG, REPORTED, looks_like_injection, take_report, with_report
 from annotator.llm import ChatClient, Completion, LLMSettings, Usage, answer_json
 from annotator.locks import hold
@@ -326,6 +326,7 @@ class Drafter:
                  summary: DraftSummary, pool: Sequence[Example] = (), index: IncidentIndex | None = None) -> None:
         self.client, self.prompt, self.tax, self.options, self.cache = client, prompt, tax, options, cache
         self.summary, self.pool, self.index = summary, pool, index
+        self.link_prompt = load_prompt(LINK_PROMPT) if index is not None else None
         self.schema = with_report(answer_schema(tax, client.settings))
         self.fields_schema = fields_schema(tax)
         self.model_version = f"{prompt.version}@{client.settings.model}"
@@ -536,12 +537,12 @@ class Drafter:
         offered ids gets one repair; then the link is left empty and the draft flagged `link_invalid`.
         A link request that fails (endpoint errors after retries) leaves the link out and flags
         `link_failed`: the labels are kept, and a re-run asks for the link again."""
-        assert self.index is not None and self.tax.link is not None
+        assert self.index is not None and self.link_prompt is not None and self.tax.link is not None
         name, candidates = self.tax.link.name, self.index.candidates(article)
         out: dict[str, Any] = {"incident_candidates": as_dicts(candidates), name: NONE if not candidates else None}
         if not candidates:
             return out
-        messages = link_messages(name, self.tax.link.description, article, candidates, self.index.by_id,
+        messages = link_messages(self.link_prompt, name, self.tax.link.description, article, candidates, self.index.by_id,
                                  self.options.max_article_tokens)
         schema, s = link_schema(name, candidates), self.client.settings
         for _ in range(2):

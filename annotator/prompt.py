@@ -74,12 +74,6 @@ def delimited(body: str, kind: str) -> str:
     return f"<{tag}>\n{_enclose(tag, body)}\n</{tag}>"
 
 
-def article_data(article: Article, max_tokens: int | None) -> tuple[str, bool]:
-    """The article (metadata, then its text cut to `max_tokens`) delimited as data, and whether it was cut."""
-    text, truncated = truncate_to_tokens(article.text, max_tokens)
-    return delimited(_article_block(article, text), "article"), truncated
-
-
 def fill(template: str, values: Mapping[str, str]) -> str:
     """`template` with each `{{NAME}}` of `values` put in, in one pass: what goes in (an article) is
     never searched for slots itself, so an article holding `</{{tag}}>` cannot close its own tag."""

@@ -115,6 +115,15 @@ def test_draft_links_each_article_to_one_offered_incident_or_none(llm_env, tmp_p
     # A re-run pays for nothing.
     before = llm_env.stats["chat_requests"]
     assert main(args) == 0 and llm_env.stats["chat_requests"] == before
+    # The link is asked from a versioned template: a team's own ./prompts/link/v1.md is what the
+    # model reads, and an edit to it asks the links again (the labels stay cached).
+    from annotator.prompt import prompt_dirs
+    bundled = (prompt_dirs()[1] / "link" / "v1.md").read_text(encoding="utf-8")
+    (tmp_path / "prompts" / "link").mkdir(parents=True)
+    (tmp_path / "prompts" / "link" / "v1.md").write_text(bundled.replace("it must be the same event.",
+                                                                         "it must be the very same event."))
+    assert main([*args, "-o", "edited.jsonl"]) == 0 and llm_env.stats["chat_requests"] == before + 2
+    assert "it must be the very same event." in llm_env.stats["last_request"]["messages"][0]["content"]
 
 
 def test_a_link_outside_the_offered_incidents_is_never_stored(llm_env, tmp_path, capsys) -> None:
