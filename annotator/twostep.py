@@ -7,6 +7,13 @@ roots (DISARM's 16 tactics, with their hints), then, for the tactics it chose, i
 for the most specific values under them (a few dozen). An article with no tactic, or whose field
 does not apply (its condition does not hold), costs no second request.
 
+The steps' instructions call the levels "tactics" and "techniques", DISARM's words, whatever the
+field. They stay written here on purpose: they are inside every DISARM request, so in its cache
+key, and taking them from the taxonomy file (a field naming its levels) would change DISARM's
+content hash, which is in the cache key of every DISARM answer, both steps' and the composed
+aim_disarm's: every team would pay again for every DISARM article, for two words. A field whose
+levels have other names says so in its description, which both steps quote first.
+
 Pure: taxonomies in, taxonomies out. `annotator.draft` sends the requests.
 """
 
