@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from annotator.errors import LabelStudioError
 from annotator.labelstudio.client import Connection, project_and_blind
 from annotator.labelstudio.config import from_result, link_choice, spans_from_result, story_request
-from annotator.labelstudio.tasks import LOOKUP, pages, task_index
+from annotator.labelstudio.tasks import LOOKUP, by_article, pages, task_refs_of
 from annotator.records import Review
 from annotator.stories import applied_reviews
 from annotator.taxonomy import Taxonomy
@@ -176,10 +176,14 @@ def iter_pull(
                     story_wide.append(r)
                 yield r
     if story_wide:
-        story_of: dict[str, str] = {}
-        task_of, _ = task_index(conn, project.id, story_of)  # assisted tasks only: blind ones are labelled alone
-        stories = {story_of.get(r.article_id) for r in story_wide} - {None}
-        members = [aid for aid, sid in story_of.items() if sid in stories]
+        # Their stories' tasks, looked up by id, not by listing the project: the stories of the
+        # reviewed articles, then every task of those stories (assisted tasks only: blind ones are
+        # labelled alone).
+        stories = {t.story for t in task_refs_of(conn, project.id, {r.article_id for r in story_wide}) if t.story}
+        tasks = by_article(task_refs_of(conn, project.id, stories, by="story_id"))
+        task_of = {aid: ts[0].id for aid, ts in tasks.items()}
+        story_of = {aid: ts[0].story for aid, ts in tasks.items() if ts[0].story}
+        members = list(story_of)
         # A reviewer's own review of a story's article wins over one applied to it: read again
         # the reviews of those articles only (a second, filtered pass over the same tasks).
         reviewed = {(r.annotator, r.article_id)

@@ -109,18 +109,19 @@ def _listed(conn: Connection, project_id: int, **where: Any) -> list[TaskRef]:
     return refs
 
 
-def task_refs_of(conn: Connection, project_id: int, article_ids: Iterable[str], chunk: int = LOOKUP) -> list[TaskRef]:
-    """The tasks (id, article id, counts) whose `data.article_id` is one of these, oldest first.
+def task_refs_of(conn: Connection, project_id: int, ids: Iterable[str], chunk: int = LOOKUP, by: str = "article_id") -> list[TaskRef]:
+    """The tasks (id, article id, counts) whose `data.article_id` (or `data.<by>`, e.g. `story_id`) is
+    one of `ids`, oldest first.
 
     One Data Manager request per `chunk` ids (the `in_list` filter), so a push of a few hundred
     drafts into a project of 100,000 tasks does not list the 100,000: the server still reads
     every task's data to filter (no index on it), but sends back only the matches.
     """
-    wanted = sorted(set(article_ids))
+    wanted = sorted(set(ids))
     refs: list[TaskRef] = []
-    with conn.errors(f"looking up {len(wanted)} article ids in project {project_id}"):
+    with conn.errors(f"looking up {len(wanted)} {by.replace('_', ' ')}s in project {project_id}"):
         for i in range(0, len(wanted), chunk):
-            match = {"filter": "filter:tasks:data.article_id", "operator": "in_list", "type": "String", "value": wanted[i : i + chunk]}
+            match = {"filter": f"filter:tasks:data.{by}", "operator": "in_list", "type": "String", "value": wanted[i : i + chunk]}
             refs += _listed(conn, project_id, filters=[match])
     return sorted(refs, key=lambda r: r.id)
 
@@ -188,14 +189,3 @@ def remove_unannotated(conn: Connection, project_id: int, ids: list[int]) -> tup
             )
         done += int(answer.get("processed_items") or 0) if isinstance(answer, dict) else 0
     return ids, done
-
-
-def task_index(conn: Connection, project_id: int, story_of: dict[str, str] | None = None) -> tuple[dict[str, int], int]:
-    """(article id -> its oldest task id, number of tasks) in one listing of the project; fills `story_of`
-    (article id -> story id) from the tasks' meta when given."""
-    refs = task_refs(conn, project_id)
-    if story_of is not None:
-        for r in refs:
-            if r.article_id is not None and r.story:
-                story_of.setdefault(r.article_id, r.story)
-    return {aid: ts[0].id for aid, ts in by_article(refs).items()}, len(refs)
