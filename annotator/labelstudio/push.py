@@ -621,10 +621,17 @@ def push_files(
     title: str,
     on_error: Callable[[str], None] | None = None,
     accepted_path: str | Path | None = None,
-    **options: Any,
+    *,
+    update_config: bool = False,
+    batch_size: int = 500,
+    blind_share: float = 0.0,
+    blind_reviewers: int = 3,
+    seed: str = "0",
+    import_timeout: float = 600,
 ) -> PushResult:
     """`push` from files: the articles file defaults to articles.jsonl next to the drafts; the
     accepted file (from `annotator accept`), when given, takes accepted drafts out of review.
+    The keyword options are `push`'s.
 
     Bad lines are reported (FILE:LINE) and skipped; the rest is pushed.
     """
@@ -645,8 +652,13 @@ def push_files(
     groups = story_groups(iter_jsonl(articles_path, Article, on_error=lambda exc: None)).groups
     stories = {m: g for g in groups if wanted.intersection(g) for m in g}
     articles = {a.id: a for a in iter_jsonl(articles_path, Article, on_error=report) if a.id in stories}
+    accepted = None
     if accepted_path:
-        options["accepted"] = {a.article_id: a.audit for a in iter_jsonl(accepted_path, Acceptance, on_error=report)}
-    result = push(conn, drafts, articles, tax, title, on_error=on_error, stories=stories, **options)
+        accepted = {a.article_id: a.audit for a in iter_jsonl(accepted_path, Acceptance, on_error=report)}
+    result = push(
+        conn, drafts, articles, tax, title, on_error=on_error, stories=stories, accepted=accepted,
+        update_config=update_config, batch_size=batch_size, blind_share=blind_share,
+        blind_reviewers=blind_reviewers, seed=seed, import_timeout=import_timeout,
+    )
     result.problems = bad + result.problems
     return result
