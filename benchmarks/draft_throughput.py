@@ -98,8 +98,9 @@ def sustained(events: list[dict], rpm: float) -> tuple[float, float]:
     The tokens the bucket held at the 10% mark and no longer holds at the 90% mark are taken out
     (and a bucket in debt at the 10% mark, from 429s before it, is paid back): a bucket full at
     the start holds a second's worth of requests, which a client still climbing at the 10% mark
-    spends inside the window, on top of R (3,000 a minute at 2 s counted 1.038 of R so). What is
-    left is the share of the bucket's refill over the window that went to admitted requests; it
+    spends inside the window, on top of R. What is left is the bucket's refill over the window
+    less what it lost to 429s and to overflowing while full (tokens still in the bucket at the 90%
+    mark are not counted as lost, so a bucket fuller there than at the 10% mark adds them); it
     cannot pass 1. Returns (that share, the share before taking the bucket out)."""
     admitted = [(e["t"], e.get("bucket", 0.0)) for e in events if e.get("status") in (200, 500)]  # in arrival order
     if len(admitted) < 10:
