@@ -19,8 +19,9 @@ answered 500), then drafts N articles twice:
   retries kept the bucket in debt.
 
 It prints, side by side, the sustained rate as a share of R (requests the endpoint admitted, 200s
-and 500s, per minute between the 10% and 90% marks of the run; in brackets, articles drafted per
-minute over the whole run, start-up and last retries included), the client CPU per article
+and 500s, per minute between the 10% and 90% marks of the run, less what the bucket held at the
+start; in square brackets without that correction; in round ones, articles drafted per minute over
+the whole run, start-up and last retries included), the client CPU per article
 (process time of this process, which is only the client: the server runs apart; the project's
 includes its start: loading the taxonomy, prompt and cache), the server's CPU per request it
 answered (429s included), the cores the client and server used between them (their CPU over the
@@ -90,14 +91,24 @@ def _stats(url: str) -> dict:
     return json.loads(urllib.request.urlopen(f"{url}/_stats", timeout=10).read())
 
 
-def sustained(events: list[dict], rpm: float) -> float:
+def sustained(events: list[dict], rpm: float) -> tuple[float, float]:
     """Requests the endpoint admitted (answered 200 or 500, not 429) per minute between the 10% and
-    90% marks of the run, as a share of R: the steady state, without start-up and the last retries."""
-    times = sorted(e["t"] for e in events if e.get("status") in (200, 500))
-    if len(times) < 10:
-        return float("nan")
-    lo, hi = times[len(times) // 10], times[len(times) * 9 // 10]
-    return (len(times) * 8 // 10) / max(hi - lo, 1e-9) * 60 / rpm
+    90% marks of the run, as a share of R: the steady state, without start-up and the last retries.
+
+    The tokens the bucket held at the 10% mark and no longer holds at the 90% mark are taken out
+    (and a bucket in debt at the 10% mark, from 429s before it, is paid back): a bucket full at
+    the start holds a second's worth of requests, which a client still climbing at the 10% mark
+    spends inside the window, on top of R. What is left is the bucket's refill over the window
+    less what it lost to 429s and to overflowing while full (tokens still in the bucket at the 90%
+    mark are not counted as lost, so a bucket fuller there than at the 10% mark adds them); it
+    cannot pass 1. Returns (that share, the share before taking the bucket out)."""
+    admitted = [(e["t"], e.get("bucket", 0.0)) for e in events if e.get("status") in (200, 500)]  # in arrival order
+    if len(admitted) < 10:
+        return float("nan"), float("nan")
+    (lo, before), (hi, after) = admitted[len(admitted) // 10], admitted[len(admitted) * 9 // 10]
+    count = len(admitted) * 9 // 10 - len(admitted) // 10  # admitted after the 10% mark, up to the 90% mark
+    per_minute = 60 / max(hi - lo, 1e-9) / rpm
+    return (count - (before - after)) * per_minute, count * per_minute
 
 
 def run_project(url: str, articles: list[Article]) -> dict[str, float]:
@@ -188,8 +199,8 @@ def main() -> None:
     args = p.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; 5xx share {args.error_rate:.0%}; "
           f"limit {'learnt from 429s only' if args.no_headers else 'stated in x-ratelimit-* headers'}")
-    print(f"{'R/min':>7} {'lat s':>5} {'N':>5} | {'project rate/R (all)':>14} {'CPU ms/art':>10} {'in flight':>9} "
-          f"{'srv ms/req':>10} {'cores':>5} {'busy':>4} | {'plain rate/R (all)':>14} {'CPU ms/art':>10} {'in flight':>9} "
+    print(f"{'R/min':>7} {'lat s':>5} {'N':>5} | {'project rate/R [raw] (all)':>22} {'CPU ms/art':>10} {'in flight':>9} "
+          f"{'srv ms/req':>10} {'cores':>5} {'busy':>4} | {'plain rate/R [raw] (all)':>22} {'CPU ms/art':>10} {'in flight':>9} "
           f"{'srv ms/req':>10} {'cores':>5} {'busy':>4} | {'rate ratio':>10} {'CPU ratio':>9}  load")
     for pair in args.grid.split(","):
         rpm, latency = (float(x) for x in pair.split(":"))
@@ -207,12 +218,12 @@ def main() -> None:
                 r["machine"] = (after[0] - busy[0]) / max(1, after[1] - busy[1]) * (os.cpu_count() or 1)
                 events = _stats(url)["events"]
                 r["requests"] = len(events)
-                r["sustained"] = sustained(events, rpm)
+                r["sustained"], r["raw"] = sustained(events, rpm)
             finally:
                 server.terminate()
                 server.wait()
             row.append(r)
-        cells = [f"{r['sustained']:>6.3f} ({r['drafted'] / r['wall'] * 60 / rpm:.2f}) {1000 * r['cpu'] / max(1, r['drafted']):>10.2f} "
+        cells = [f"{r['sustained']:>6.3f} [{r['raw']:.3f}] ({r['drafted'] / r['wall'] * 60 / rpm:.2f}) {1000 * r['cpu'] / max(1, r['drafted']):>10.2f} "
                  f"{r['peak']:>9} {1000 * r['server_cpu'] / max(1, r['requests']):>10.2f} "
                  f"{(r['cpu'] + r['server_cpu']) / r['wall']:>5.2f} {r['machine']:>4.2f}" for r in row]
         ratio = (row[0]["cpu"] / max(1, row[0]["drafted"])) / (row[1]["cpu"] / max(1, row[1]["drafted"]))

@@ -490,6 +490,8 @@ class _Server(ThreadingHTTPServer):
                      "t": round(time.monotonic(), 4)}
             st.events.append(event)
             wait, limits = st.take_token() if live else (0.0, {})
+            if st.tokens is not None:
+                event["bucket"] = round(st.tokens, 3)  # tokens left after this request, for benchmarks
 
         def out(status: int, payload: Any, headers: dict[str, str] | None = None):  # noqa: ANN202
             event["status"] = status

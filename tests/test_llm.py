@@ -144,6 +144,23 @@ def test_a_429_slows_every_worker(fake_openai, headers):
     assert client.gate.throttled == stats["counts"]["status:429"] and client.gate.interval > 0  # one shared pace
 
 
+def test_a_low_limit_stated_nowhere_costs_few_429s_from_the_start(fake_openai):
+    """2 requests a second allowed, stated nowhere, 8 workers starting at once: the first 429 sets the
+    pace to what the endpoint let through in the second before it, and later ones wait as long as the
+    server says, so the run pays about one 429 for each worker that started too early, not a storm of
+    them while the pace comes down (32 for 12 answers before)."""
+    fake_openai.faults.rpm = 120
+    fake_openai.faults.latency = 0.2
+    fake_openai.faults.ratelimit_headers = False
+    t0 = time.monotonic()
+    results, client = ask(settings(fake_openai, backoff_cap=2, max_attempts=20), n=12, concurrency=8)
+    elapsed = time.monotonic() - t0
+    stats = fake_openai.stats
+    assert len(results) == 12 and stats["answered"] == 12
+    assert elapsed >= (12 - 2) / 2  # the limit was respected (2 a second, 2 in the bucket at the start)
+    assert stats["counts"]["status:429"] <= 9  # the 6 of the first burst, and a few more at most
+
+
 def test_the_pace_is_the_stated_limit_and_the_window_the_endpoints_time_not_a_slow_client():
     """3,000 a minute stated: paced at 97% of it; answers that took 6 s to reach a busy client while
     the endpoint spent 1 s on them do not open the window to 6 s worth of requests."""
