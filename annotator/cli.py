@@ -550,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-mode", choices=["auto", "json_schema", "json_object", "plain"], help="structured output mode "
                                                                                                   "(default auto)")
     p.add_argument("--embedded-threads", type=int, help="threads for the embedded model's answer (default: [llm] "
-                   "embedded_threads, else 2 when the 1-minute load average leaves a core free, 1 otherwise)")
+                   "embedded_threads, else 2 when the 1-minute load average leaves two cores free, 1 otherwise)")
     p.add_argument("--two-step", choices=["auto", "on", "off"], help="large hierarchical fields (DISARM techniques): "
                    "top-level values first, then the values under them (default auto: fields of more than 60 values)")
     p.add_argument("--batch", action="store_true", help="use the Batch API: submit, or on a later run collect and merge")

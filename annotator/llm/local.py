@@ -66,11 +66,12 @@ def model_path() -> Path:
 
 def answer_threads(cpus: int, load: float) -> int:
     """Threads for the answer's tokens, from the machine at start: 2 when the 1-minute load average
-    leaves a core free (cores minus load at least 1), else 1. The answer is one token after another,
-    each split over the threads, which wait for each other: a thread that shares its core with other
-    work holds the rest back (on 2 cores at load 12-15, two threads took 1.5-1.8 s a token, one
-    0.17 s); idle, the second thread nearly halves the time (see the README's embedded rows)."""
-    return 2 if cpus >= 2 and cpus - load >= 1 else 1
+    leaves two cores free (cores minus load at least 1.5), else 1. The answer is one token after
+    another, each split over the threads, which wait for each other: a thread that shares its core
+    with other work holds the other back. Measured on 2 cores (README, the embedded rows): idle,
+    two threads took 6.9 s an article against 11.4 s for one; beside a busy process and a test suite,
+    46-100 s against 11-13 s (2-3 answer tokens/s against 15-20)."""
+    return 2 if cpus - load >= 1.5 else 1
 
 
 def _interrupt(signum: int, frame: object) -> None:
