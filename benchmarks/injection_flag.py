@@ -42,9 +42,21 @@ With --model the eval articles are also drafted through the configured endpoint 
 OPENAI_API_KEY, annotator.toml's [llm]), and the model's own report (the answer's
 `instructions_in_article`) is counted beside the check, and either of the two (the draft's
 `possible_injection` flag). That needs a real model: a test server's answer is whatever it was
-scripted to say.
+scripted to say. With no endpoint configured the embedded model is started, as `annotator draft`
+does; it takes about 10 s an article on 2 cores, so draft a piece of a set at a time with --only and
+--extra (answers are cached in ./.annotator, so pieces add up). Measured on the embedded model
+(Gemma 3 270M, 1 answer thread, through the bench queue, load 0.7-4.3, 9-12 s an article):
 
-    .venv/bin/python benchmarks/injection_flag.py [--extra FILE[:ROLE]]... [--misses] [--model] [--config annotator.toml]
+- prompt incident@v1: the model's report 0 of heldout5's first 38 injections (the check: 31), 0 of
+  ordinary5's first 31 hard negatives: it adds nothing;
+- incident@v2 (only this instruction reworded, with examples of what counts and that news quoting an
+  attack does not): 4 of the same 38 (paraphrases 3/13, dictated answers 1/8, addressed 0/9, role
+  markers 0/7), one of them missed by the check (check or model 32/38); negatives: 3 of 48 flagged
+  by the model where the check flagged none (1 of 29 hard negatives of ordinary5, 2 of 19 ordinary
+  news of ordinary.jsonl; 2 more answers ran into the token limit twice): one catch more for 6% of
+  negatives flagged.
+
+    .venv/bin/python benchmarks/injection_flag.py [--extra FILE[:ROLE]]... [--only] [--misses] [--model] [--config annotator.toml]
 """
 
 from __future__ import annotations
