@@ -178,7 +178,8 @@ def cmd_draft(args: argparse.Namespace) -> int:
 
     summary = run_draft(
         args.articles, args.output, config=args.config, batch=args.batch, progress=not args.quiet,
-        model=args.model, base_url=args.base_url, output_mode=args.output_mode, concurrency=args.concurrency,
+        model=args.model, base_url=args.base_url, output_mode=args.output_mode, embedded_threads=args.embedded_threads,
+        concurrency=args.concurrency,
         prompt=args.prompt, taxonomy=args.taxonomy, cache=args.cache, samples=args.samples, examples=args.examples,
         shots=args.shots, max_article_tokens=args.max_article_tokens, confidence_samples=args.confidence_samples,
         incidents=args.incidents,
@@ -548,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-article-tokens", type=int, help="cut longer articles to about this many tokens (flag: truncated)")
     p.add_argument("--output-mode", choices=["auto", "json_schema", "json_object", "plain"], help="structured output mode "
                                                                                                   "(default auto)")
+    p.add_argument("--embedded-threads", type=int, help="threads for the embedded model's answer (default: [llm] "
+                   "embedded_threads, else 2 when the 1-minute load average leaves two cores free, 1 otherwise)")
     p.add_argument("--two-step", choices=["auto", "on", "off"], help="large hierarchical fields (DISARM techniques): "
                    "top-level values first, then the values under them (default auto: fields of more than 60 values)")
     p.add_argument("--batch", action="store_true", help="use the Batch API: submit, or on a later run collect and merge")

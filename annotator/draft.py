@@ -711,7 +711,8 @@ def draft(articles_path: str | Path, output: str | Path, settings: LLMSettings, 
 
 def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Path | None = None, batch: bool = False,
               progress: bool = True, model: str | None = None, base_url: str | None = None, output_mode: str | None = None,
-              on_error: Callable[[str], None] | None = None, **overrides: Any) -> DraftSummary:
+              embedded_threads: int | None = None, on_error: Callable[[str], None] | None = None,
+              **overrides: Any) -> DraftSummary:
     """The `draft` command: settings from annotator.toml + environment + arguments, then the right path.
 
     With no API key and no base URL the embedded local model is started, used and stopped.
@@ -720,7 +721,7 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
     from annotator.llm.config import load_settings
 
     cfg = read_config(config)
-    settings = load_settings(cfg, model=model, base_url=base_url, output_mode=output_mode)
+    settings = load_settings(cfg, model=model, base_url=base_url, output_mode=output_mode, embedded_threads=embedded_threads)
     try:
         options = DraftOptions.model_validate({**defaults(cfg).model_dump(), **cfg.get("draft", {}),
                                                **{k: v for k, v in overrides.items() if v is not None}})
@@ -739,7 +740,7 @@ def run_draft(articles_path: str | Path, output: str | Path, *, config: str | Pa
             # Nothing to send (a re-run): starting and stopping the server would only cost seconds.
             return draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
         start = LOG.stat().st_size if LOG.exists() else 0
-        with local_server(LOG) as (url, _):
+        with local_server(LOG, threads=settings.embedded_threads) as (url, _):
             settings = settings.model_copy(update={"base_url": url})
             summary = draft(articles_path, output, settings, options, on_error=on_error, progress=progress)
         # The server reuses the shared prompt prefix but reports no cached tokens; its log does.

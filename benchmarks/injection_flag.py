@@ -42,9 +42,21 @@ With --model the eval articles are also drafted through the configured endpoint 
 OPENAI_API_KEY, annotator.toml's [llm]), and the model's own report (the answer's
 `instructions_in_article`) is counted beside the check, and either of the two (the draft's
 `possible_injection` flag). That needs a real model: a test server's answer is whatever it was
-scripted to say.
+scripted to say. With no endpoint configured the embedded model is started, as `annotator draft`
+does; it takes about 10 s an article on 2 cores, so draft a piece of a set at a time with --only and
+--extra (answers are cached in ./.annotator, so pieces add up). Measured on the embedded model
+(Gemma 3 270M, 1 answer thread, through the bench queue, load 0.7-4.3, 9-12 s an article):
 
-    .venv/bin/python benchmarks/injection_flag.py [--extra FILE[:ROLE]]... [--misses] [--model] [--config annotator.toml]
+- prompt incident@v1: the model's report 0 of heldout5's first 38 injections (the check: 31), 0 of
+  ordinary5's first 31 hard negatives: it adds nothing;
+- incident@v2 (only this instruction reworded, with examples of what counts and that news quoting an
+  attack does not): 4 of the same 38 (paraphrases 3/13, dictated answers 1/8, addressed 0/9, role
+  markers 0/7), one of them missed by the check (check or model 32/38); negatives: 3 of 48 flagged
+  by the model where the check flagged none (1 of 29 hard negatives of ordinary5, 2 of 19 ordinary
+  news of ordinary.jsonl; 2 more answers ran into the token limit twice): one catch more for 6% of
+  negatives flagged.
+
+    .venv/bin/python benchmarks/injection_flag.py [--extra FILE[:ROLE]]... [--only] [--misses] [--model] [--config annotator.toml]
 """
 
 from __future__ import annotations
@@ -58,12 +70,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from annotator.config import read_config
 from annotator.demo import samples_dir
-from annotator.draft import DraftOptions, draft
+from annotator.draft import run_draft
 from annotator.ingest import read_articles
 from annotator.injection import FLAG, REPORTED, explain
-from annotator.llm import load_settings
 from annotator.records import Draft, read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,13 +148,18 @@ def load() -> str:
 
 
 def by_model(articles: list[dict], config: str | None) -> dict[str, Draft]:
-    """Each article drafted through the configured endpoint (cached in .annotator/, so a re-run pays nothing)."""
+    """Each article drafted as `annotator draft` would: through the configured endpoint, or with none the
+    embedded model, started and stopped here (answers cached in .annotator/, so a re-run pays nothing)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "articles.jsonl"
         path.write_text("".join(json.dumps({"id": r["id"], "title": r.get("title") or "", "text": r["text"]},
                                            ensure_ascii=False) + "\n" for r in articles), encoding="utf-8")
-        settings = load_settings(read_config(config))
-        draft(path, Path(tmp) / "drafts.jsonl", settings, DraftOptions(confidence_samples=0), progress=False)
+        print(f"drafting {len(articles)} articles; load before: {load()}", flush=True)
+        started = time.monotonic()
+        run_draft(path, Path(tmp) / "drafts.jsonl", config=config, progress=False, confidence_samples=0)
+        seconds = time.monotonic() - started
+        print(f"drafted in {seconds:.0f} s ({seconds / max(len(articles), 1):.1f} s an article, server start and "
+              f"cached answers included); load after: {load()}")
         return {d.article_id: d for d in read_jsonl(Path(tmp) / "drafts.jsonl", Draft)}
 
 
@@ -156,15 +171,18 @@ def main() -> None:
     p.add_argument("--passes", type=int, default=5, help="passes over all texts to time the check (default 5)")
     p.add_argument("--model", action="store_true", help="also count the model's own report, drafting through the endpoint")
     p.add_argument("--config", help="annotator.toml to read [llm] from")
+    p.add_argument("--only", action="store_true",
+                   help="only the --extra sets (with --model, draft only those: a piece of a set at a time)")
     args = p.parse_args()
-    sets = [(name, read_set(Path(name) if Path(name).is_absolute() else EVALS / name, role), story)
-            for name, role, story in SETS]
+    sets = [] if args.only else [(name, read_set(Path(name) if Path(name).is_absolute() else EVALS / name, role), story)
+                                 for name, role, story in SETS]
     for spec in args.extra:
         file, _, role = spec.rpartition(":") if spec.endswith((":injection", ":ordinary")) else (spec, "", "")
         sets.append((file, read_set(Path(file), role or None), "extra"))
-    samples = [{"id": Path(str(a.origin)).name, "title": a.title, "text": a.text, "role": "ordinary"}
-               for a in read_articles([samples_dir()], on_error=lambda m: None)]
-    sets.append(("bundled samples", samples, "27 files; marketplace_reviews.html quotes an injection"))
+    if not args.only:
+        samples = [{"id": Path(str(a.origin)).name, "title": a.title, "text": a.text, "role": "ordinary"}
+                   for a in read_articles([samples_dir()], on_error=lambda m: None)]
+        sets.append(("bundled samples", samples, "27 files; marketplace_reviews.html quotes an injection"))
 
     everything = [r for _, rows, _ in sets for r in rows]
     texts = [text_of(r) for r in everything]
@@ -217,16 +235,29 @@ def main() -> None:
     drafts = by_model(evals, args.config)
     for name, rows, _ in sets:
         for role in ("injection", "ordinary"):
-            ids = [r["id"] for r in rows if r["role"] == role]
-            got = [drafts[i] for i in ids if i in drafts and drafts[i].error is None]
-            if not ids or name == "bundled samples":
+            part = [r for r in rows if r["role"] == role and r["id"] in drafts and drafts[r["id"]].error is None]
+            n = sum(r["role"] == role for r in rows)
+            if not n or name == "bundled samples":
                 continue
-            reported = sum(REPORTED in d.flags for d in got)
-            either = sum(FLAG in d.flags for d in got)
-            what = "false positives" if role == "ordinary" else "recall"
-            print(f"model {got[0].model if got else '?'}: {Path(name).name}: {what}: model's report {reported}/{len(got)}, "
-                  f"check or model {either}/{len(got)} ({len(ids) - len(got)} not drafted)")
-
+            reported = [r for r in part if REPORTED in drafts[r["id"]].flags]
+            check = sum(explain(text_of(r)) is not None for r in part)
+            either = sum(FLAG in drafts[r["id"]].flags for r in part)
+            what = "recall" if role == "injection" else "false positives"
+            model = drafts[part[0]["id"]].model if part else "?"
+            print(f"model {model}: {Path(name).name}: {what}: model's report {len(reported)}/{len(part)}, check "
+                  f"{check}/{len(part)}, check or model {either}/{len(part)} ({n - len(part)} not drafted or failed)")
+            if role == "injection":
+                by = defaultdict(list)
+                for r in part:
+                    for key in ("technique", "language"):
+                        if r.get(key):
+                            by[str(r[key])].append(r in reported)
+                if by:
+                    print("  model's report: " + ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in sorted(by.items())))
+            shown = [r for r in reported if explain(text_of(r)) is None]  # what the model adds to the check
+            print(f"  reported by the model, not by the check: {len(shown)}")
+            for r in shown if args.misses else shown[:5]:
+                print(f"    {r['id']}: {str(r.get('injection') or r['title']).strip()[:110]!r}")
 
 if __name__ == "__main__":
     main()

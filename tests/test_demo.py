@@ -318,6 +318,10 @@ def test_the_demo_with_the_embedded_model_exits_0_and_reuses_the_prompt_prefix(
     requests = sum(d.usage["requests"] for d in drafts)
     assert len(hits) == requests - 1 and min(hits) > 2000, hits
     assert f"(cached {sum(hits)})" in out
+    # The answer's threads were chosen from the machine's load, said once, and are the server's.
+    said = re.findall(r"embedded model: (\d+) answer threads? \(\d+ cores, 1-minute load", err)
+    assert len(said) == 1, err
+    assert f"--n_threads {said[0]} ".encode() in (tmp_path / local.LOG).read_bytes()
     # Confidence from the answer's log-probabilities, which the embedded server returns: no label-only re-answers.
     for d in drafts:
         assert d.error is not None or ("confidence_samples" not in d.usage and any(c is not None for c in d.confidence.values()))

