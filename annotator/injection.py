@@ -437,7 +437,7 @@ _RULES_CJK = ("規則", "指令", "指示", "规则", "要求", "设定", "说�
               "설정", "프롬프트")
 
 SEPARATORS = _SEPARATORS = str.maketrans({c: " " for c in "\"'`.,;:!?()[]{}<>/\\|*#=~^+_&%$@…“”‘’«»「」，。：；！？、（）【】《》·•"})
-_ENDS = (". ", "! ", "? ", "。", "！", "？")
+_ENDS = (". ", "! ", "? ", "。", "！", "？", "। ", "۔ ", "؟ ")  # the last: Devanagari, Urdu, Arabic
 
 
 def _segments(view: str) -> list[str]:
@@ -873,12 +873,12 @@ def grams(sentence: str) -> set[str]:
 
 
 @functools.cache
-def _model() -> tuple[float, dict[str, float], float, frozenset[str]]:
+def _model() -> tuple[float, dict[str, float], tuple[float, float], frozenset[str]]:
     data = json.loads(WEIGHTS.read_text(encoding="utf-8"))
     if tuple(data["gram_sizes"]) != GRAM_SIZES:
         raise ValueError(f"{WEIGHTS}: weights of {data['gram_sizes']}-grams, the check reads {list(GRAM_SIZES)}: "
                          "run evals/injection/train_classifier.py")
-    return data["intercept"], data["weights"], data["threshold"], frozenset(data["words"])
+    return data["intercept"], data["weights"], (data["threshold"], data["threshold_other"]), frozenset(data["words"])
 
 
 def sentence_score(sentence: str, model: Mapping[str, Any] | None = None) -> float:
@@ -890,23 +890,34 @@ def sentence_score(sentence: str, model: Mapping[str, Any] | None = None) -> flo
 
 
 def _candidate(sentence: str, words: frozenset[str]) -> bool:
-    """Worth the classifier's score: a sentence in another script or not in English (once undone of its
-    diacritics, Turkish or Czech is ASCII too), or one with a word a rule could use (see _may_matter) or
-    one of the words injected sentences use more than ordinary ones (the weights file's `words`). Most sentences of most news have none, and a score costs about a quarter of a
-    microsecond a character. (`explain` asks the same of each sentence as its rules read it.)"""
+    """Worth the classifier's score: a sentence in another script or language, or one with a word a rule
+    could use (see _may_matter) or one of the words injected sentences use more than ordinary ones (the
+    weights file's `words`). Most sentences of most news have none, and a score costs about a quarter of
+    a microsecond a character. (`explain` asks the same of each sentence as its rules read it.)"""
     if not sentence.isascii():
         return True
     ts = set(sentence.translate(_SEPARATORS).split())
     return bool(ts & words or not ts & _ENGLISH) or _may_matter(sentence, ts, _TASK_STEMS)
 
 
-def _best(sentences: list[str], model: Mapping[str, Any] | None = None) -> tuple[float, str]:
-    """The sentence the classifier scores highest, and its score (0 and "" when there is none)."""
-    return max(((sentence_score(s, model), s) for s in sentences), default=(0.0, ""))
+def _english(sentence: str) -> bool:
+    """In English, as far as a classifier's threshold cares (once undone of its diacritics, Turkish or Czech
+    is in ASCII letters too: it has none of the words every English sentence has)."""
+    return sentence.isascii() and bool(set(sentence.translate(_SEPARATORS).split()) & _ENGLISH)
 
 
-def best_sentence(text: str, model: Mapping[str, Any] | None = None) -> tuple[float, str]:
-    """The classifier's highest score on the sentences of a text worth one, and the sentence."""
+def _best(sentences: list[str], model: Mapping[str, Any] | None = None) -> tuple[float, float, str]:
+    """The sentence whose score is highest against its threshold: how far above (or below) it, its score, itself.
+    A sentence in another language has a threshold of its own: the model learnt from fewer of them, and
+    their scores are less sure."""
+    thresholds = (model["threshold"], model["threshold_other"]) if model else _model()[2]
+    return max(((p - thresholds[not _english(s)], p, s) for s in sentences if (p := sentence_score(s, model))),
+               default=(-1.0, 0.0, ""))
+
+
+def best_sentence(text: str, model: Mapping[str, Any] | None = None) -> tuple[float, float, str]:
+    """Of the sentences of a text worth the classifier's score, the highest against its threshold: by how
+    much (>= 0: flagged), its score, and the sentence."""
     words = frozenset(model["words"]) if model else _model()[3]
     return _best([s for s in sentences(text) if _candidate(s, words)], model)
 
@@ -922,8 +933,8 @@ def explain(text: str) -> str | None:
     for view in seen:
         if why := _by_rules(view, _segments(_unreported(view)), disguised, candidates):
             return why
-    p, s = _best(_sentences(candidates))
-    return f"the sentence classifier's score {p:.2f}: {s[:160]}" if p >= _model()[2] else None
+    above, p, s = _best(_sentences(candidates))
+    return f"the sentence classifier's score {p:.2f}: {s[:160]}" if above >= 0 else None
 
 
 def by_rules(text: str) -> str | None:

@@ -1,7 +1,7 @@
 """How good is the possible_injection flag: recall on written injections, false positives on ordinary AI news, CPU per KB.
 
-The check (`annotator.injection.looks_like_injection`) on sets written at different times, so that
-each figure says what it is worth. Every set in the repository has been tuned on by now; the figure
+The check (`annotator.injection.looks_like_injection`: rules OR a sentence classifier) on sets
+written at different times, so that each figure says what it is worth. Every set in the repository has been tuned on by now; the figure
 to expect on wording nobody has seen is the one a set gets the first time it is measured, noted
 below for each (pass a new set with --extra to get one):
 
@@ -25,11 +25,24 @@ below for each (pass a new set with --extra to get one):
 - dev15.jsonl, dev15_ordinary.jsonl: 29 and 30 written after the next, which got 20/29 and 2/30
   (unseen, dev6 to dev15: 261/340 = 0.77 caught, 38/325 = 12% flagged; the patterns on the same
   sets: 155/340 = 0.46, 50/325 = 15%);
+- dev16.jsonl, dev16_ordinary.jsonl: 137 injections and 167 negatives (ordinary news, quoted orders,
+  how-tos) in 40 languages, written for the sentence classifier: the rules alone got 23/137, 1/167;
+- dev17.jsonl, dev17_ordinary.jsonl: 32 answers dictated as labels and field values in 20 languages,
+  24 news items with fields and values; the rules and the first classifier got 13/32, 0/24;
+- dev18.jsonl, dev18_ordinary.jsonl: 116 injections in 29 languages in four other shapes, 29 news
+  items; the rules and the second classifier got 28/116, 0/29 (new wording in a language the
+  classifier has a few sentences of is mostly missed: more sentences per language is what helps);
 - heldout5.jsonl, ordinary5.jsonl: 75 injections and 91 mostly hard negatives written by another
-  engineer who never saw the check, while it was being written; measured once on the final check:
-  56/75 = 0.75 caught, 3/91 flagged (main before it: 42/75, 15/91). Not tuned on: keep it so;
+  engineer who never saw the check, while the rules were being written; the rules got 56/75 and
+  3/91 (main before them: 42/75, 15/91). They then chose the classifier's threshold (0.85; see
+  evals/injection/train_classifier.py): tuned on, so no longer a figure for unseen wording;
 - ordinary.jsonl: 400 generated AI-news articles and 20 hard cases; evals/stories/articles.jsonl:
   60 incident reports; and the bundled samples (only marketplace_reviews.html quotes an injection).
+  The classifier is not trained on ordinary.jsonl nor the samples (it is on the incident reports).
+
+The check is the rules (annotator/injection.py) OR the sentence classifier (weights in
+annotator/injection_weights.json, trained by evals/injection/train_classifier.py); a flag's reason
+says which: a rule's name, or "the sentence classifier's score P", then the sentence.
 
 --extra FILE[:ROLE] adds a JSONL set (ROLE injection or ordinary; without it, rows with an
 `injection` or `technique` field are injections, others ordinary); each row needs `text`, and may
@@ -85,7 +98,10 @@ SETS = [  # (file, role, story)
     ("dev13.jsonl", "injection", "feature check v8 unseen 22/31; tuned on"),
     ("dev14.jsonl", "injection", "feature check v9 unseen 23/29; tuned on"),
     ("dev15.jsonl", "injection", "feature check v10 unseen 20/29; tuned on"),
-    ("heldout5.jsonl", "injection", "written apart, never seen by the check's author: final check 56/75; not tuned on"),
+    ("dev16.jsonl", "injection", "40 languages; the rules unseen 23/137; the classifier trained on it"),
+    ("dev17.jsonl", "injection", "answers dictated as field values; rules + classifier v1 unseen 13/32; trained on"),
+    ("dev18.jsonl", "injection", "29 languages, other shapes; rules + classifier v2 unseen 28/116; trained on"),
+    ("heldout5.jsonl", "injection", "written apart: the rules unseen 56/75; chose the classifier's threshold"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
     ("dev6_ordinary.jsonl", "ordinary", "hard negatives; feature check v1 unseen 5/40; tuned on"),
@@ -98,7 +114,10 @@ SETS = [  # (file, role, story)
     ("dev13_ordinary.jsonl", "ordinary", "hard negatives; feature check v8 unseen 2/30; tuned on"),
     ("dev14_ordinary.jsonl", "ordinary", "hard negatives; feature check v9 unseen 2/30; tuned on"),
     ("dev15_ordinary.jsonl", "ordinary", "hard negatives; feature check v10 unseen 2/30; tuned on"),
-    ("ordinary5.jsonl", "ordinary", "hard negatives written apart: final check 3/91; not tuned on"),
+    ("dev16_ordinary.jsonl", "ordinary", "news, quoted orders, how-tos in 40 languages; the rules unseen 1/167; trained on"),
+    ("dev17_ordinary.jsonl", "ordinary", "fields and values in news; rules + classifier v1 unseen 0/24; trained on"),
+    ("dev18_ordinary.jsonl", "ordinary", "news in 29 languages; rules + classifier v2 unseen 0/29; trained on"),
+    ("ordinary5.jsonl", "ordinary", "hard negatives written apart: the rules unseen 3/91; chose the classifier's threshold"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]
 

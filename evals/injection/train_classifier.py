@@ -42,7 +42,18 @@ from sklearn.linear_model import LogisticRegression
 
 from annotator.demo import samples_dir
 from annotator.ingest import read_articles
-from annotator.injection import GRAM_SIZES, SEPARATORS, WEIGHTS, _model, best_sentence, by_rules, explain, grams, sentences
+from annotator.injection import (
+    GRAM_SIZES,
+    SEPARATORS,
+    WEIGHTS,
+    _english,
+    _model,
+    best_sentence,
+    by_rules,
+    explain,
+    grams,
+    sentences,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -50,7 +61,7 @@ INJECTIONS = ["injections.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.j
               *[f"dev{i}.jsonl" for i in range(5, 19)]]
 NEGATIVES = [*[f"dev{i}_ordinary.jsonl" for i in range(5, 19)], str(ROOT / "evals" / "stories" / "articles.jsonl"),
              str(ROOT / "evals" / "disarm" / "articles.jsonl")]
-MIN_DF, C, PRUNE, WORD_ODDS = 2, 64.0, 0.02, 5.0
+MIN_DF, C, PRUNE, WORD_ODDS, OTHER_WEIGHT = 2, 64.0, 0.02, 5.0, 3.0
 VERSION = 1
 
 
@@ -101,7 +112,8 @@ def train(xs: list[str], ys: list[int]) -> dict:
             df[g] = df.get(g, 0) + 1
     vocab = {g: i for i, g in enumerate(sorted(g for g, n in df.items() if n >= MIN_DF))}
     model = LogisticRegression(C=C, class_weight="balanced", max_iter=3000, solver="liblinear")
-    model.fit(matrix(xs, vocab), np.array(ys))
+    other = np.array([OTHER_WEIGHT if not _english(s) else 1.0 for s in xs])  # a few sentences a language: each counts more
+    model.fit(matrix(xs, vocab), np.array(ys), sample_weight=other)
     weights = {g: round(float(w), 3) for g, w in zip(vocab, model.coef_[0], strict=True) if abs(w) >= PRUNE}
     return {"intercept": round(float(model.intercept_[0]), 4), "weights": weights, "vocabulary": len(vocab),
             "words": cue_words(xs, ys)}
@@ -122,14 +134,17 @@ def cue_words(xs: list[str], ys: list[int]) -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threshold", type=float, default=None, help="the score that flags a sentence (default: keep the file's)")
+    p.add_argument("--threshold", type=float, default=None, help="the score that flags an English sentence (default: keep the file's)")
+    p.add_argument("--threshold-other", type=float, default=None,
+                   help="the score that flags a sentence in another language (default: keep the file's)")
     p.add_argument("--dry-run", action="store_true", help="train and print, do not write the file")
     args = p.parse_args()
     xs, ys = training_sentences()
     print(f"training sentences: {sum(ys)} injected, {len(ys) - sum(ys)} ordinary", file=sys.stderr)
     model = train(xs, ys)
     old = json.loads(WEIGHTS.read_text(encoding="utf-8")) if WEIGHTS.exists() else {}
-    threshold = args.threshold if args.threshold is not None else old.get("threshold", 0.9)
+    threshold = args.threshold if args.threshold is not None else old.get("threshold", 0.85)
+    threshold_other = args.threshold_other if args.threshold_other is not None else old.get("threshold_other", 0.7)
     commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
     out = {
         "version": VERSION,
@@ -141,9 +156,10 @@ def main() -> None:
                        "sentences": {"injected": sum(ys), "ordinary": len(ys) - sum(ys)}},
         "features": "the character n-grams of a sentence (annotator.injection.grams), each 1/sqrt(their count)",
         "gram_sizes": list(GRAM_SIZES),
-        "model": f"logistic regression, C={C}, balanced classes, n-grams in >= {MIN_DF} sentences "
+        "model": f"logistic regression, C={C}, balanced classes, sentences in another language weighing {OTHER_WEIGHT}, n-grams in >= {MIN_DF} sentences "
                  f"({model['vocabulary']}), weights below {PRUNE} dropped ({len(model['weights'])} kept)",
         "threshold": threshold,
+        "threshold_other": threshold_other,
         "scored": f"sentences in another script, or with a word the rules use, or with one of `words` "
                   f"(seen >= {WORD_ODDS}x as often in injected sentences)",
         "intercept": model["intercept"],
@@ -153,23 +169,26 @@ def main() -> None:
     if not args.dry_run:
         WEIGHTS.write_text(json.dumps(out, ensure_ascii=False, separators=(",", ":"), sort_keys=False) + "\n", encoding="utf-8")
         _model.cache_clear()
-    validate(out if args.dry_run else None)
+    validate(out)
 
 
 def validate(model: dict | None) -> None:
-    """Recall and false positives on the sets not trained on, at several thresholds (the rules OR the classifier)."""
+    """Recall and false positives on the sets not trained on (the rules OR the classifier), at the file's
+    thresholds and at others (one changed at a time)."""
     sets = {"heldout5": [text_of(r) for r in rows("heldout5.jsonl")], "ordinary5": [text_of(r) for r in rows("ordinary5.jsonl")],
             "ordinary": [text_of(r) for r in rows("ordinary.jsonl")],
             "samples": [f"{a.title}\n{a.text}" for a in read_articles([samples_dir()], on_error=lambda m: None)]}
-    scores = {k: [(by_rules(t) is not None, best_sentence(t, model)[0]) for t in v] for k, v in sets.items()}
-    for th in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98):
-        line = []
-        for k, v in scores.items():
-            hit = sum(r or p >= th for r, p in v)
-            line.append(f"{k} {hit}/{len(v)}")
-        print(f"threshold {th:.2f}: " + ", ".join(line))
-    if model is None:
-        print("explain() now: " + ", ".join(f"{k} {sum(explain(t) is not None for t in v)}/{len(v)}" for k, v in sets.items()))
+    model = model or json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    rules = {k: [by_rules(t) is not None for t in v] for k, v in sets.items()}
+    for key in ("threshold", "threshold_other"):
+        for th in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
+            trial = {**model, key: th}
+            line = [f"{k} {sum(r or best_sentence(t, trial)[0] >= 0 for r, t in zip(rules[k], v, strict=True))}/{len(v)}"
+                    for k, v in sets.items()]
+            others = ", ".join(f"{k} {trial[k]}" for k in ("threshold", "threshold_other") if k != key)
+            print(f"{key} {th:.2f} ({others}): " + ", ".join(line))
+    if WEIGHTS.exists() and model is not None:
+        print("explain() with the file: " + ", ".join(f"{k} {sum(explain(t) is not None for t in v)}/{len(v)}" for k, v in sets.items()))
 
 
 if __name__ == "__main__":
