@@ -16,6 +16,14 @@ features, each a small lexicon per language (English, the languages ingest recog
 Japanese, Korean, and eight European ones), combined by the rules in `explain()`, which also says
 which rule fired on which sentence.
 
+What no lexicon lists (a wording nobody wrote down, one of the many languages ingest passes through)
+a sentence classifier scores: a logistic regression of character 3- and 5-grams, trained offline by
+evals/injection/train_classifier.py (scikit-learn) and shipped as weights in injection_weights.json
+(version and provenance inside); here it is a set of n-grams and a sum. It scores only the sentences
+the rules let pass that are worth it (another language, or a word an injection would use), with a
+threshold for English and a lower one for other languages (fewer training sentences, less sure
+scores); `explain()` then gives its score and the sentence.
+
 The model is asked too: the answer schema carries `instructions_in_article`, a boolean the model
 sets when the article addresses it or tries to steer its labels (the prompt says so), and a draft
 is flagged `possible_injection` when either says so (with `instructions_in_article` beside it when
