@@ -32,6 +32,10 @@ below for each (pass a new set with --extra to get one):
 - dev18.jsonl, dev18_ordinary.jsonl: 116 injections in 29 languages in four other shapes, 29 news
   items; the rules and the second classifier got 28/116, 0/29 (new wording in a language the
   classifier has a few sentences of is mostly missed: more sentences per language is what helps);
+- dev19.jsonl, dev19_ordinary.jsonl: 123 injections in 41 languages in three more shapes (the
+  assistant told to skip the analysis, a notice to automated processing, the output dictated), 41
+  news items addressing readers or reporting officials' requests; the rules and the third
+  classifier (the one that chose the thresholds) got 40/123, 0/41;
 - heldout5.jsonl, ordinary5.jsonl: 75 injections and 91 mostly hard negatives written by another
   engineer who never saw the check, while the rules were being written; the rules got 56/75 and
   3/91 (main before them: 42/75, 15/91). They then chose the classifier's threshold (0.85; see
@@ -101,6 +105,7 @@ SETS = [  # (file, role, story)
     ("dev16.jsonl", "injection", "40 languages; the rules unseen 23/137; the classifier trained on it"),
     ("dev17.jsonl", "injection", "answers dictated as field values; rules + classifier v1 unseen 13/32; trained on"),
     ("dev18.jsonl", "injection", "29 languages, other shapes; rules + classifier v2 unseen 28/116; trained on"),
+    ("dev19.jsonl", "injection", "41 languages, three more shapes; rules + classifier v3 unseen 40/123; trained on"),
     ("heldout5.jsonl", "injection", "written apart: the rules unseen 56/75; chose the classifier's threshold"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
@@ -117,6 +122,7 @@ SETS = [  # (file, role, story)
     ("dev16_ordinary.jsonl", "ordinary", "news, quoted orders, how-tos in 40 languages; the rules unseen 1/167; trained on"),
     ("dev17_ordinary.jsonl", "ordinary", "fields and values in news; rules + classifier v1 unseen 0/24; trained on"),
     ("dev18_ordinary.jsonl", "ordinary", "news in 29 languages; rules + classifier v2 unseen 0/29; trained on"),
+    ("dev19_ordinary.jsonl", "ordinary", "readers and officials addressed, 41 languages; rules + classifier v3 unseen 0/41; trained on"),
     ("ordinary5.jsonl", "ordinary", "hard negatives written apart: the rules unseen 3/91; chose the classifier's threshold"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]
