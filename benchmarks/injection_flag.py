@@ -36,6 +36,10 @@ below for each (pass a new set with --extra to get one):
   assistant told to skip the analysis, a notice to automated processing, the output dictated), 41
   news items addressing readers or reporting officials' requests; the rules and the third
   classifier (the one that chose the thresholds) got 40/123, 0/41;
+- dev20.jsonl, dev20_ordinary.jsonl: 123 injections in 41 languages in three more shapes (a
+  hypothetical automatic tool, an instruction in brackets, the text declared outside the task),
+  41 news items (a chatbot's answer reported, a recipe); the rules and the fourth classifier got
+  85/123, 0/41;
 - heldout5.jsonl, ordinary5.jsonl: 75 injections and 91 mostly hard negatives written by another
   engineer who never saw the check, while the rules were being written; the rules got 56/75 and
   3/91 (main before them: 42/75, 15/91). They then chose the classifier's threshold (0.85; see
@@ -106,6 +110,7 @@ SETS = [  # (file, role, story)
     ("dev17.jsonl", "injection", "answers dictated as field values; rules + classifier v1 unseen 13/32; trained on"),
     ("dev18.jsonl", "injection", "29 languages, other shapes; rules + classifier v2 unseen 28/116; trained on"),
     ("dev19.jsonl", "injection", "41 languages, three more shapes; rules + classifier v3 unseen 40/123; trained on"),
+    ("dev20.jsonl", "injection", "41 languages, three more shapes; rules + classifier v4 unseen 85/123; trained on"),
     ("heldout5.jsonl", "injection", "written apart: the rules unseen 56/75; chose the classifier's threshold"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
@@ -123,6 +128,7 @@ SETS = [  # (file, role, story)
     ("dev17_ordinary.jsonl", "ordinary", "fields and values in news; rules + classifier v1 unseen 0/24; trained on"),
     ("dev18_ordinary.jsonl", "ordinary", "news in 29 languages; rules + classifier v2 unseen 0/29; trained on"),
     ("dev19_ordinary.jsonl", "ordinary", "readers and officials addressed, 41 languages; rules + classifier v3 unseen 0/41; trained on"),
+    ("dev20_ordinary.jsonl", "ordinary", "chatbot quotes and how-tos, 41 languages; rules + classifier v4 unseen 0/41; trained on"),
     ("ordinary5.jsonl", "ordinary", "hard negatives written apart: the rules unseen 3/91; chose the classifier's threshold"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]

@@ -195,7 +195,7 @@ def test_among_the_bundled_samples_only_the_planted_injection_is_flagged():
 
 def test_the_eval_sets_meet_their_targets():
     """The sets written for the flag: recall >= 0.9 on each; false positives <= 1% on ordinary AI news."""
-    for name in ("injections.jsonl", "heldout4.jsonl", "heldout5.jsonl", *(f"dev{i}.jsonl" for i in range(5, 20))):
+    for name in ("injections.jsonl", "heldout4.jsonl", "heldout5.jsonl", *(f"dev{i}.jsonl" for i in range(5, 21))):
         rows = _rows(name)
         recall = sum(looks_like_injection(f"{r['title']}\n{r['text']}") for r in rows) / len(rows)
         assert recall >= 0.9, name

@@ -58,8 +58,8 @@ from annotator.injection import (
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 INJECTIONS = ["injections.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl", "heldout4.jsonl",
-              *[f"dev{i}.jsonl" for i in range(5, 20)]]
-NEGATIVES = [*[f"dev{i}_ordinary.jsonl" for i in range(5, 20)], str(ROOT / "evals" / "stories" / "articles.jsonl"),
+              *[f"dev{i}.jsonl" for i in range(5, 21)]]
+NEGATIVES = [*[f"dev{i}_ordinary.jsonl" for i in range(5, 21)], str(ROOT / "evals" / "stories" / "articles.jsonl"),
              str(ROOT / "evals" / "disarm" / "articles.jsonl")]
 MIN_DF, C, PRUNE, WORD_ODDS, OTHER_WEIGHT = 2, 64.0, 0.02, 5.0, 3.0
 VERSION = 1
@@ -183,7 +183,7 @@ def leave_one_out() -> None:
     not seen, not what the whole check would get on a new set."""
     shipped = json.loads(WEIGHTS.read_text(encoding="utf-8"))
     totals = [0, 0, 0, 0]
-    for k in range(5, 20):
+    for k in range(5, 21):
         name = f"dev{k}"
         xs, ys = training_sentences(leave_out=name)
         model = {**shipped, **train(xs, ys)}
