@@ -857,6 +857,7 @@ def _rule_fired(seg: str, toks: list[str], ts: set[str], here: dict[str, set[str
 # ---------------------------------------------------------------------------------------------
 
 GRAM_SIZES = (3, 5)
+_THAI = re.compile("[\u0e00-\u0e7f]")
 # Words nearly every English sentence has: a sentence in Latin letters without any is in another language.
 _ENGLISH = _words("the a an of and or to in on for with by from at as is are was were be been has have had it its this "
                   "that which who will would said says not but after over than")
@@ -864,8 +865,13 @@ WEIGHTS = Path(__file__).with_name("injection_weights.json")
 
 
 def _sentences(segments: list[str]) -> list[str]:
-    """Segments as the classifier reads them: spaces squeezed, the very short ones left out."""
-    return [s for s in (" ".join(seg.split()) for seg in segments) if len(s) >= 12]
+    """Segments as the classifier reads them: spaces squeezed, the very short ones left out; Thai, which
+    ends a sentence with a space, cut at its spaces (else an injected sentence is one part in a paragraph)."""
+    out = []
+    for seg in segments:
+        words = seg.split()
+        out += words if len(words) > 1 and _THAI.search(seg) else [" ".join(words)]
+    return [s for s in out if len(s) >= 12]
 
 
 def sentences(text: str) -> list[str]:
