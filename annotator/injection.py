@@ -857,6 +857,7 @@ def _rule_fired(seg: str, toks: list[str], ts: set[str], here: dict[str, set[str
 # ---------------------------------------------------------------------------------------------
 
 GRAM_SIZES = (3, 5)
+BY_CLASSIFIER = "the sentence classifier's score"  # how explain() begins when the classifier flagged
 _THAI = re.compile("[\u0e00-\u0e7f]")
 # Words nearly every English sentence has: a sentence in Latin letters without any is in another language.
 _ENGLISH = _words("the a an of and or to in on for with by from at as is are was were be been has have had it its this "
@@ -948,7 +949,7 @@ def explain(text: str) -> str | None:
         if why := _by_rules(view, _segments(_unreported(view)), disguised, candidates):
             return why
     above, p, s = _best(_sentences(candidates))
-    return f"the sentence classifier's score {p:.2f}: {s[:160]}" if above >= 0 else None
+    return f"{BY_CLASSIFIER} {p:.2f}: {s[:160]}" if above >= 0 else None
 
 
 def by_rules(text: str) -> str | None:

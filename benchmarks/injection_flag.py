@@ -83,7 +83,7 @@ from annotator.config import read_config
 from annotator.demo import samples_dir
 from annotator.draft import DraftOptions, draft
 from annotator.ingest import read_articles
-from annotator.injection import FLAG, REPORTED, explain
+from annotator.injection import BY_CLASSIFIER, FLAG, REPORTED, explain
 from annotator.llm import load_settings
 from annotator.records import Draft, read_jsonl
 
@@ -216,9 +216,10 @@ def main() -> None:
             if not part:
                 continue
             hits = sum(why[r["id"]] is not None for r in part)
+            learnt = sum((why[r["id"]] or "").startswith(BY_CLASSIFIER) for r in part)
             label = Path(name).name if name != "bundled samples" else name
             if role == "injection":
-                print(f"recall {hits / len(part):.3f} ({hits}/{len(part)}) on {label} ({story})")
+                print(f"recall {hits / len(part):.3f} ({hits}/{len(part)}; {learnt} by the classifier) on {label} ({story})")
                 by: dict[str, list[bool]] = defaultdict(list)
                 for r in part:
                     for key in ("technique", "language"):
@@ -230,7 +231,7 @@ def main() -> None:
                 for r in shown if args.misses else shown[:5]:
                     print(f"  missed  {r['id']}: {str(r.get('injection') or r['text']).strip()[:110]!r}")
             else:
-                print(f"false positives {hits / len(part):.2%} ({hits}/{len(part)}) on {label} ({story})")
+                print(f"false positives {hits / len(part):.2%} ({hits}/{len(part)}; {learnt} by the classifier) on {label} ({story})")
                 shown = [r for r in part if why[r["id"]] is not None]
                 for r in shown if args.misses else shown[:5]:
                     print(f"  flagged {r['id']}: {why[r['id']][:130]}")
