@@ -889,6 +889,7 @@ def grams(sentence: str) -> set[str]:
 
 @functools.cache
 def _model() -> tuple[float, dict[str, float], tuple[float, float], frozenset[str]]:
+    """The shipped classifier: intercept, weights, thresholds (English, other languages), cue words."""
     data = json.loads(WEIGHTS.read_text(encoding="utf-8"))
     if tuple(data["gram_sizes"]) != GRAM_SIZES:
         raise ValueError(f"{WEIGHTS}: weights of {data['gram_sizes']}-grams, the check reads {list(GRAM_SIZES)}: "
@@ -926,8 +927,11 @@ def _best(sentences: list[str], model: Mapping[str, Any] | None = None) -> tuple
     A sentence in another language has a threshold of its own: the model learnt from fewer of them, and
     their scores are less sure."""
     thresholds = (model["threshold"], model["threshold_other"]) if model else _model()[2]
-    return max(((p - thresholds[not _english(s)], p, s) for s in sentences if (p := sentence_score(s, model))),
-               default=(-1.0, 0.0, ""))
+    best = (-1.0, 0.0, "")
+    for s in sentences:
+        p = sentence_score(s, model)
+        best = max(best, (p - thresholds[not _english(s)], p, s))
+    return best
 
 
 def best_sentence(text: str, model: Mapping[str, Any] | None = None) -> tuple[float, float, str]:
@@ -940,25 +944,27 @@ def best_sentence(text: str, model: Mapping[str, Any] | None = None) -> tuple[fl
 def explain(text: str) -> str | None:
     """Why the text looks like an injection, or None: a chat template's token, the rule that fired on a
     sentence, or the classifier's score of a sentence; with the sentence."""
-    seen, disguised = _read(text)
-    for view in seen:
-        if token := _template_token(view):
-            return f"chat template token: {token}"
-    candidates: list[str] = []
-    for view in seen:
-        if why := _by_rules(view, _segments(_unreported(view)), disguised, candidates):
-            return why
-    above, p, s = _best(_sentences(candidates))
-    return f"{BY_CLASSIFIER} {p:.2f}: {s[:160]}" if above >= 0 else None
+    return _check(text, classifier=True)
 
 
 def by_rules(text: str) -> str | None:
     """The rules alone (what `explain` says before the classifier is asked)."""
+    return _check(text, classifier=False)
+
+
+def _check(text: str, classifier: bool) -> str | None:
     seen, disguised = _read(text)
     for view in seen:
         if token := _template_token(view):
             return f"chat template token: {token}"
-    return next((why for view in seen if (why := _by_rules(view, _segments(_unreported(view)), disguised, []))), None)
+    candidates: list[str] = []  # the sentences the rules read that are worth the classifier's score
+    for view in seen:
+        if why := _by_rules(view, _segments(_unreported(view)), disguised, candidates):
+            return why
+    if not classifier:
+        return None
+    above, p, s = _best(_sentences(candidates))
+    return f"{BY_CLASSIFIER} {p:.2f}: {s[:160]}" if above >= 0 else None
 
 
 def looks_like_injection(text: str) -> bool:
