@@ -165,8 +165,9 @@ def main() -> None:
                  f"({model['vocabulary']}), weights below {PRUNE} dropped ({len(model['weights'])} kept)",
         "threshold": threshold,
         "threshold_other": threshold_other,
-        "scored": f"sentences in another script, or with a word the rules use, or with one of `words` "
-                  f"(seen >= {WORD_ODDS}x as often in injected sentences)",
+        "scored": f"sentences in another script or language, or with a word the rules use, or with one of `words` "
+                  f"(seen >= {WORD_ODDS}x as often in injected sentences); threshold for English, threshold_other for "
+                  f"other languages",
         "intercept": model["intercept"],
         "words": model["words"],
         "weights": model["weights"],
