@@ -173,7 +173,7 @@ def main() -> None:
         "weights": model["weights"],
     }
     if not args.dry_run:
-        WEIGHTS.write_text(json.dumps(out, ensure_ascii=False, separators=(",", ":"), sort_keys=False) + "\n", encoding="utf-8")
+        WEIGHTS.write_text(json.dumps(out, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")  # a line a weight: diffs a reviewer can read
         _model.cache_clear()
     validate(out)
 
