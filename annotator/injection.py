@@ -760,7 +760,8 @@ def _template_token(view: str) -> str | None:
 
 def _by_rules(view: str, segments: list[str], disguised: bool, candidates: list[str]) -> str | None:
     """The first sentence of one view on which a rule fires: the rule and the sentence, or None; the
-    sentences read before it that are worth the classifier's score are added to `candidates` (see _candidate).
+    sentences read before it that are worth the classifier's score are added to `candidates` (see
+    _candidate; a sentence the one before addressed counts too).
 
     A sentence can be addressed by the one before it, which is all this loop carries forward:
     `addressed` is "system" after a role marker (SYSTEM:, <system>), "speaker" after a speaker's name
@@ -776,12 +777,11 @@ def _by_rules(view: str, segments: list[str], disguised: bool, candidates: list[
         system = _system_role(seg, hints)
         speaker = bool((seg[:1] in "[<" or toks and toks[0] in _SPEAKERS or '"role"' in seg) and _SPEAKER.match(seg))
         addressed = "system" if system else "speaker" if speaker else ""
+        if not seg.isascii() or by or system or speaker or ts & words or not ts & _ENGLISH:
+            candidates.append(seg)
         if seg.isascii() and not (by or system or speaker or _may_matter(seg, ts, stems)):
             before = {}
-            if ts & words or not ts & _ENGLISH:
-                candidates.append(seg)
             continue  # nothing a rule could use: most sentences of most articles
-        candidates.append(seg)
         here = _cues(seg, ts, stems)
         previous, before = before, here
         machine = _machine_addressed(seg, toks, ts)
@@ -906,14 +906,15 @@ def sentence_score(sentence: str, model: Mapping[str, Any] | None = None) -> flo
 
 
 def _candidate(sentence: str, words: frozenset[str]) -> bool:
-    """Worth the classifier's score: a sentence in another script or language, or one with a word a rule
-    could use (see _may_matter) or one of the words injected sentences use more than ordinary ones (the
-    weights file's `words`). Most sentences of most news have none, and a score costs about a quarter of
-    a microsecond a character. (`explain` asks the same of each sentence as its rules read it.)"""
+    """Worth the classifier's score: a sentence in another script or language, or one with a word injected
+    sentences use at least four times as often as ordinary ones (the weights file's `words`: override,
+    classify, assistant, ...). Most sentences of English news have none, and a score costs about a quarter
+    of a microsecond a character. (`explain` asks the same of each sentence as its rules read it, and
+    also scores a sentence a role marker, a speaker or a machine called by name addresses.)"""
     if not sentence.isascii():
         return True
     ts = set(sentence.translate(_SEPARATORS).split())
-    return bool(ts & words or not ts & _ENGLISH) or _may_matter(sentence, ts, _TASK_STEMS)
+    return bool(ts & words or not ts & _ENGLISH)
 
 
 def _english(sentence: str) -> bool:

@@ -14,8 +14,8 @@ worth 1/sqrt(number of its n-grams); a logistic regression (scikit-learn, alread
 the package; L2, C, balanced classes) on the n-grams seen in at least MIN_DF training sentences; the
 weights smaller than PRUNE are dropped. Beside them, `words`: the words injected sentences use at
 least WORD_ODDS times as often as ordinary ones; the check scores only a sentence in another script
-or language, or with one of those words or a word its rules use (most sentences of English news
-have none). The file holds the intercept, the weights, the words, the threshold and where they came
+or language, or with one of those words (most sentences of English news have none), or one a role
+marker or a machine called by name addresses. The file holds the intercept, the weights, the words, the threshold and where they came
 from; the check computes the same sum (`injection.sentence_score`), so what this script prints on
 the validation sets (with the rules, as `explain` combines them) is what the check does.
 
@@ -61,7 +61,7 @@ INJECTIONS = ["injections.jsonl", "heldout.jsonl", "heldout2.jsonl", "heldout3.j
               *[f"dev{i}.jsonl" for i in range(5, 21)]]
 NEGATIVES = [*[f"dev{i}_ordinary.jsonl" for i in range(5, 21)], str(ROOT / "evals" / "stories" / "articles.jsonl"),
              str(ROOT / "evals" / "disarm" / "articles.jsonl")]
-MIN_DF, C, PRUNE, WORD_ODDS, OTHER_WEIGHT = 2, 64.0, 0.02, 5.0, 3.0
+MIN_DF, C, PRUNE, WORD_ODDS, OTHER_WEIGHT = 2, 64.0, 0.02, 4.0, 3.0
 VERSION = 1
 
 
@@ -165,7 +165,7 @@ def main() -> None:
                  f"({model['vocabulary']}), weights below {PRUNE} dropped ({len(model['weights'])} kept)",
         "threshold": threshold,
         "threshold_other": threshold_other,
-        "scored": f"sentences in another script or language, or with a word the rules use, or with one of `words` "
+        "scored": f"sentences in another script or language, or with one of `words` "
                   f"(seen >= {WORD_ODDS}x as often in injected sentences); threshold for English, threshold_other for "
                   f"other languages",
         "intercept": model["intercept"],
