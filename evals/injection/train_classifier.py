@@ -150,6 +150,7 @@ def main() -> None:
     old = json.loads(WEIGHTS.read_text(encoding="utf-8")) if WEIGHTS.exists() else {}
     threshold = args.threshold if args.threshold is not None else old.get("threshold", 0.85)
     threshold_other = args.threshold_other if args.threshold_other is not None else old.get("threshold_other", 0.7)
+    subprocess.run(["git", "-C", str(ROOT), "update-index", "-q", "--refresh"], capture_output=True)  # else touched files read as changes
     commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
     out = {
         "version": VERSION,
