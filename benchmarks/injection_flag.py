@@ -1,7 +1,7 @@
 """How good is the possible_injection flag: recall on written injections, false positives on ordinary AI news, CPU per KB.
 
-The check (`annotator.injection.looks_like_injection`) on sets written at different times, so that
-each figure says what it is worth. Every set in the repository has been tuned on by now; the figure
+The check (`annotator.injection.looks_like_injection`: rules OR a sentence classifier) on sets
+written at different times, so that each figure says what it is worth. Every set in the repository has been tuned on by now; the figure
 to expect on wording nobody has seen is the one a set gets the first time it is measured, noted
 below for each (pass a new set with --extra to get one):
 
@@ -25,18 +25,42 @@ below for each (pass a new set with --extra to get one):
 - dev15.jsonl, dev15_ordinary.jsonl: 29 and 30 written after the next, which got 20/29 and 2/30
   (unseen, dev6 to dev15: 261/340 = 0.77 caught, 38/325 = 12% flagged; the patterns on the same
   sets: 155/340 = 0.46, 50/325 = 15%);
+- dev16.jsonl, dev16_ordinary.jsonl: 137 injections and 167 negatives (ordinary news, quoted orders,
+  how-tos) in 40 languages, written for the sentence classifier: the rules alone got 23/137, 1/167;
+- dev17.jsonl, dev17_ordinary.jsonl: 32 answers dictated as labels and field values in 20 languages,
+  24 news items with fields and values; the rules and the first classifier got 13/32, 0/24;
+- dev18.jsonl, dev18_ordinary.jsonl: 116 injections in 29 languages in four other shapes, 29 news
+  items; the rules and the second classifier got 28/116, 0/29 (new wording in a language the
+  classifier has a few sentences of is mostly missed: more sentences per language is what helps);
+- dev19.jsonl, dev19_ordinary.jsonl: 123 injections in 41 languages in three more shapes (the
+  assistant told to skip the analysis, a notice to automated processing, the output dictated), 41
+  news items addressing readers or reporting officials' requests; the rules and the third
+  classifier (the one that chose the thresholds) got 40/123, 0/41;
+- dev20.jsonl, dev20_ordinary.jsonl: 123 injections in 41 languages in three more shapes (a
+  hypothetical automatic tool, an instruction in brackets, the text declared outside the task),
+  41 news items (a chatbot's answer reported, a recipe); the rules and the fourth classifier got
+  85/123, 0/41;
 - heldout5.jsonl, ordinary5.jsonl: 75 injections and 91 mostly hard negatives written by another
-  engineer who never saw the check, while it was being written; measured once on the final check:
-  56/75 = 0.75 caught, 3/91 flagged (main before it: 42/75, 15/91). Not tuned on: keep it so;
+  engineer who never saw the check, while the rules were being written; the rules got 56/75 and
+  3/91 (main before them: 42/75, 15/91). They then chose the classifier's threshold (0.85; see
+  evals/injection/train_classifier.py): tuned on, so no longer a figure for unseen wording;
 - ordinary.jsonl: 400 generated AI-news articles and 20 hard cases; evals/stories/articles.jsonl:
   60 incident reports; and the bundled samples (only marketplace_reviews.html quotes an injection).
+  The classifier is not trained on ordinary.jsonl nor the samples (it is on the incident reports).
+
+The check is the rules (annotator/injection.py) OR the sentence classifier (weights in
+annotator/injection_weights.json, trained by evals/injection/train_classifier.py); a flag's reason
+says which: a rule's name, or "the sentence classifier's score P", then the sentence.
 
 --extra FILE[:ROLE] adds a JSONL set (ROLE injection or ordinary; without it, rows with an
 `injection` or `technique` field are injections, others ordinary); each row needs `text`, and may
 have `id`, `title`, `technique`, `language`. A bad line is named and skipped.
 
 CPU per KB is process time of the check over every text read (titles and texts), several passes,
-divided by the kilobytes (UTF-8) checked; the machine's load average is printed before and after.
+divided by the kilobytes (UTF-8) checked, and the same for the rules alone (the classifier costs the
+difference); the machine's load average is printed before and after. Texts in other languages cost
+more (every sentence of theirs is scored), so a figure over these sets, a third of them in other
+languages, is above one over English news.
 
 With --model the eval articles are also drafted through the configured endpoint (OPENAI_BASE_URL,
 OPENAI_API_KEY, annotator.toml's [llm]), and the model's own report (the answer's
@@ -73,7 +97,7 @@ from pathlib import Path
 from annotator.demo import samples_dir
 from annotator.draft import run_draft
 from annotator.ingest import read_articles
-from annotator.injection import FLAG, REPORTED, explain
+from annotator.injection import BY_CLASSIFIER, FLAG, REPORTED, by_rules, explain
 from annotator.records import Draft, read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +119,12 @@ SETS = [  # (file, role, story)
     ("dev13.jsonl", "injection", "feature check v8 unseen 22/31; tuned on"),
     ("dev14.jsonl", "injection", "feature check v9 unseen 23/29; tuned on"),
     ("dev15.jsonl", "injection", "feature check v10 unseen 20/29; tuned on"),
-    ("heldout5.jsonl", "injection", "written apart, never seen by the check's author: final check 56/75; not tuned on"),
+    ("dev16.jsonl", "injection", "40 languages; the rules unseen 23/137; the classifier trained on it"),
+    ("dev17.jsonl", "injection", "answers dictated as field values; rules + classifier v1 unseen 13/32; trained on"),
+    ("dev18.jsonl", "injection", "29 languages, other shapes; rules + classifier v2 unseen 28/116; trained on"),
+    ("dev19.jsonl", "injection", "41 languages, three more shapes; rules + classifier v3 unseen 40/123; trained on"),
+    ("dev20.jsonl", "injection", "41 languages, three more shapes; rules + classifier v4 unseen 85/123; trained on"),
+    ("heldout5.jsonl", "injection", "written apart: the rules unseen 56/75; chose the classifier's threshold"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
     ("dev6_ordinary.jsonl", "ordinary", "hard negatives; feature check v1 unseen 5/40; tuned on"),
@@ -108,7 +137,12 @@ SETS = [  # (file, role, story)
     ("dev13_ordinary.jsonl", "ordinary", "hard negatives; feature check v8 unseen 2/30; tuned on"),
     ("dev14_ordinary.jsonl", "ordinary", "hard negatives; feature check v9 unseen 2/30; tuned on"),
     ("dev15_ordinary.jsonl", "ordinary", "hard negatives; feature check v10 unseen 2/30; tuned on"),
-    ("ordinary5.jsonl", "ordinary", "hard negatives written apart: final check 3/91; not tuned on"),
+    ("dev16_ordinary.jsonl", "ordinary", "news, quoted orders, how-tos in 40 languages; the rules unseen 1/167; trained on"),
+    ("dev17_ordinary.jsonl", "ordinary", "fields and values in news; rules + classifier v1 unseen 0/24; trained on"),
+    ("dev18_ordinary.jsonl", "ordinary", "news in 29 languages; rules + classifier v2 unseen 0/29; trained on"),
+    ("dev19_ordinary.jsonl", "ordinary", "readers and officials addressed, 41 languages; rules + classifier v3 unseen 0/41; trained on"),
+    ("dev20_ordinary.jsonl", "ordinary", "chatbot quotes and how-tos, 41 languages; rules + classifier v4 unseen 0/41; trained on"),
+    ("ordinary5.jsonl", "ordinary", "hard negatives written apart: the rules unseen 3/91; chose the classifier's threshold"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]
 
@@ -193,8 +227,14 @@ def main() -> None:
         for t in texts:
             explain(t)
     cpu = time.process_time() - cpu
+    rules = time.process_time()
+    for _ in range(args.passes):
+        for t in texts:
+            by_rules(t)
+    rules = time.process_time() - rules
     print(f"CPU: {cpu / args.passes / kb * 1000:.3f} ms per KB, {cpu / args.passes / len(texts) * 1000:.3f} ms per text "
-          f"({len(texts)} texts, {kb:.0f} KB, {args.passes} passes); load after: {load()}")
+          f"({len(texts)} texts, {kb:.0f} KB, {args.passes} passes; the rules alone {rules / args.passes / kb * 1000:.3f} "
+          f"ms per KB); load after: {load()}")
 
     for name, rows, story in sets:
         why = {r["id"]: explain(text_of(r)) for r in rows}
@@ -203,9 +243,10 @@ def main() -> None:
             if not part:
                 continue
             hits = sum(why[r["id"]] is not None for r in part)
+            learnt = sum((why[r["id"]] or "").startswith(BY_CLASSIFIER) for r in part)
             label = Path(name).name if name != "bundled samples" else name
             if role == "injection":
-                print(f"recall {hits / len(part):.3f} ({hits}/{len(part)}) on {label} ({story})")
+                print(f"recall {hits / len(part):.3f} ({hits}/{len(part)}; {learnt} by the classifier) on {label} ({story})")
                 by: dict[str, list[bool]] = defaultdict(list)
                 for r in part:
                     for key in ("technique", "language"):
@@ -217,7 +258,7 @@ def main() -> None:
                 for r in shown if args.misses else shown[:5]:
                     print(f"  missed  {r['id']}: {str(r.get('injection') or r['text']).strip()[:110]!r}")
             else:
-                print(f"false positives {hits / len(part):.2%} ({hits}/{len(part)}) on {label} ({story})")
+                print(f"false positives {hits / len(part):.2%} ({hits}/{len(part)}; {learnt} by the classifier) on {label} ({story})")
                 shown = [r for r in part if why[r["id"]] is not None]
                 for r in shown if args.misses else shown[:5]:
                     print(f"  flagged {r['id']}: {why[r['id']][:130]}")
