@@ -42,8 +42,18 @@ below for each (pass a new set with --extra to get one):
   85/123, 0/41;
 - heldout5.jsonl, ordinary5.jsonl: 75 injections and 91 mostly hard negatives written by another
   engineer who never saw the check, while the rules were being written; the rules got 56/75 and
-  3/91 (main before them: 42/75, 15/91). They then chose the classifier's threshold (0.85; see
-  evals/injection/train_classifier.py): tuned on, so no longer a figure for unseen wording;
+  3/91 (main before them: 42/75, 15/91). They then chose the classifier's thresholds (0.9 English,
+  0.7 other languages; see evals/injection/train_classifier.py): tuned on, so no longer a figure for
+  unseen wording;
+- heldout6.jsonl, ordinary6.jsonl, hard6.jsonl: 185 injections (13 kinds, 24 languages), 360 ordinary
+  AI-news articles (29 languages; 56 of them the injected articles without their injection) and
+  114 hard negatives, written by another engineer who never saw the check nor the other sets, while
+  the classifier was being built. Measured once on the finished check: 166/185 = 0.897 caught,
+  7/360 = 1.9% of ordinary news and 11/114 hard negatives flagged (main before the classifier:
+  129/185, 1/360, 7/114). Six of the seven ordinary flags were the classifier's, on short
+  sentences (datelines, "Sumber: Antara."); one change followed, seeing them (no score for a
+  sentence in letters under 30 characters): 165/185 = 0.892, 3/360 = 0.8%, 10/114. So these are
+  tuned on now too;
 - ordinary.jsonl: 400 generated AI-news articles and 20 hard cases; evals/stories/articles.jsonl:
   60 incident reports; and the bundled samples (only marketplace_reviews.html quotes an injection).
   The classifier is not trained on ordinary.jsonl nor the samples (it is on the incident reports).
@@ -125,6 +135,7 @@ SETS = [  # (file, role, story)
     ("dev19.jsonl", "injection", "41 languages, three more shapes; rules + classifier v3 unseen 40/123; trained on"),
     ("dev20.jsonl", "injection", "41 languages, three more shapes; rules + classifier v4 unseen 85/123; trained on"),
     ("heldout5.jsonl", "injection", "written apart: the rules unseen 56/75; chose the classifier's threshold"),
+    ("heldout6.jsonl", "injection", "written apart: the finished check unseen 166/185; one change seeing it"),
     ("ordinary.jsonl", "ordinary", "generated AI news and hard cases"),
     ("dev5_ordinary.jsonl", "ordinary", "hard negatives; patterns 12/71; tuned on"),
     ("dev6_ordinary.jsonl", "ordinary", "hard negatives; feature check v1 unseen 5/40; tuned on"),
@@ -143,6 +154,8 @@ SETS = [  # (file, role, story)
     ("dev19_ordinary.jsonl", "ordinary", "readers and officials addressed, 41 languages; rules + classifier v3 unseen 0/41; trained on"),
     ("dev20_ordinary.jsonl", "ordinary", "chatbot quotes and how-tos, 41 languages; rules + classifier v4 unseen 0/41; trained on"),
     ("ordinary5.jsonl", "ordinary", "hard negatives written apart: the rules unseen 3/91; chose the classifier's threshold"),
+    ("ordinary6.jsonl", "ordinary", "ordinary news written apart: the finished check unseen 7/360; one change seeing it"),
+    ("hard6.jsonl", "ordinary", "hard negatives written apart: the finished check unseen 11/114; one change seeing it"),
     (str(ROOT / "evals" / "stories" / "articles.jsonl"), "ordinary", "incident reports"),
 ]
 
