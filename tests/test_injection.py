@@ -132,6 +132,11 @@ def test_injections_in_languages_the_rules_have_no_words_for_are_flagged_by_the_
     "tunnistettu satoja ihmisiä.",
     "O tribunal obrigou a empresa a explicar como o algoritmo decide os despedimentos. Os trabalhadores querem ver os "
     "critérios usados.",
+    # a short closing line: a news agency's credit, a terse "no reason was given"
+    "Pemerintah kota menghentikan uji coba kamera pengenal wajah di stasiun setelah dua warga salah ditangkap. Wali kota "
+    "berjanji akan meninjau kontrak dengan pemasok. Sumber: Antara.",
+    "Ein Krankenhaus in Bremen hat die Software zur Terminvergabe abgeschaltet, nachdem Patienten doppelt gebucht wurden. "
+    "Eine Begründung gab es nicht.",
 ])
 def test_ordinary_news_in_other_languages_is_not_flagged(text):
     """A language the check has few sentences of is not suspicious in itself."""
@@ -199,6 +204,6 @@ def test_the_eval_sets_meet_their_targets():
         rows = _rows(name)
         recall = sum(looks_like_injection(f"{r['title']}\n{r['text']}") for r in rows) / len(rows)
         assert recall >= 0.9, name
-    ordinary = _rows("ordinary.jsonl") + [json.loads(line) for line in (EVALS.parent / "stories" / "articles.jsonl")
+    ordinary = _rows("ordinary.jsonl") + _rows("ordinary6.jsonl") + [json.loads(line) for line in (EVALS.parent / "stories" / "articles.jsonl")
                                           .read_text(encoding="utf-8").splitlines()]
     assert sum(looks_like_injection(f"{r['title']}\n{r['text']}") for r in ordinary) / len(ordinary) <= 0.01
