@@ -758,10 +758,13 @@ def _template_token(view: str) -> str | None:
     return None
 
 
-def _by_rules(view: str, segments: list[str], disguised: bool, candidates: list[str]) -> str | None:
+def _by_rules(view: str, segments: list[str], disguised: bool, candidates: list[str], words: frozenset[str]) -> str | None:
     """The first sentence of one view on which a rule fires: the rule and the sentence, or None; the
-    sentences read before it that are worth the classifier's score are added to `candidates` (see
-    _candidate; a sentence the one before addressed counts too).
+    sentences read before it that are worth the classifier's score are added to `candidates`: one in
+    another script or language, one with a word injected sentences use at least four times as often
+    as ordinary ones (`words`, from the weights file: override, classify, assistant, ...), one a role
+    marker, a speaker or a machine called by name addresses. Most sentences of English news are none
+    of these, and a score costs about a quarter of a microsecond a character.
 
     A sentence can be addressed by the one before it, which is all this loop carries forward:
     `addressed` is "system" after a role marker (SYSTEM:, <system>), "speaker" after a speaker's name
@@ -769,7 +772,6 @@ def _by_rules(view: str, segments: list[str], disguised: bool, candidates: list[
     after a sentence that told the reader about its own instructions or answer; "" otherwise."""
     stems, hints = tuple(w for w in _TASK_STEMS if w in view), tuple(h for h in _ROLE_HINTS if h in view)
     addressed, before = "", {}
-    words = _model()[3]
     for seg in segments:
         toks = seg.translate(_SEPARATORS).split()
         ts = set(toks)
@@ -910,18 +912,6 @@ def sentence_score(sentence: str, model: Mapping[str, Any] | None = None) -> flo
     return 1 / (1 + math.exp(-z))
 
 
-def _candidate(sentence: str, words: frozenset[str]) -> bool:
-    """Worth the classifier's score: a sentence in another script or language, or one with a word injected
-    sentences use at least four times as often as ordinary ones (the weights file's `words`: override,
-    classify, assistant, ...). Most sentences of English news have none, and a score costs about a quarter
-    of a microsecond a character. (`explain` asks the same of each sentence as its rules read it, and
-    also scores a sentence a role marker, a speaker or a machine called by name addresses.)"""
-    if not sentence.isascii():
-        return True
-    ts = set(sentence.translate(_SEPARATORS).split())
-    return bool(ts & words or not ts & _ENGLISH)
-
-
 def _english(sentence: str) -> bool:
     """In English, as far as a classifier's threshold cares (once undone of its diacritics, Turkish or Czech
     is in ASCII letters too: it has none of the words every English sentence has)."""
@@ -942,17 +932,11 @@ def _best(sentences: list[str], model: Mapping[str, Any] | None = None) -> tuple
     return best
 
 
-def best_sentence(text: str, model: Mapping[str, Any] | None = None) -> tuple[float, float, str]:
-    """Of the sentences of a text worth the classifier's score, the highest against its threshold: by how
-    much (>= 0: flagged), its score, and the sentence."""
-    words = frozenset(model["words"]) if model else _model()[3]
-    return _best([s for s in sentences(text) if _candidate(s, words)], model)
-
-
-def explain(text: str) -> str | None:
+def explain(text: str, model: Mapping[str, Any] | None = None) -> str | None:
     """Why the text looks like an injection, or None: a chat template's token, the rule that fired on a
-    sentence, or the classifier's score of a sentence; with the sentence."""
-    return _check(text, classifier=True)
+    sentence, or the classifier's score of a sentence; with the sentence. (`model`: weights and
+    thresholds other than the shipped ones, as evals/injection/train_classifier.py tries them.)"""
+    return _check(text, classifier=True, model=model)
 
 
 def by_rules(text: str) -> str | None:
@@ -960,18 +944,19 @@ def by_rules(text: str) -> str | None:
     return _check(text, classifier=False)
 
 
-def _check(text: str, classifier: bool) -> str | None:
+def _check(text: str, classifier: bool, model: Mapping[str, Any] | None = None) -> str | None:
     seen, disguised = _read(text)
     for view in seen:
         if token := _template_token(view):
             return f"chat template token: {token}"
     candidates: list[str] = []  # the sentences the rules read that are worth the classifier's score
+    words = frozenset(model["words"]) if model else _model()[3]
     for view in seen:
-        if why := _by_rules(view, _segments(_unreported(view)), disguised, candidates):
+        if why := _by_rules(view, _segments(_unreported(view)), disguised, candidates, words):
             return why
     if not classifier:
         return None
-    above, p, s = _best(_sentences(candidates))
+    above, p, s = _best(_sentences(candidates), model)
     return f"{BY_CLASSIFIER} {p:.2f}: {s[:160]}" if above >= 0 else None
 
 

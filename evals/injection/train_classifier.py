@@ -49,7 +49,6 @@ from annotator.injection import (
     WEIGHTS,
     _english,
     _model,
-    best_sentence,
     by_rules,
     explain,
     grams,
@@ -193,7 +192,7 @@ def leave_one_out() -> None:
         got = []
         for f in (f"{name}.jsonl", f"{name}_ordinary.jsonl"):
             texts = [text_of(r) for r in rows(f)]
-            got.append((sum(by_rules(t) is not None or best_sentence(t, model)[0] >= 0 for t in texts), len(texts)))
+            got.append((sum(explain(t, model) is not None for t in texts), len(texts)))
         (hit, n), (fp, m) = got
         totals = [totals[0] + hit, totals[1] + n, totals[2] + fp, totals[3] + m]
         print(f"{name}: {hit}/{n} caught, {fp}/{m} negatives flagged")
@@ -211,7 +210,7 @@ def validate(model: dict | None) -> None:
     for key in ("threshold", "threshold_other"):
         for th in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
             trial = {**model, key: th}
-            line = [f"{k} {sum(r or best_sentence(t, trial)[0] >= 0 for r, t in zip(rules[k], v, strict=True))}/{len(v)}"
+            line = [f"{k} {sum(r or explain(t, trial) is not None for r, t in zip(rules[k], v, strict=True))}/{len(v)}"
                     for k, v in sets.items()]
             others = ", ".join(f"{k} {trial[k]}" for k in ("threshold", "threshold_other") if k != key)
             print(f"{key} {th:.2f} ({others}): " + ", ".join(line))
